@@ -1,0 +1,155 @@
+//! `trawl-simulator`: serves a vendor simulator on 127.0.0.1 for demos and manual testing.
+//!
+//! Prints `listening on http://127.0.0.1:PORT` on stdout once ready, logs requests on stderr, and
+//! runs until interrupted or terminated.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use trawl_simulators::faults::{Action, Fault};
+use trawl_simulators::server;
+use trawl_simulators::timefmt::parse_date;
+use trawl_simulators::workvivo::{self, Dataset, Order, Retention, WindowMode};
+
+#[derive(Parser)]
+#[command(name = "trawl-simulator", version, about = "Serves a local simulator of a vendor's API")]
+struct Cli {
+    #[command(subcommand)]
+    vendor: Vendor,
+}
+
+#[derive(Subcommand)]
+enum Vendor {
+    /// The Workvivo SIEM API: GET /v1/siem/{from}/{to}
+    Workvivo(WorkvivoArgs),
+}
+
+#[derive(Args)]
+struct WorkvivoArgs {
+    /// Port on 127.0.0.1 (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// First day of the generated events (UTC, YYYY-MM-DD)
+    #[arg(long, default_value = "2024-09-01", value_parser = parse_day)]
+    start: i64,
+    /// Number of days of events
+    #[arg(long, default_value_t = 3)]
+    days: u32,
+    #[arg(long, default_value_t = 12)]
+    events_per_hour: u32,
+    /// Seed of the generated events (and of --fail-rate)
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Bearer token the API accepts
+    #[arg(long, default_value = "sim-token")]
+    token: String,
+    /// Organisation id expected in the Workvivo-Id header
+    #[arg(long, default_value = "sim-org")]
+    org: String,
+    /// Windows are [from, to) instead of [from, to]
+    #[arg(long)]
+    half_open: bool,
+    /// Return newest events first
+    #[arg(long)]
+    descending: bool,
+    /// Cap rows per response and page with ?skip=&take=
+    #[arg(long, value_name = "N")]
+    max_rows: Option<usize>,
+    /// Answer 429 past N requests a minute per token
+    #[arg(long, value_name = "N")]
+    rate_limit_per_minute: Option<u32>,
+    /// Leave Retry-After out of rate-limited 429s
+    #[arg(long)]
+    no_retry_after: bool,
+    /// Never return events older than N days before now
+    #[arg(long, value_name = "N")]
+    retention_days: Option<u32>,
+    /// Reject windows longer than N days with 400
+    #[arg(long, value_name = "N")]
+    max_window_days: Option<u32>,
+    /// Share of requests (0 to 1) that fail with 500 and an HTML body
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    fail_rate: Option<f64>,
+    /// Write every generated event to FILE, one JSON object a line
+    #[arg(long, value_name = "FILE")]
+    ground_truth: Option<PathBuf>,
+}
+
+fn parse_day(text: &str) -> Result<i64, String> {
+    parse_date(text).ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a number between 0 and 1")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    match cli.vendor {
+        Vendor::Workvivo(args) => run_workvivo(args).await,
+    }
+}
+
+async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
+    let dataset = Dataset::generate(args.start, args.days, args.events_per_hour, args.seed);
+    if let Some(path) = &args.ground_truth {
+        std::fs::write(path, dataset.to_json_lines())
+            .with_context(|| format!("cannot write the ground truth to {}", path.display()))?;
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let config = workvivo::Config {
+        dataset,
+        token: args.token,
+        org_id: args.org,
+        window: if args.half_open { WindowMode::HalfOpen } else { WindowMode::InclusiveBoth },
+        order: if args.descending { Order::Descending } else { Order::Ascending },
+        max_rows: args.max_rows,
+        rate_limit_per_minute: args.rate_limit_per_minute,
+        retry_after_on_429: !args.no_retry_after,
+        retention: args.retention_days.map(|days| Retention { days, now_unix: i64::try_from(now).unwrap_or(i64::MAX) }),
+        max_window_days: args.max_window_days,
+        unscoped_tokens: Vec::new(),
+    };
+
+    let server = server::start_on(workvivo::router(config), args.port)
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    if let Some(rate) = args.fail_rate {
+        server.faults().push(Fault::with_probability(rate, args.seed, Action::html(500)));
+    }
+    announce(&server.base_url())?;
+    terminated().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// The one line a script waits for before sending requests.
+fn announce(base_url: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on {base_url}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn terminated() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Request handling: authentication as a Laravel app does it, then rate limit, validation, and the
+//! window query.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Config, Order, WindowMode};
+use crate::ratelimit::{Decision, RateLimiter};
+
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+struct Api {
+    config: Config,
+    limiter: Option<RateLimiter>,
+}
+
+pub(super) fn router(config: Config) -> Router {
+    let limiter = config.rate_limit_per_minute.map(RateLimiter::new);
+    let api = Arc::new(Api { config, limiter });
+    let siem = get(siem).fallback(method_not_allowed);
+    Router::new()
+        .route("/v1/siem/{from}/{to}", siem.clone())
+        .route("/v1/siem/{from}/{to}/", siem)
+        .fallback(not_found)
+        .with_state(api)
+}
+
+async fn siem(
+    State(api): State<Arc<Api>>,
+    Path((from, to)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let config = &api.config;
+    let token = match authenticate(config, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+
+    let mut limit_headers = HeaderMap::new();
+    if let Some(limiter) = &api.limiter {
+        limit_headers.insert(LIMIT, limiter.limit().into());
+        match limiter.check(token) {
+            Decision::Allowed { remaining } => {
+                limit_headers.insert(REMAINING, remaining.into());
+            }
+            Decision::Limited { retry_after_secs } => {
+                limit_headers.insert(REMAINING, 0.into());
+                if config.retry_after_on_429 {
+                    limit_headers.insert(header::RETRY_AFTER, retry_after_secs.into());
+                    limit_headers.insert(RESET, (unix_now() + retry_after_secs).into());
+                }
+                let body = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
+                return (limit_headers, body).into_response();
+            }
+        }
+    }
+
+    let response = match query(config, &from, &to, &uri, &headers) {
+        Ok(page) => Json(page).into_response(),
+        Err(response) => response,
+    };
+    (limit_headers, response).into_response()
+}
+
+/// Returns the bearer token on success. Laravel's order: a missing or unknown token is 401 before
+/// anything else is looked at.
+fn authenticate<'a>(config: &Config, headers: &'a HeaderMap) -> Result<&'a str, Response> {
+    let unauthenticated = || message(StatusCode::UNAUTHORIZED, "Unauthenticated.");
+    let forbidden = || message(StatusCode::FORBIDDEN, "Forbidden");
+    let token = header_str(headers, header::AUTHORIZATION.as_str())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .filter(|token| *token == config.token || config.unscoped_tokens.iter().any(|t| t == token))
+        .ok_or_else(unauthenticated)?;
+    let org = header_str(headers, "workvivo-id").ok_or_else(unauthenticated)?;
+    if org != config.org_id || token != config.token {
+        return Err(forbidden());
+    }
+    Ok(token)
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    data: Vec<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<Meta>,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct Meta {
+    pagination: Pagination,
+}
+
+#[derive(Serialize)]
+struct Pagination {
+    skip: usize,
+    take: usize,
+    total_records: usize,
+    next_page: Option<String>,
+}
+
+fn query<'a>(config: &'a Config, from: &str, to: &str, uri: &Uri, headers: &HeaderMap) -> Result<Page<'a>, Response> {
+    let from = parse_integer(from).ok_or_else(|| bad_request("The from field must be an integer."))?;
+    let to = parse_integer(to).ok_or_else(|| bad_request("The to field must be an integer."))?;
+    if from > to {
+        return Err(bad_request("The to field must be greater than or equal to from."));
+    }
+    if let Some(days) = config.max_window_days
+        && to - from > i64::from(days) * 86_400
+    {
+        return Err(bad_request(&format!("The window may not be longer than {days} days.")));
+    }
+
+    let end = match config.window {
+        WindowMode::InclusiveBoth => to.saturating_add(1),
+        WindowMode::HalfOpen => to,
+    };
+    let start = match config.retention {
+        Some(r) => from.max(r.now_unix - i64::from(r.days) * 86_400),
+        None => from,
+    };
+    let (lo, hi) = config.dataset.bounds(start, end);
+    let mut rows: Vec<&Value> = config.dataset.events[lo..hi].iter().map(|e| &e.json).collect();
+    if config.order == Order::Descending {
+        rows.reverse();
+    }
+
+    let Some(max_rows) = config.max_rows else {
+        return Ok(Page { data: rows, meta: None, status: "success" });
+    };
+    let params = QueryParams::parse(uri.query().unwrap_or(""))?;
+    let skip = params.skip.unwrap_or(0);
+    let take = params.take.unwrap_or(max_rows).min(max_rows);
+    if take == 0 {
+        return Err(bad_request("The take field must be at least 1."));
+    }
+    let total_records = rows.len();
+    let next_page = (skip + take < total_records).then(|| {
+        let host = header_str(headers, header::HOST.as_str()).unwrap_or("127.0.0.1");
+        format!("http://{host}{}?skip={}&take={take}", uri.path(), skip + take)
+    });
+    let data = rows.into_iter().skip(skip).take(take).collect();
+    let pagination = Pagination { skip, take, total_records, next_page };
+    Ok(Page { data, meta: Some(Meta { pagination }), status: "success" })
+}
+
+#[derive(Default)]
+struct QueryParams {
+    skip: Option<usize>,
+    take: Option<usize>,
+}
+
+impl QueryParams {
+    fn parse(query: &str) -> Result<Self, Response> {
+        let mut params = Self::default();
+        for pair in query.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let slot = match name {
+                "skip" => &mut params.skip,
+                "take" => &mut params.take,
+                _ => continue,
+            };
+            let value = parse_integer(value)
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or_else(|| bad_request(&format!("The {name} field must be an integer.")))?;
+            *slot = Some(value);
+        }
+        Ok(params)
+    }
+}
+
+/// A non-negative decimal integer, digits only (no sign, no spaces).
+fn parse_integer(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(serde_json::json!({ "message": text }))).into_response()
+}
+
+fn bad_request(text: &str) -> Response {
+    message(StatusCode::BAD_REQUEST, text)
+}
+
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    let text = format!("The {method} method is not supported for route v1/siem/{{from}}/{{to}}. Supported methods: GET, HEAD.");
+    let mut response = message(StatusCode::METHOD_NOT_ALLOWED, &text);
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+async fn not_found() -> Response {
+    message(StatusCode::NOT_FOUND, "Not Found")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

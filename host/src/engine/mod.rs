@@ -1,0 +1,1 @@
+//! Planning windows and driving the page loop.

@@ -1,0 +1,231 @@
+//! Loads connector components and calls them inside wasmtime's sandbox.
+//!
+//! A connector gets trawl's four capabilities and, because a std guest needs them to link, a WASI
+//! context with nothing in it: no files, no environment, no sockets, stdio captured into the log and
+//! the wall clock replaced by trawl's own. Every call runs in a fresh instance with a memory cap, a
+//! budget of guest CPU time enforced with epoch interruption, and an outer wall-clock timeout
+//! (epochs cannot interrupt a host call).
+
+mod cache;
+mod discovery;
+mod limits;
+mod state;
+
+pub mod wit {
+    //! Types generated from `wit/connector@0.1.0`.
+    wasmtime::component::bindgen!({
+        path: "../wit/connector@0.1.0",
+        world: "plugin",
+        imports: {
+            "trawl:connector/http.send": async,
+            default: trappable,
+        },
+        exports: { default: async },
+    });
+
+    pub use exports::trawl::connector::connector::{
+        ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
+        Record, StatusError, StreamInfo,
+    };
+    pub use trawl::connector::types::{Header, Window};
+}
+
+pub use discovery::{PluginDirs, PluginFile};
+pub use limits::GuestLimits;
+pub use state::HostState;
+
+use crate::capabilities::Capabilities;
+use cache::CompileCache;
+use limits::{EpochTicker, LimitExceeded};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, Store};
+use wit::{PluginPre, PageRequest, Page, FetchError, ConnectorInfo};
+
+/// Why a connector could not be loaded.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read connector {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a WebAssembly component trawl can load: {reason}\n\
+         (connectors are built for wasm32-wasip2 against trawl:connector@0.1.0)"
+    )]
+    Invalid { path: PathBuf, reason: String },
+    #[error("connector {path} failed while describing itself: {source}")]
+    Describe { path: PathBuf, source: CallError },
+}
+
+/// Why a call into a connector did not return.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Limit(#[from] LimitExceeded),
+    #[error("connector did not return within the {}s wall-clock limit", .0.as_secs())]
+    WallClock(Duration),
+    #[error("connector crashed: {0}")]
+    Trap(String),
+}
+
+/// The wasmtime engine, with the settings and caches every connector shares.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: CompileCache,
+    limits: GuestLimits,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// A runtime that caches compiled connectors in `cache_dir` (none: compile every time).
+    pub fn new(cache_dir: Option<PathBuf>, limits: GuestLimits) -> anyhow::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        // Connectors make plain synchronous calls; the concurrent component model only costs time.
+        config.concurrency_support(false);
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wit::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+
+        Ok(Runtime {
+            _ticker: EpochTicker::start(engine.clone()),
+            cache: CompileCache::new(cache_dir),
+            engine,
+            linker,
+            limits,
+        })
+    }
+
+    /// Loads a connector file and asks it to describe itself.
+    pub async fn load(&self, path: &Path) -> Result<Connector, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |reason: String| LoadError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let component = self
+            .cache
+            .component(&self.engine, &bytes)
+            .map_err(|error| invalid(format!("{error:#}")))?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| invalid(format!("{error:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|error| invalid(format!("{error:#}")))?;
+        let mut connector = Connector {
+            path: path.to_path_buf(),
+            pre,
+            engine: self.engine.clone(),
+            limits: self.limits.clone(),
+            info: ConnectorInfo {
+                name: String::new(),
+                version: String::new(),
+                description: String::new(),
+                streams: vec![],
+                params: vec![],
+                hosts: vec![],
+                settings: vec![],
+            },
+        };
+        let name = path
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        connector.info = connector
+            .describe(Capabilities::none(&name))
+            .await
+            .map_err(|source| LoadError::Describe {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(connector)
+    }
+}
+
+/// A loaded connector, ready to be instantiated once per call.
+pub struct Connector {
+    path: PathBuf,
+    pre: PluginPre<HostState>,
+    engine: Engine,
+    limits: GuestLimits,
+    info: ConnectorInfo,
+}
+
+impl Connector {
+    /// What the connector said about itself when it was loaded.
+    pub fn info(&self) -> &ConnectorInfo {
+        &self.info
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash); the
+    /// inner one is the connector's own answer.
+    pub async fn fetch_page(
+        &self,
+        capabilities: Capabilities,
+        request: &PageRequest,
+    ) -> Result<Result<Page, FetchError>, CallError> {
+        self.call(capabilities, async |bindings, store| {
+            bindings
+                .trawl_connector_connector()
+                .call_fetch_page(store, request)
+                .await
+        })
+        .await
+    }
+
+    async fn describe(&self, capabilities: Capabilities) -> Result<ConnectorInfo, CallError> {
+        self.call(capabilities, async |bindings, store| {
+            bindings
+                .trawl_connector_connector()
+                .call_describe(store)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `body` against a fresh instance: a trap leaves nothing behind for the next call.
+    async fn call<R>(
+        &self,
+        capabilities: Capabilities,
+        body: impl AsyncFnOnce(&wit::Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let mut store = Store::new(&self.engine, HostState::new(capabilities, &self.limits));
+        store.limiter(|state| &mut state.limiter);
+        limits::arm_cpu_budget(&mut store);
+        let work = async {
+            let bindings = self.pre.instantiate_async(&mut store).await?;
+            body(&bindings, &mut store).await
+        };
+        let outcome = tokio::time::timeout(self.limits.call_timeout, work).await;
+        store.data_mut().flush_stdio();
+        match outcome {
+            Err(_) => Err(CallError::WallClock(self.limits.call_timeout)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(match error.downcast_ref::<LimitExceeded>() {
+                Some(limit) => CallError::Limit(limit.clone()),
+                None => CallError::Trap(trap_message(&error)),
+            }),
+        }
+    }
+}
+
+/// The first line of a trap, plus the guest's panic message when it printed one.
+fn trap_message(error: &wasmtime::Error) -> String {
+    let text = format!("{error:#}");
+    text.lines().next().unwrap_or("unknown trap").to_string()
+}

@@ -1,0 +1,483 @@
+//! CSV output: one header, the union of every field seen; rows appended in the order given.
+//!
+//! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
+//! quoting, so a file started by a seed script can be continued by trawl and vice versa.
+
+use super::flatten::flatten;
+use super::{OutputRecord, Sink, SinkError};
+use crate::state::OutputPosition;
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// A column trawl adds to every row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExtraColumn {
+    /// `local_timestamp`: when the record was fetched, in the configured time zone, as
+    /// `2025-06-08 09:07:21 JST`.
+    LocalTimestamp,
+}
+
+impl ExtraColumn {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "local_timestamp" => Some(ExtraColumn::LocalTimestamp),
+            _ => None,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            ExtraColumn::LocalTimestamp => "local_timestamp",
+        }
+    }
+}
+
+/// How a CSV output is laid out.
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    /// Added first, in this order.
+    pub extra_columns: Vec<ExtraColumn>,
+    /// Record fields that come next, in this order; the rest follow sorted by name.
+    pub leading_columns: Vec<String>,
+    /// For `local_timestamp`.
+    pub timezone: jiff::tz::TimeZone,
+}
+
+pub struct CsvSink {
+    path: PathBuf,
+    key: String,
+    options: CsvOptions,
+    file: File,
+    /// The header; empty until the first record arrives for a new file.
+    columns: Vec<String>,
+    len: u64,
+    pending: Vec<u8>,
+}
+
+impl CsvSink {
+    /// Opens `path` for appending. `committed` is the position the state store holds for this
+    /// output: bytes past it come from a run that crashed before its checkpoint and are cut off.
+    pub fn open(
+        path: &Path,
+        committed: Option<OutputPosition>,
+        options: CsvOptions,
+    ) -> Result<Self, SinkError> {
+        let io = |source| SinkError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        let key = absolute_key(path);
+        let mut len = file.metadata().map_err(io)?.len();
+        let mut columns = read_header(&mut file, path)?;
+        if let Some(committed) = committed {
+            // The file is ours as recorded only if its header is the recorded one; otherwise it
+            // was replaced (by the user, or by a widening rewrite whose checkpoint never landed,
+            // which holds only committed rows) and is taken as it is.
+            let same_file = committed.header == Some(encode_row(&columns)).filter(|_| !columns.is_empty())
+                || (committed.header.is_none() && columns.is_empty());
+            if same_file && len > committed.len {
+                tracing::warn!(
+                    path = %path.display(),
+                    bytes = len - committed.len,
+                    "cutting off output an interrupted run wrote but never checkpointed"
+                );
+                file.set_len(committed.len).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                len = committed.len;
+                if len == 0 {
+                    columns.clear();
+                }
+            }
+        }
+        if len > 0 && !ends_with_newline(&mut file, len).map_err(io)? {
+            // A line cut short by something else: finish it so that our rows start on their own.
+            file.seek(SeekFrom::End(0)).map_err(io)?;
+            file.write_all(b"\r\n").map_err(io)?;
+            len += 2;
+        }
+        Ok(CsvSink {
+            path: path.to_path_buf(),
+            key,
+            options,
+            file,
+            columns,
+            len,
+            pending: Vec::new(),
+        })
+    }
+
+    fn io(&self) -> impl Fn(std::io::Error) -> SinkError + '_ {
+        |source| SinkError::Io {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn flattened(record: &OutputRecord) -> Result<Vec<(String, String)>, SinkError> {
+        let value: serde_json::Value =
+            serde_json::from_str(&record.json).map_err(|error| SinkError::Record {
+                id: record.id.clone(),
+                message: error.to_string(),
+            })?;
+        match value {
+            serde_json::Value::Object(object) => Ok(flatten(&object)),
+            other => Err(SinkError::Record {
+                id: record.id.clone(),
+                message: format!("found {}", kind(&other)),
+            }),
+        }
+    }
+
+    fn position(&self) -> OutputPosition {
+        OutputPosition {
+            output: self.key.clone(),
+            len: self.len,
+            header: (!self.columns.is_empty()).then(|| encode_row(&self.columns)),
+        }
+    }
+
+    /// Replaces the file with one whose header has `columns`, rows moved under their names.
+    fn rewrite(&mut self, columns: Vec<String>) -> Result<(), SinkError> {
+        let io = |source| SinkError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        {
+            let mut writer = csv_writer(std::io::BufWriter::new(temp.as_file_mut()));
+            writer.write_record(&columns).map_err(|error| io(error.into()))?;
+            self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+            let mut reader = ::csv::ReaderBuilder::new()
+                .has_headers(true)
+                .flexible(true)
+                .from_reader(std::io::BufReader::new(&mut self.file));
+            let old_columns = self.columns.clone();
+            for (index, row) in reader.records().enumerate() {
+                let row = row.map_err(|error| SinkError::Existing {
+                    path: self.path.clone(),
+                    line: error.position().map_or(index as u64 + 2, |position| position.line()),
+                    message: error.to_string(),
+                })?;
+                let by_name: HashMap<&str, &str> =
+                    old_columns.iter().map(String::as_str).zip(row.iter()).collect();
+                let cells = columns.iter().map(|column| by_name.get(column.as_str()).copied().unwrap_or(""));
+                writer.write_record(cells).map_err(|error| io(error.into()))?;
+            }
+            writer.flush().map_err(io)?;
+        }
+        temp.as_file().sync_all().map_err(io)?;
+        let file = temp.persist(&self.path).map_err(|error| io(error.error))?;
+        sync_dir(dir).map_err(io)?;
+        self.len = file.metadata().map_err(io)?.len();
+        self.file = file;
+        self.columns = columns;
+        Ok(())
+    }
+}
+
+impl Sink for CsvSink {
+    fn output_key(&self) -> &str {
+        &self.key
+    }
+
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Option<OutputPosition>, SinkError> {
+        let known: HashSet<&str> = self.columns.iter().map(String::as_str).collect();
+        let mut new_fields: Vec<String> = Vec::new();
+        for record in batch {
+            for (name, _) in Self::flattened(record)? {
+                if !known.contains(name.as_str()) && !new_fields.contains(&name) {
+                    new_fields.push(name);
+                }
+            }
+        }
+        if new_fields.is_empty() {
+            return Ok(None);
+        }
+        new_fields.sort();
+        if self.len == 0 {
+            // A new file: trawl's columns, then the leading fields, then the rest by name.
+            let mut columns: Vec<String> = self
+                .options
+                .extra_columns
+                .iter()
+                .map(|column| column.name().to_string())
+                .collect();
+            for leading in &self.options.leading_columns {
+                if let Some(at) = new_fields.iter().position(|field| field == leading) {
+                    columns.push(new_fields.remove(at));
+                }
+            }
+            columns.extend(new_fields);
+            let header = encode_row(&columns);
+            self.file.write_all(header.as_bytes()).map_err(self.io())?;
+            self.len = header.len() as u64;
+            self.columns = columns;
+            return Ok(None);
+        }
+        // Existing columns keep their place; new ones are added at the end.
+        let mut columns = self.columns.clone();
+        tracing::info!(path = %self.path.display(), new = ?new_fields, "widening the CSV header");
+        columns.extend(new_fields);
+        self.rewrite(columns)?;
+        Ok(Some(self.position()))
+    }
+
+    fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
+        let mut writer = csv_writer(std::mem::take(&mut self.pending));
+        let index: HashMap<&str, usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(at, name)| (name.as_str(), at))
+            .collect();
+        let mut row = vec![String::new(); self.columns.len()];
+        for record in batch {
+            row.iter_mut().for_each(String::clear);
+            for extra in &self.options.extra_columns {
+                if let Some(&at) = index.get(extra.name()) {
+                    row[at] = match extra {
+                        ExtraColumn::LocalTimestamp => {
+                            local_timestamp(record.fetched_at, &self.options.timezone)
+                        }
+                    };
+                }
+            }
+            for (name, cell) in Self::flattened(record)? {
+                match index.get(name.as_str()) {
+                    Some(&at) => row[at] = cell,
+                    None => {
+                        return Err(SinkError::Record {
+                            id: record.id.clone(),
+                            message: format!("field `{name}` has no column: prepare() was not called"),
+                        });
+                    }
+                }
+            }
+            writer
+                .write_record(&row)
+                .map_err(|error| (self.io())(error.into()))?;
+        }
+        self.pending = writer
+            .into_inner()
+            .map_err(|error| (self.io())(error.into_error()))?;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<OutputPosition, SinkError> {
+        if !self.pending.is_empty() {
+            self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
+            self.file.write_all(&self.pending).map_err(self.io())?;
+            self.len += self.pending.len() as u64;
+            self.pending.clear();
+        }
+        self.file.sync_data().map_err(self.io())?;
+        Ok(self.position())
+    }
+}
+
+fn csv_writer<W: Write>(inner: W) -> ::csv::Writer<W> {
+    ::csv::WriterBuilder::new()
+        .terminator(::csv::Terminator::CRLF)
+        .from_writer(inner)
+}
+
+/// One CSV line, terminator included.
+fn encode_row(cells: &[String]) -> String {
+    let mut writer = csv_writer(Vec::new());
+    writer
+        .write_record(cells)
+        .expect("writing to memory cannot fail");
+    String::from_utf8(writer.into_inner().expect("writing to memory cannot fail"))
+        .expect("CSV of strings is UTF-8")
+}
+
+fn read_header(file: &mut File, path: &Path) -> Result<Vec<String>, SinkError> {
+    file.seek(SeekFrom::Start(0)).map_err(|source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(&mut *file));
+    let mut header = ::csv::StringRecord::new();
+    match reader.read_record(&mut header) {
+        Ok(false) => Ok(Vec::new()),
+        Ok(true) => Ok(header.iter().map(str::to_string).collect()),
+        Err(error) => Err(SinkError::Existing {
+            path: path.to_path_buf(),
+            line: 1,
+            message: format!("cannot read the CSV header: {error}"),
+        }),
+    }
+}
+
+fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
+fn local_timestamp(millis: i64, timezone: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .map(|time| {
+            time.to_zoned(timezone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// The output's identity: its absolute path, even before the file exists.
+pub(crate) fn absolute_key(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, fetched_at: i64, json: &str) -> OutputRecord {
+        OutputRecord {
+            id: id.into(),
+            event_time: 0,
+            fetched_at,
+            json: json.into(),
+        }
+    }
+
+    fn options() -> CsvOptions {
+        CsvOptions {
+            extra_columns: vec![ExtraColumn::LocalTimestamp],
+            leading_columns: vec![],
+            timezone: jiff::tz::TimeZone::get("Asia/Tokyo").unwrap(),
+        }
+    }
+
+    fn write(sink: &mut CsvSink, batch: &[OutputRecord]) -> OutputPosition {
+        sink.prepare(batch).unwrap();
+        sink.append(batch).unwrap();
+        sink.sync().unwrap()
+    }
+
+    #[test]
+    fn writes_the_seed_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log/siem_data.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let fetched = 1_749_341_241_000; // 2025-06-08 00:07:21 UTC
+        write(
+            &mut sink,
+            &[record(
+                "1",
+                fetched,
+                r#"{"id":1,"event":"switch user","user_agent":"Mozilla/5.0 (KHTML, like Gecko)","note":"a\nb"}"#,
+            )],
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "local_timestamp,event,id,note,user_agent\r\n\
+             2025-06-08 09:07:21 JST,switch user,1,\"a\nb\",\"Mozilla/5.0 (KHTML, like Gecko)\"\r\n"
+        );
+    }
+
+    #[test]
+    fn new_fields_widen_the_header_and_keep_old_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        write(&mut sink, &[record("1", 0, r#"{"id":1,"b":"x"}"#)]);
+        let batch = [record("2", 0, r#"{"id":2,"a":"new","b":"y"}"#)];
+        let rewritten = sink.prepare(&batch).unwrap().expect("a rewrite");
+        sink.append(&batch).unwrap();
+        let position = sink.sync().unwrap();
+        assert_eq!(rewritten.header.as_deref(), Some("local_timestamp,b,id,a\r\n"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "local_timestamp,b,id,a");
+        assert_eq!(lines[1], "1970-01-01 09:00:00 JST,x,1,");
+        assert_eq!(lines[2], "1970-01-01 09:00:00 JST,y,2,new");
+        assert_eq!(position.len, text.len() as u64);
+    }
+
+    #[test]
+    fn uncommitted_tail_is_cut_off_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let committed = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
+        // A crash after these rows were written but before their checkpoint, mid-line.
+        write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"1970-01-01 09:00:00 JST,3").unwrap();
+        drop(sink);
+
+        let mut sink = CsvSink::open(&path, Some(committed.clone()), options()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), committed.len);
+        write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(",2\r\n").count(), 1, "{text}");
+        assert!(!text.contains(",3"));
+    }
+
+    #[test]
+    fn a_file_started_elsewhere_keeps_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        std::fs::write(&path, "local_timestamp,id,event\r\nx,1,login\r\n").unwrap();
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        write(&mut sink, &[record("2", 0, r#"{"event":"logout","id":2}"#)]);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "local_timestamp,id,event\r\nx,1,login\r\n1970-01-01 09:00:00 JST,2,logout\r\n"
+        );
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = CsvSink::open(&dir.path().join("out.csv"), None, options()).unwrap();
+        let error = sink.prepare(&[record("9", 0, "[1,2]")]).unwrap_err();
+        assert_eq!(error.to_string(), "record 9 is not a JSON object: found a list");
+    }
+}

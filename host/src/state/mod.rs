@@ -1,0 +1,328 @@
+//! trawl's state: one SQLite database holding checkpoints, output positions and connector storage.
+//!
+//! SQLite (bundled, through rusqlite) was chosen over a hand-rolled file or redb because every
+//! write here must be atomic across several tables (a window's completion and the output position
+//! it leaves must commit together), because users and support can open it with the `sqlite3` shell,
+//! and because its durability (WAL, `synchronous=FULL`) is the best-tested there is.
+
+mod intervals;
+
+pub use intervals::{Interval, gaps, merge};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use thiserror::Error;
+
+/// The file inside the state folder.
+const STATE_FILE: &str = "state.sqlite";
+
+#[derive(Debug, Error)]
+pub enum StateError {
+    #[error("cannot open the state store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("state store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// What is checkpointed together: one stream of one connector and profile, delivered to one output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub connector: String,
+    pub profile: String,
+    pub stream: String,
+    /// The output's identity (its absolute path): a new output starts from nothing.
+    pub output: String,
+}
+
+impl Scope {
+    fn key(&self) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.connector, self.profile, self.stream, self.output
+        )
+    }
+}
+
+/// How much of an output file is committed: bytes beyond `len` were written by a run that did not
+/// get to checkpoint them, and are cut off before the next append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputPosition {
+    /// The output's identity (its absolute path).
+    pub output: String,
+    pub len: u64,
+    /// The header line the file had at `len`, for formats that have one.
+    pub header: Option<String>,
+}
+
+/// A handle to the state store; cheap to clone, safe to share between tasks.
+#[derive(Clone)]
+pub struct StateStore {
+    connection: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl StateStore {
+    /// Opens (creating if needed) the store in `dir`. The folder is made owner-only and the file
+    /// 0600: it holds connector storage, which may contain vendor tokens.
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        let path = dir.join(STATE_FILE);
+        let open_error = |source: Box<dyn std::error::Error + Send + Sync>| StateError::Open {
+            path: path.clone(),
+            source,
+        };
+        create_private_file(dir, &path).map_err(|error| open_error(Box::new(error)))?;
+        let connection = Connection::open(&path).map_err(|error| open_error(Box::new(error)))?;
+        Self::initialise(connection, path.clone()).map_err(|error| open_error(Box::new(error)))
+    }
+
+    /// A store that lives in memory, for tests.
+    pub fn in_memory() -> Result<Self, StateError> {
+        Self::initialise(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+    }
+
+    fn initialise(connection: Connection, path: PathBuf) -> Result<Self, StateError> {
+        connection.busy_timeout(std::time::Duration::from_secs(30))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // A checkpoint that is acknowledged must survive a power cut, or records are fetched twice.
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(StateStore {
+            connection: Arc::new(Mutex::new(connection)),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is still usable.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The completed intervals of a scope, sorted and merged.
+    pub fn completed(&self, scope: &Scope) -> Result<Vec<Interval>, StateError> {
+        let connection = self.lock();
+        read_completed(&connection, &scope.key())
+    }
+
+    /// Marks `window` complete and records the output position it left, in one transaction: after
+    /// a crash either both are there or neither is.
+    pub fn commit_window(
+        &self,
+        scope: &Scope,
+        window: Interval,
+        output: &OutputPosition,
+    ) -> Result<(), StateError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let key = scope.key();
+        let merged = merge(&read_completed(&transaction, &key)?, window);
+        transaction.execute("DELETE FROM completed WHERE scope = ?1", params![key])?;
+        for interval in merged {
+            transaction.execute(
+                "INSERT INTO completed (scope, start_ms, end_ms) VALUES (?1, ?2, ?3)",
+                params![key, interval.start, interval.end],
+            )?;
+        }
+        write_output(&transaction, output)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// The committed position of an output, if trawl has written to it before.
+    pub fn output_position(&self, output: &str) -> Result<Option<OutputPosition>, StateError> {
+        let connection = self.lock();
+        Ok(connection
+            .query_row(
+                "SELECT len, header FROM outputs WHERE output = ?1",
+                params![output],
+                |row| {
+                    Ok(OutputPosition {
+                        output: output.to_string(),
+                        len: row.get::<_, i64>(0)? as u64,
+                        header: row.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records an output position on its own (after an output was rewritten in place).
+    pub fn record_output(&self, output: &OutputPosition) -> Result<(), StateError> {
+        let connection = self.lock();
+        write_output(&connection, output)
+    }
+
+    /// A connector's stored value.
+    pub fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let connection = self.lock();
+        Ok(connection
+            .query_row(
+                "SELECT value FROM kv WHERE namespace = ?1 AND key = ?2",
+                params![namespace, key],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a connector's value unless the namespace would then hold more than `quota` bytes
+    /// (keys and values); returns the size it would have had when refused.
+    pub fn kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        quota: u64,
+    ) -> Result<Result<(), u64>, StateError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let used_by_others: i64 = transaction.query_row(
+            "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv
+             WHERE namespace = ?1 AND key <> ?2",
+            params![namespace, key],
+            |row| row.get(0),
+        )?;
+        let total = used_by_others as u64 + key.len() as u64 + value.len() as u64;
+        if total > quota {
+            return Ok(Err(total));
+        }
+        transaction.execute(
+            "INSERT INTO kv (namespace, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+            params![namespace, key, value],
+        )?;
+        transaction.commit()?;
+        Ok(Ok(()))
+    }
+
+    pub fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), StateError> {
+        let connection = self.lock();
+        connection.execute(
+            "DELETE FROM kv WHERE namespace = ?1 AND key = ?2",
+            params![namespace, key],
+        )?;
+        Ok(())
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS completed (
+    scope TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, start_ms)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    output TEXT PRIMARY KEY,
+    len INTEGER NOT NULL,
+    header TEXT
+);
+CREATE TABLE IF NOT EXISTS kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+";
+
+fn read_completed(connection: &Connection, key: &str) -> Result<Vec<Interval>, StateError> {
+    let mut statement = connection
+        .prepare_cached("SELECT start_ms, end_ms FROM completed WHERE scope = ?1 ORDER BY start_ms")?;
+    let rows = statement.query_map(params![key], |row| {
+        Ok(Interval::new(row.get(0)?, row.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn write_output(connection: &Connection, output: &OutputPosition) -> Result<(), StateError> {
+    connection.execute(
+        "INSERT INTO outputs (output, len, header) VALUES (?1, ?2, ?3)
+         ON CONFLICT (output) DO UPDATE SET len = excluded.len, header = excluded.header",
+        params![output.output, output.len as i64, output.header],
+    )?;
+    Ok(())
+}
+
+fn create_private_file(dir: &Path, path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    options.open(path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(stream: &str) -> Scope {
+        Scope {
+            connector: "acme".into(),
+            profile: "default".into(),
+            stream: stream.into(),
+            output: "/tmp/out.csv".into(),
+        }
+    }
+
+    #[test]
+    fn windows_and_output_commit_together() {
+        let store = StateStore::in_memory().unwrap();
+        let position = OutputPosition {
+            output: "/tmp/out.csv".into(),
+            len: 42,
+            header: Some("a,b".into()),
+        };
+        store
+            .commit_window(&scope("s"), Interval::new(0, 10), &position)
+            .unwrap();
+        store
+            .commit_window(&scope("s"), Interval::new(10, 20), &position)
+            .unwrap();
+        assert_eq!(store.completed(&scope("s")).unwrap(), vec![Interval::new(0, 20)]);
+        assert!(store.completed(&scope("other")).unwrap().is_empty());
+        assert_eq!(
+            store.output_position("/tmp/out.csv").unwrap(),
+            Some(position)
+        );
+    }
+
+    #[test]
+    fn kv_quota_and_isolation() {
+        let store = StateStore::in_memory().unwrap();
+        store.kv_set("a", "token", b"12345", 100).unwrap().unwrap();
+        assert_eq!(store.kv_get("a", "token").unwrap(), Some(b"12345".to_vec()));
+        assert_eq!(store.kv_get("b", "token").unwrap(), None);
+        // Replacing a value counts only the new value.
+        store.kv_set("a", "token", &[0; 90], 100).unwrap().unwrap();
+        assert_eq!(store.kv_set("a", "other", &[0; 10], 100).unwrap(), Err(5 + 90 + 15));
+        store.kv_delete("a", "token").unwrap();
+        assert_eq!(store.kv_get("a", "token").unwrap(), None);
+    }
+
+    #[test]
+    fn state_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("state")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
