@@ -92,7 +92,12 @@ impl Action {
     }
 
     pub fn json(status: u16, body: &serde_json::Value) -> Self {
-        Self::Status { status, body: body.to_string(), content_type: json_content_type(), retry_after: None }
+        Self::Status {
+            status,
+            body: body.to_string(),
+            content_type: json_content_type(),
+            retry_after: None,
+        }
     }
 
     /// An HTML error page, as a load balancer or framework error handler would send.
@@ -102,7 +107,12 @@ impl Action {
             "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n\
              <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
         );
-        Self::Status { status, body, content_type: "text/html".to_owned(), retry_after: None }
+        Self::Status {
+            status,
+            body,
+            content_type: "text/html".to_owned(),
+            retry_after: None,
+        }
     }
 
     /// Adds a `Retry-After` header to a `Status` action; other actions are returned unchanged.
@@ -115,12 +125,19 @@ impl Action {
 }
 
 fn reason(status: u16) -> &'static str {
-    StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error")
+    StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
 }
 
 impl Fault {
     pub fn new(trigger: Trigger, action: Action) -> Self {
-        Self { trigger, action, times: None }
+        Self {
+            trigger,
+            action,
+            times: None,
+        }
     }
 
     /// `action` on exactly the n-th request.
@@ -151,7 +168,10 @@ impl Fault {
 
     /// Requests whose path and query contain `text` get `status`, at most `times` times.
     pub fn status_on_path(text: impl Into<String>, status: u16, times: Option<u32>) -> Self {
-        Self { times, ..Self::on_path(text, Action::status(status)) }
+        Self {
+            times,
+            ..Self::on_path(text, Action::status(status))
+        }
     }
 }
 
@@ -186,7 +206,11 @@ impl FaultScript {
                 Trigger::Probability { seed, .. } => seed,
                 _ => 0,
             };
-            Rule { fault, fired: 0, rng: SplitMix64::new(seed) }
+            Rule {
+                fault,
+                fired: 0,
+                rng: SplitMix64::new(seed),
+            }
         }));
     }
 
@@ -204,7 +228,9 @@ impl FaultScript {
     pub(crate) fn decide(&self, seq: u64, target: &str) -> Option<Action> {
         let mut rules = self.lock();
         // `fires` needs `&mut` (a probability rule advances its generator), which `find` cannot lend.
-        let rule = rules.iter_mut().find_map(|rule| rule.fires(seq, target).then_some(rule))?;
+        let rule = rules
+            .iter_mut()
+            .find_map(|rule| rule.fires(seq, target).then_some(rule))?;
         rule.fired += 1;
         Some(rule.fault.action.clone())
     }
@@ -231,9 +257,15 @@ impl Rule {
 /// Carries out `action` for `req`, calling `next` when the request is to be served after all.
 pub(crate) async fn apply(action: Action, req: Request, next: Next) -> Response {
     match action {
-        Action::Status { status, body, content_type, retry_after } => {
+        Action::Status {
+            status,
+            body,
+            content_type,
+            retry_after,
+        } => {
             let mut response = Response::new(Body::from(body));
-            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            *response.status_mut() =
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let headers = response.headers_mut();
             if let Ok(value) = HeaderValue::from_str(&content_type) {
                 headers.insert(header::CONTENT_TYPE, value);
@@ -267,7 +299,10 @@ async fn truncate(response: Response) -> Response {
 /// connection close before any response.
 fn reset_connection() -> Response {
     let failing = futures_util::stream::once(async {
-        Err::<Bytes, _>(io::Error::new(io::ErrorKind::ConnectionReset, "simulated connection reset"))
+        Err::<Bytes, _>(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        ))
     });
     Response::new(Body::from_stream(failing))
 }
@@ -277,11 +312,16 @@ mod millis {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(delay: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        delay: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         u64::deserialize(deserializer).map(Duration::from_millis)
     }
 }
@@ -313,7 +353,9 @@ mod tests {
         let run = || {
             let script = FaultScript::new();
             script.push(Fault::with_probability(0.25, 99, Action::status(500)));
-            (1..=2000).map(|seq| script.decide(seq, "/").is_some()).collect::<Vec<_>>()
+            (1..=2000)
+                .map(|seq| script.decide(seq, "/").is_some())
+                .collect::<Vec<_>>()
         };
         let first = run();
         assert_eq!(first, run());
@@ -342,19 +384,34 @@ mod tests {
                 }
             )
         );
-        assert_eq!(faults[1], Fault::on_path("/v1/", Action::ResetConnection).times(1));
+        assert_eq!(
+            faults[1],
+            Fault::on_path("/v1/", Action::ResetConnection).times(1)
+        );
         assert_eq!(faults[2].action, Action::Delay(Duration::from_millis(1500)));
-        let again: Vec<Fault> = serde_json::from_str(&serde_json::to_string(&faults).unwrap()).unwrap();
+        let again: Vec<Fault> =
+            serde_json::from_str(&serde_json::to_string(&faults).unwrap()).unwrap();
         assert_eq!(faults, again);
     }
 
     #[test]
     fn default_bodies() {
-        let Action::Status { body, content_type, .. } = Action::status(503) else { unreachable!() };
-        assert!(body.contains("503 Service Unavailable") && content_type == "text/html");
-        let Action::Status { body, retry_after, .. } = Action::status(429).with_retry_after(5) else {
+        let Action::Status {
+            body, content_type, ..
+        } = Action::status(503)
+        else {
             unreachable!()
         };
-        assert_eq!((body.as_str(), retry_after), (r#"{"message":"Too Many Requests"}"#, Some(5)));
+        assert!(body.contains("503 Service Unavailable") && content_type == "text/html");
+        let Action::Status {
+            body, retry_after, ..
+        } = Action::status(429).with_retry_after(5)
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (body.as_str(), retry_after),
+            (r#"{"message":"Too Many Requests"}"#, Some(5))
+        );
     }
 }

@@ -14,7 +14,11 @@ use trawl_simulators::timefmt::parse_date;
 use trawl_simulators::workvivo::{self, Dataset, Order, Retention, WindowMode};
 
 #[derive(Parser)]
-#[command(name = "trawl-simulator", version, about = "Serves a local simulator of a vendor's API")]
+#[command(
+    name = "trawl-simulator",
+    version,
+    about = "Serves a local simulator of a vendor's API"
+)]
 struct Cli {
     #[command(subcommand)]
     vendor: Vendor,
@@ -37,6 +41,7 @@ struct WorkvivoArgs {
     /// Number of days of events
     #[arg(long, default_value_t = 3)]
     days: u32,
+    /// Events a generated hour holds (at least one, exactly on the hour)
     #[arg(long, default_value_t = 12)]
     events_per_hour: u32,
     /// Seed of the generated events (and of --fail-rate)
@@ -91,7 +96,10 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     match cli.vendor {
         Vendor::Workvivo(args) => run_workvivo(args).await,
     }
@@ -103,17 +111,30 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
         std::fs::write(path, dataset.to_json_lines())
             .with_context(|| format!("cannot write the ground truth to {}", path.display()))?;
     }
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let config = workvivo::Config {
         dataset,
         token: args.token,
         org_id: args.org,
-        window: if args.half_open { WindowMode::HalfOpen } else { WindowMode::InclusiveBoth },
-        order: if args.descending { Order::Descending } else { Order::Ascending },
+        window: if args.half_open {
+            WindowMode::HalfOpen
+        } else {
+            WindowMode::InclusiveBoth
+        },
+        order: if args.descending {
+            Order::Descending
+        } else {
+            Order::Ascending
+        },
         max_rows: args.max_rows,
         rate_limit_per_minute: args.rate_limit_per_minute,
         retry_after_on_429: !args.no_retry_after,
-        retention: args.retention_days.map(|days| Retention { days, now_unix: i64::try_from(now).unwrap_or(i64::MAX) }),
+        retention: args.retention_days.map(|days| Retention {
+            days,
+            now_unix: i64::try_from(now).unwrap_or(i64::MAX),
+        }),
         max_window_days: args.max_window_days,
         unscoped_tokens: Vec::new(),
     };
@@ -122,7 +143,9 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     if let Some(rate) = args.fail_rate {
-        server.faults().push(Fault::with_probability(rate, args.seed, Action::html(500)));
+        server
+            .faults()
+            .push(Fault::with_probability(rate, args.seed, Action::html(500)));
     }
     announce(&server.base_url())?;
     terminated().await?;

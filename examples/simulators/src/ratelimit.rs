@@ -29,7 +29,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, full_at: Mutex::default() }
+        Self {
+            per_minute,
+            full_at: Mutex::default(),
+        }
     }
 
     pub fn limit(&self) -> u32 {
@@ -39,7 +42,9 @@ impl RateLimiter {
     /// Takes one token from `key`'s bucket if it has one.
     pub fn check(&self, key: &str) -> Decision {
         if self.per_minute == 0 {
-            return Decision::Limited { retry_after_secs: 60 };
+            return Decision::Limited {
+                retry_after_secs: 60,
+            };
         }
         let interval = Duration::from_secs(60) / self.per_minute;
         let window = interval * self.per_minute;
@@ -50,10 +55,14 @@ impl RateLimiter {
         if used <= window {
             full_at.insert(key.to_owned(), previous + interval);
             let remaining = (window - used).as_nanos() / interval.as_nanos();
-            Decision::Allowed { remaining: remaining as u32 }
+            Decision::Allowed {
+                remaining: remaining as u32,
+            }
         } else {
             let wait = (used - window).as_nanos().div_ceil(1_000_000_000);
-            Decision::Limited { retry_after_secs: (wait as u64).max(1) }
+            Decision::Limited {
+                retry_after_secs: (wait as u64).max(1),
+            }
         }
     }
 }
@@ -69,18 +78,33 @@ mod tests {
         assert_eq!(limiter.check("a"), Decision::Allowed { remaining: 1 });
         assert_eq!(limiter.check("a"), Decision::Allowed { remaining: 0 });
         // 3 a minute is one token every 20 s.
-        assert_eq!(limiter.check("a"), Decision::Limited { retry_after_secs: 20 });
+        assert_eq!(
+            limiter.check("a"),
+            Decision::Limited {
+                retry_after_secs: 20
+            }
+        );
         // Keys do not share buckets.
         assert_eq!(limiter.check("b"), Decision::Allowed { remaining: 2 });
 
         tokio::time::advance(Duration::from_secs(15)).await;
-        assert_eq!(limiter.check("a"), Decision::Limited { retry_after_secs: 5 });
+        assert_eq!(
+            limiter.check("a"),
+            Decision::Limited {
+                retry_after_secs: 5
+            }
+        );
         tokio::time::advance(Duration::from_secs(5)).await;
         assert_eq!(limiter.check("a"), Decision::Allowed { remaining: 0 });
     }
 
     #[test]
     fn zero_limit_rejects_everything() {
-        assert_eq!(RateLimiter::new(0).check("a"), Decision::Limited { retry_after_secs: 60 });
+        assert_eq!(
+            RateLimiter::new(0).check("a"),
+            Decision::Limited {
+                retry_after_secs: 60
+            }
+        );
     }
 }

@@ -26,7 +26,10 @@ pub struct RequestLogEntry {
 impl RequestLogEntry {
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -42,12 +45,19 @@ pub struct RequestLog {
 
 impl RequestLog {
     pub fn record(&self, entry: RequestLogEntry) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
     }
 
     /// Entries sorted by `seq` (concurrent requests can finish out of order).
     pub fn entries(&self) -> Vec<RequestLogEntry> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         entries.sort_by_key(|entry| entry.seq);
         entries
     }

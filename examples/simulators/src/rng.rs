@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn floats_stay_in_unit_interval() {
         let mut rng = SplitMix64::new(7);
-        let mean = (0..10_000).map(|_| rng.next_f64()).inspect(|x| assert!((0.0..1.0).contains(x))).sum::<f64>()
+        let mean = (0..10_000)
+            .map(|_| rng.next_f64())
+            .inspect(|x| assert!((0.0..1.0).contains(x)))
+            .sum::<f64>()
             / 10_000.0;
         assert!((0.45..0.55).contains(&mean), "mean {mean}");
     }

@@ -101,10 +101,15 @@ pub async fn start_on(app: Router, port: u16) -> anyhow::Result<RunningServer> {
         started: Instant::now(),
     });
     let control = Router::new()
-        .route("/__mock/faults", get(list_faults).post(add_faults).delete(clear_faults))
+        .route(
+            "/__mock/faults",
+            get(list_faults).post(add_faults).delete(clear_faults),
+        )
         .route("/__mock/requests", get(list_requests))
         .with_state(shared.clone());
-    let app = app.merge(control).layer(middleware::from_fn_with_state(shared.clone(), intercept));
+    let app = app
+        .merge(control)
+        .layer(middleware::from_fn_with_state(shared.clone(), intercept));
 
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -115,7 +120,12 @@ pub async fn start_on(app: Router, port: u16) -> anyhow::Result<RunningServer> {
             tracing::error!(%error, "simulator server failed");
         }
     });
-    Ok(RunningServer { addr, shared, stop: Some(stop), task: Some(task) })
+    Ok(RunningServer {
+        addr,
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
 }
 
 /// Numbers each request, lets the fault script have its say, then logs the outcome.
@@ -126,11 +136,19 @@ async fn intercept(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
     let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
     let received_at = shared.started.elapsed();
     let method = req.method().to_string();
-    let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_owned(), ToString::to_string);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), ToString::to_string);
     let headers = req
         .headers()
         .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
         .collect();
 
     let action = shared.faults.decide(seq, &path);
@@ -140,9 +158,27 @@ async fn intercept(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         None => next.run(req).await,
     };
 
-    let status = if dropped { 0 } else { response.status().as_u16() };
-    tracing::info!("#{seq} {method} {path} -> {}", if dropped { "connection reset".into() } else { status.to_string() });
-    shared.log.record(RequestLogEntry { seq, method, path, status, headers, received_at });
+    let status = if dropped {
+        0
+    } else {
+        response.status().as_u16()
+    };
+    tracing::info!(
+        "#{seq} {method} {path} -> {}",
+        if dropped {
+            "connection reset".into()
+        } else {
+            status.to_string()
+        }
+    );
+    shared.log.record(RequestLogEntry {
+        seq,
+        method,
+        path,
+        status,
+        headers,
+        received_at,
+    });
     response
 }
 
@@ -150,10 +186,16 @@ async fn list_faults(State(shared): State<Arc<Shared>>) -> Json<Vec<Fault>> {
     Json(shared.faults.faults())
 }
 
-async fn add_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Vec<Fault>>) -> impl IntoResponse {
+async fn add_faults(
+    State(shared): State<Arc<Shared>>,
+    Json(faults): Json<Vec<Fault>>,
+) -> impl IntoResponse {
     let added = faults.len();
     shared.faults.extend(faults);
-    (StatusCode::CREATED, Json(serde_json::json!({ "added": added })))
+    (
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "added": added })),
+    )
 }
 
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {

@@ -46,7 +46,15 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
 
 #[cfg(test)]
@@ -66,7 +74,14 @@ mod tests {
         assert_eq!(parse_date("2024-09-01"), Some(1_725_148_800));
         assert_eq!(parse_date("1970-01-01"), Some(0));
         assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800));
-        for bad in ["2023-02-29", "2024-13-01", "2024-9-1", "20240901", "2024-09-01x", ""] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-9-1",
+            "20240901",
+            "2024-09-01x",
+            "",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }

@@ -1,1 +1,393 @@
-//! Config.
+//! Turning flags, a RON config file and the environment (with `.env`) into a connector's params and
+//! the host's settings.
+//!
+//! For every value, the first that has one wins: a command-line flag, the config file, the
+//! environment variable the connector names (so users of the script it replaces keep their `.env`),
+//! the connector's default, trawl's default.
+
+mod env;
+mod file;
+
+pub use env::Environment;
+pub use file::{ConfigFile, ConfigValue, Limits};
+
+use crate::capabilities::http::Secrets;
+use crate::runtime::wit::{ConnectorInfo, HostSetting, Param, ParamInfo, ParamKind, StreamInfo};
+use crate::sinks::{CsvOptions, ExtraColumn, OutputSpec};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "connector `{connector}` has no param `{name}` ({origin}); its params are: {known}"
+    )]
+    UnknownParam {
+        connector: String,
+        name: String,
+        origin: ValueSource,
+        known: String,
+    },
+    #[error("connector `{connector}` needs `{name}` ({help}): {how}")]
+    MissingParam {
+        connector: String,
+        name: String,
+        help: String,
+        how: String,
+    },
+    #[error("`{name}` {shown}({origin}) is not valid: expected {expected}")]
+    InvalidValue {
+        name: String,
+        /// The value in backticks and a space, or nothing for a secret.
+        shown: String,
+        origin: ValueSource,
+        expected: String,
+    },
+    #[error("unknown setting `{key}` ({origin}); settings are: {}", SETTING_KEYS.join(", "))]
+    UnknownSetting { key: String, origin: ValueSource },
+}
+
+/// Where a value came from, for messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueSource {
+    Flag(&'static str),
+    File(PathBuf),
+    Env { variable: String, dotenv: bool },
+    ConnectorDefault,
+    HostDefault,
+}
+
+impl fmt::Display for ValueSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueSource::Flag(flag) => write!(f, "from {flag}"),
+            ValueSource::File(path) => write!(f, "from {}", path.display()),
+            ValueSource::Env {
+                variable,
+                dotenv: true,
+            } => write!(f, "from {variable} in .env"),
+            ValueSource::Env { variable, .. } => write!(f, "from the environment variable {variable}"),
+            ValueSource::ConnectorDefault => write!(f, "the connector's default"),
+            ValueSource::HostDefault => write!(f, "trawl's default"),
+        }
+    }
+}
+
+/// The host settings a connector may give defaults for (see `host-setting` in the WIT contract).
+pub const SETTING_KEYS: &[&str] = &[
+    "timezone",
+    "output.format",
+    "output.path",
+    "output.directory",
+    "output.base-name",
+    "output.extension",
+    "output.extra-columns",
+];
+
+/// Values given on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--param name=value`.
+    pub params: Vec<(String, String)>,
+    /// `--set key=value`, `--output`, `--format`, `--timezone`, each with the flag that set it.
+    pub settings: Vec<(String, String, &'static str)>,
+}
+
+/// A connector's params, ready for `fetch-page`, and the secrets the host keeps back.
+pub struct ResolvedParams {
+    pub params: Vec<Param>,
+    pub secrets: Secrets,
+    /// Things worth telling the user that do not stop the run.
+    pub warnings: Vec<String>,
+}
+
+/// Everything the sources say, consulted in order of precedence.
+pub struct Sources<'a> {
+    pub overrides: &'a Overrides,
+    pub file: Option<(&'a Path, &'a ConfigFile)>,
+    pub env: &'a Environment,
+}
+
+impl Sources<'_> {
+    fn env_value(&self, variable: Option<&String>) -> Option<(String, ValueSource)> {
+        let variable = variable?;
+        let (value, dotenv) = self.env.get(variable)?;
+        Some((
+            value.to_string(),
+            ValueSource::Env {
+                variable: variable.clone(),
+                dotenv,
+            },
+        ))
+    }
+
+    fn file_value<'b>(
+        &'b self,
+        section: impl Fn(&'b ConfigFile) -> &'b std::collections::BTreeMap<String, ConfigValue>,
+        name: &str,
+    ) -> Option<(String, ValueSource)> {
+        let (path, file) = self.file?;
+        section(file)
+            .get(name)
+            .map(|value| (value.to_string(), ValueSource::File(path.to_path_buf())))
+    }
+}
+
+/// Resolves and checks every param the connector declares.
+pub fn resolve_params(
+    info: &ConnectorInfo,
+    sources: &Sources<'_>,
+) -> Result<ResolvedParams, ConfigError> {
+    let known = || {
+        info.params
+            .iter()
+            .map(|param| param.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let unknown = |name: &str, source: ValueSource| ConfigError::UnknownParam {
+        connector: info.name.clone(),
+        name: name.to_string(),
+        origin: source,
+        known: known(),
+    };
+    for (name, _) in &sources.overrides.params {
+        if !info.params.iter().any(|param| &param.name == name) {
+            return Err(unknown(name, ValueSource::Flag("--param")));
+        }
+    }
+    if let Some((path, file)) = sources.file {
+        if let Some(name) = file
+            .params
+            .keys()
+            .find(|name| !info.params.iter().any(|param| &param.name == *name))
+        {
+            return Err(unknown(name, ValueSource::File(path.to_path_buf())));
+        }
+    }
+
+    let mut resolved = ResolvedParams {
+        params: Vec::new(),
+        secrets: Secrets::default(),
+        warnings: Vec::new(),
+    };
+    for param in &info.params {
+        let flag = sources
+            .overrides
+            .params
+            .iter()
+            .rev()
+            .find(|(name, _)| name == &param.name)
+            .map(|(_, value)| (value.clone(), ValueSource::Flag("--param")));
+        let value = flag
+            .or_else(|| sources.file_value(|file| &file.params, &param.name))
+            .or_else(|| sources.env_value(param.env.as_ref()))
+            .or_else(|| {
+                param
+                    .default
+                    .clone()
+                    .map(|value| (value, ValueSource::ConnectorDefault))
+            });
+        let Some((value, source)) = value.filter(|(value, _)| !value.is_empty()) else {
+            if param.required {
+                return Err(missing_param(info, param));
+            }
+            continue;
+        };
+        check_param(param, &value, &source)?;
+        if param.secret {
+            if matches!(source, ValueSource::File(_) | ValueSource::Flag(_)) {
+                resolved.warnings.push(format!(
+                    "the secret `{}` is written in plain text {source}; keep it in the environment{} instead",
+                    param.name,
+                    param
+                        .env
+                        .as_ref()
+                        .map(|variable| format!(" or .env as {variable}"))
+                        .unwrap_or_default()
+                ));
+            }
+            resolved.secrets.insert(&param.name, value);
+            resolved.params.push(Param {
+                name: param.name.clone(),
+                value: Secrets::placeholder(&param.name),
+            });
+        } else {
+            resolved.params.push(Param {
+                name: param.name.clone(),
+                value,
+            });
+        }
+    }
+    Ok(resolved)
+}
+
+fn missing_param(info: &ConnectorInfo, param: &ParamInfo) -> ConfigError {
+    let mut ways = Vec::new();
+    if let Some(variable) = &param.env {
+        ways.push(format!("set {variable} in the environment or .env"));
+    }
+    ways.push(format!("pass --param {}=VALUE", param.name));
+    ways.push(format!("add \"{}\" to `params` in the config file", param.name));
+    ConfigError::MissingParam {
+        connector: info.name.clone(),
+        name: param.name.clone(),
+        help: param.help.clone(),
+        how: ways.join(", or "),
+    }
+}
+
+fn check_param(param: &ParamInfo, value: &str, source: &ValueSource) -> Result<(), ConfigError> {
+    let expected = match &param.kind {
+        ParamKind::Text => return Ok(()),
+        ParamKind::Integer if value.trim().parse::<i64>().is_ok() => return Ok(()),
+        ParamKind::Integer => "a whole number".to_string(),
+        ParamKind::Boolean if value == "true" || value == "false" => return Ok(()),
+        ParamKind::Boolean => "true or false".to_string(),
+        ParamKind::Url
+            if url::Url::parse(value)
+                .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.has_host()) =>
+        {
+            return Ok(());
+        }
+        ParamKind::Url => "an absolute http:// or https:// URL".to_string(),
+        ParamKind::Choice(choices) if choices.iter().any(|choice| choice == value) => {
+            return Ok(());
+        }
+        ParamKind::Choice(choices) => format!("one of {}", choices.join(", ")),
+    };
+    Err(ConfigError::InvalidValue {
+        name: param.name.clone(),
+        shown: if param.secret {
+            String::new()
+        } else {
+            format!("`{value}` ")
+        },
+        origin: source.clone(),
+        expected,
+    })
+}
+
+/// The host settings of one stream.
+#[derive(Clone, Debug)]
+pub struct StreamSettings {
+    pub timezone: jiff::tz::TimeZone,
+    pub output: OutputSpec,
+}
+
+/// Resolves the host settings for `stream`: flags, config file, then the stream's and the
+/// connector's declared environment variables and defaults, then trawl's defaults.
+pub fn resolve_settings(
+    info: &ConnectorInfo,
+    stream: &StreamInfo,
+    sources: &Sources<'_>,
+) -> Result<StreamSettings, ConfigError> {
+    for (key, _, flag) in &sources.overrides.settings {
+        if !SETTING_KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::UnknownSetting {
+                key: key.clone(),
+                origin: ValueSource::Flag(flag),
+            });
+        }
+    }
+    if let Some((path, file)) = sources.file {
+        if let Some(key) = file
+            .settings
+            .keys()
+            .find(|key| !SETTING_KEYS.contains(&key.as_str()))
+        {
+            return Err(ConfigError::UnknownSetting {
+                key: key.clone(),
+                origin: ValueSource::File(path.to_path_buf()),
+            });
+        }
+    }
+    let lookup = |key: &str| -> Option<(String, ValueSource)> {
+        let declared = |settings: &[HostSetting]| {
+            settings.iter().find(|setting| setting.key == key).and_then(|setting| {
+                sources.env_value(setting.env.as_ref()).or_else(|| {
+                    setting
+                        .default
+                        .clone()
+                        .map(|value| (value, ValueSource::ConnectorDefault))
+                })
+            })
+        };
+        sources
+            .overrides
+            .settings
+            .iter()
+            .rev()
+            .find(|(name, _, _)| name == key)
+            .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)))
+            .or_else(|| sources.file_value(|file| &file.settings, key))
+            .or_else(|| declared(&stream.settings))
+            .or_else(|| declared(&info.settings))
+            .filter(|(value, _)| !value.is_empty())
+    };
+    let invalid = |key: &str, value: &str, source: ValueSource, expected: &str| {
+        ConfigError::InvalidValue {
+            name: key.to_string(),
+            shown: format!("`{value}` "),
+            origin: source,
+            expected: expected.to_string(),
+        }
+    };
+
+    let (zone_name, zone_source) =
+        lookup("timezone").unwrap_or(("UTC".into(), ValueSource::HostDefault));
+    let timezone = jiff::tz::TimeZone::get(&zone_name).map_err(|_| {
+        invalid(
+            "timezone",
+            &zone_name,
+            zone_source,
+            "an IANA time zone name such as UTC or Asia/Tokyo",
+        )
+    })?;
+
+    let (format, format_source) =
+        lookup("output.format").unwrap_or(("csv".into(), ValueSource::HostDefault));
+    let output = match format.as_str() {
+        "csv" => {
+            let path = lookup("output.path")
+                .map(|(path, _)| path)
+                .unwrap_or_else(|| format!("{}_{}.csv", info.name, stream.name));
+            let mut extra_columns = Vec::new();
+            if let Some((names, source)) = lookup("output.extra-columns") {
+                for name in names.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+                    extra_columns.push(ExtraColumn::parse(name).ok_or_else(|| {
+                        invalid("output.extra-columns", name, source.clone(), "local_timestamp")
+                    })?);
+                }
+            }
+            OutputSpec::Csv {
+                path: PathBuf::from(path),
+                options: CsvOptions {
+                    extra_columns,
+                    leading_columns: stream.columns.clone(),
+                    timezone: timezone.clone(),
+                },
+            }
+        }
+        other => {
+            return Err(invalid("output.format", other, format_source, "csv"));
+        }
+    };
+    Ok(StreamSettings { timezone, output })
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ mod flatten;
 pub use self::csv::{CsvOptions, CsvSink, ExtraColumn};
 
 use crate::state::OutputPosition;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// One record on its way to the output.
@@ -55,4 +55,35 @@ pub trait Sink: Send {
     /// Makes everything appended so far durable (flushed and fsynced) and returns the position to
     /// checkpoint.
     fn sync(&mut self) -> Result<OutputPosition, SinkError>;
+}
+
+/// Which output a stream goes to, and how it is laid out.
+#[derive(Clone, Debug)]
+pub enum OutputSpec {
+    Csv { path: PathBuf, options: CsvOptions },
+}
+
+impl OutputSpec {
+    /// The output's identity for checkpoints: its absolute path.
+    pub fn key(&self) -> String {
+        match self {
+            OutputSpec::Csv { path, .. } => csv::absolute_key(path),
+        }
+    }
+
+    /// Where the records go, for messages.
+    pub fn location(&self) -> &Path {
+        match self {
+            OutputSpec::Csv { path, .. } => path,
+        }
+    }
+
+    /// Opens the output, cutting off anything past the `committed` position (see [`Sink`]).
+    pub fn open(&self, committed: Option<OutputPosition>) -> Result<Box<dyn Sink>, SinkError> {
+        match self {
+            OutputSpec::Csv { path, options } => {
+                Ok(Box::new(CsvSink::open(path, committed, options.clone())?))
+            }
+        }
+    }
 }

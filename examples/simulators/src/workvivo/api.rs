@@ -44,7 +44,7 @@ async fn siem(
     let config = &api.config;
     let token = match authenticate(config, &headers) {
         Ok(token) => token,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
 
     let mut limit_headers = HeaderMap::new();
@@ -60,7 +60,7 @@ async fn siem(
                     limit_headers.insert(header::RETRY_AFTER, retry_after_secs.into());
                     limit_headers.insert(RESET, (unix_now() + retry_after_secs).into());
                 }
-                let body = message(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
+                let body = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
                 return (limit_headers, body).into_response();
             }
         }
@@ -68,23 +68,22 @@ async fn siem(
 
     let response = match query(config, &from, &to, &uri, &headers) {
         Ok(page) => Json(page).into_response(),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     };
     (limit_headers, response).into_response()
 }
 
 /// Returns the bearer token on success. Laravel's order: a missing or unknown token is 401 before
 /// anything else is looked at.
-fn authenticate<'a>(config: &Config, headers: &'a HeaderMap) -> Result<&'a str, Response> {
-    let unauthenticated = || message(StatusCode::UNAUTHORIZED, "Unauthenticated.");
-    let forbidden = || message(StatusCode::FORBIDDEN, "Forbidden");
+fn authenticate<'a>(config: &Config, headers: &'a HeaderMap) -> Result<&'a str, ApiError> {
+    let unauthenticated = || ApiError::new(StatusCode::UNAUTHORIZED, "Unauthenticated.");
     let token = header_str(headers, header::AUTHORIZATION.as_str())
         .and_then(|value| value.strip_prefix("Bearer "))
         .filter(|token| *token == config.token || config.unscoped_tokens.iter().any(|t| t == token))
         .ok_or_else(unauthenticated)?;
     let org = header_str(headers, "workvivo-id").ok_or_else(unauthenticated)?;
     if org != config.org_id || token != config.token {
-        return Err(forbidden());
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "Forbidden"));
     }
     Ok(token)
 }
@@ -110,16 +109,40 @@ struct Pagination {
     next_page: Option<String>,
 }
 
-fn query<'a>(config: &'a Config, from: &str, to: &str, uri: &Uri, headers: &HeaderMap) -> Result<Page<'a>, Response> {
-    let from = parse_integer(from).ok_or_else(|| bad_request("The from field must be an integer."))?;
+fn query<'a>(
+    config: &'a Config,
+    from: &str,
+    to: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Page<'a>, ApiError> {
+    let rows = window(config, from, to)?;
+    match config.max_rows {
+        None => Ok(Page {
+            data: rows,
+            meta: None,
+            status: "success",
+        }),
+        Some(max_rows) => paginate(rows, max_rows, uri, headers),
+    }
+}
+
+/// The rows of the `{from}/{to}` window, in the configured order.
+fn window<'a>(config: &'a Config, from: &str, to: &str) -> Result<Vec<&'a Value>, ApiError> {
+    let from =
+        parse_integer(from).ok_or_else(|| bad_request("The from field must be an integer."))?;
     let to = parse_integer(to).ok_or_else(|| bad_request("The to field must be an integer."))?;
     if from > to {
-        return Err(bad_request("The to field must be greater than or equal to from."));
+        return Err(bad_request(
+            "The to field must be greater than or equal to from.",
+        ));
     }
     if let Some(days) = config.max_window_days
         && to - from > i64::from(days) * 86_400
     {
-        return Err(bad_request(&format!("The window may not be longer than {days} days.")));
+        return Err(bad_request(format!(
+            "The window may not be longer than {days} days."
+        )));
     }
 
     let end = match config.window {
@@ -131,14 +154,20 @@ fn query<'a>(config: &'a Config, from: &str, to: &str, uri: &Uri, headers: &Head
         None => from,
     };
     let (lo, hi) = config.dataset.bounds(start, end);
-    let mut rows: Vec<&Value> = config.dataset.events[lo..hi].iter().map(|e| &e.json).collect();
-    if config.order == Order::Descending {
-        rows.reverse();
-    }
+    let rows = config.dataset.events[lo..hi].iter().map(|e| &e.json);
+    Ok(match config.order {
+        Order::Ascending => rows.collect(),
+        Order::Descending => rows.rev().collect(),
+    })
+}
 
-    let Some(max_rows) = config.max_rows else {
-        return Ok(Page { data: rows, meta: None, status: "success" });
-    };
+/// One page of `rows` per `?skip=&take=`, in the envelope of Workvivo's paged v1 endpoints.
+fn paginate<'a>(
+    rows: Vec<&'a Value>,
+    max_rows: usize,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Page<'a>, ApiError> {
     let params = QueryParams::parse(uri.query().unwrap_or(""))?;
     let skip = params.skip.unwrap_or(0);
     let take = params.take.unwrap_or(max_rows).min(max_rows);
@@ -146,13 +175,27 @@ fn query<'a>(config: &'a Config, from: &str, to: &str, uri: &Uri, headers: &Head
         return Err(bad_request("The take field must be at least 1."));
     }
     let total_records = rows.len();
+    // An absolute URL, built from the Host the client used, as Laravel's paginator does.
     let next_page = (skip + take < total_records).then(|| {
         let host = header_str(headers, header::HOST.as_str()).unwrap_or("127.0.0.1");
-        format!("http://{host}{}?skip={}&take={take}", uri.path(), skip + take)
+        format!(
+            "http://{host}{}?skip={}&take={take}",
+            uri.path(),
+            skip + take
+        )
     });
     let data = rows.into_iter().skip(skip).take(take).collect();
-    let pagination = Pagination { skip, take, total_records, next_page };
-    Ok(Page { data, meta: Some(Meta { pagination }), status: "success" })
+    let pagination = Pagination {
+        skip,
+        take,
+        total_records,
+        next_page,
+    };
+    Ok(Page {
+        data,
+        meta: Some(Meta { pagination }),
+        status: "success",
+    })
 }
 
 #[derive(Default)]
@@ -162,7 +205,7 @@ struct QueryParams {
 }
 
 impl QueryParams {
-    fn parse(query: &str) -> Result<Self, Response> {
+    fn parse(query: &str) -> Result<Self, ApiError> {
         let mut params = Self::default();
         for pair in query.split('&') {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -173,7 +216,7 @@ impl QueryParams {
             };
             let value = parse_integer(value)
                 .and_then(|v| usize::try_from(v).ok())
-                .ok_or_else(|| bad_request(&format!("The {name} field must be an integer.")))?;
+                .ok_or_else(|| bad_request(format!("The {name} field must be an integer.")))?;
             *slot = Some(value);
         }
         Ok(params)
@@ -192,25 +235,52 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-fn message(status: StatusCode, text: &str) -> Response {
-    (status, Json(serde_json::json!({ "message": text }))).into_response()
+/// An error as Laravel renders one for an API client: a status and `{"message": ...}`.
+struct ApiError {
+    status: StatusCode,
+    message: String,
 }
 
-fn bad_request(text: &str) -> Response {
-    message(StatusCode::BAD_REQUEST, text)
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
 async fn method_not_allowed(method: axum::http::Method) -> Response {
-    let text = format!("The {method} method is not supported for route v1/siem/{{from}}/{{to}}. Supported methods: GET, HEAD.");
-    let mut response = message(StatusCode::METHOD_NOT_ALLOWED, &text);
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    let text = format!(
+        "The {method} method is not supported for route v1/siem/{{from}}/{{to}}. Supported methods: GET, HEAD."
+    );
+    let mut response = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, text).into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     response
 }
 
 async fn not_found() -> Response {
-    message(StatusCode::NOT_FOUND, "Not Found")
+    ApiError::new(StatusCode::NOT_FOUND, "Not Found").into_response()
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

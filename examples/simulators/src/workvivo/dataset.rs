@@ -33,9 +33,10 @@ impl Dataset {
     /// same events.
     ///
     /// Every hour gets `events_per_hour` events (at least one), the first exactly on the hour. On top
-    /// of those: a burst of 3 events sharing one timestamp in every 7th hour (from the 4th), 2 more
-    /// events on the third hour edge (3 on one instant), a SAML failure with a two-line note in the
-    /// first hour, and a switch-user pair in hour 7.
+    /// of those (hours counted from 0): a burst of 3 events sharing one timestamp in hours 3, 10, 17,
+    /// ...; 2 more events on the edge `start + 2h` (so 3 events on that instant); a SAML failure with
+    /// a two-line note in hour 0; and a switch-user pair in hour 7, the first events to carry
+    /// `real_user`. The very first event has a user agent with quotes and a comma.
     pub fn generate(start_unix: i64, days: u32, events_per_hour: u32, seed: u64) -> Dataset {
         Generator::new(start_unix, seed).run(i64::from(days) * 24, events_per_hour.max(1))
     }
@@ -48,14 +49,21 @@ impl Dataset {
 
     /// Index range of `between`, found by binary search on the sorted events.
     pub(crate) fn bounds(&self, from_inclusive: i64, to_exclusive: i64) -> (usize, usize) {
-        let lo = self.events.partition_point(|e| e.created_at_timestamp < from_inclusive);
-        let hi = self.events.partition_point(|e| e.created_at_timestamp < to_exclusive);
+        let lo = self
+            .events
+            .partition_point(|e| e.created_at_timestamp < from_inclusive);
+        let hi = self
+            .events
+            .partition_point(|e| e.created_at_timestamp < to_exclusive);
         (lo, hi.max(lo))
     }
 
     /// One JSON object a line, in dataset order.
     pub fn to_json_lines(&self) -> String {
-        self.events.iter().map(|event| format!("{}\n", event.json)).collect()
+        self.events
+            .iter()
+            .map(|event| format!("{}\n", event.json))
+            .collect()
     }
 }
 
@@ -107,7 +115,10 @@ struct Generator {
 
 impl Generator {
     fn new(start: i64, seed: u64) -> Self {
-        Self { start, rng: SplitMix64::new(seed) }
+        Self {
+            start,
+            rng: SplitMix64::new(seed),
+        }
     }
 
     fn run(mut self, hours: i64, per_hour: u32) -> Dataset {
@@ -125,7 +136,11 @@ impl Generator {
     }
 
     fn slots(&mut self, hours: i64, per_hour: u32) -> Vec<Slot> {
-        let plain = |ts| Slot { ts, forced: None, quoted_agent: false };
+        let plain = |ts| Slot {
+            ts,
+            forced: None,
+            quoted_agent: false,
+        };
         let mut slots = Vec::new();
         for hour in 0..hours {
             let edge = self.start + hour * HOUR;
@@ -138,19 +153,22 @@ impl Generator {
                 slots.extend((0..3).map(|_| plain(ts)));
             }
         }
+        // Whole days only, so there are either no hours or at least 24: every guaranteed case fits.
         if hours > 0 {
             // Three events on one hour edge, shared by two consecutive hourly windows.
-            let edge = self.start + hours.min(3).saturating_sub(1) * HOUR;
-            slots.extend((0..2).map(|_| plain(edge)));
+            slots.extend((0..2).map(|_| plain(self.start + 2 * HOUR)));
             // The very first event: a quoted, comma-laden user agent in the first batch of any export.
             slots[0].forced = Some("loginMobile");
             slots[0].quoted_agent = true;
-            slots.push(Slot { ts: self.start + 1234, forced: Some("loginSamlFailed"), quoted_agent: false });
-        }
-        if hours > NO_REAL_USER_HOURS + 1 {
+            let forced = |ts, kind| Slot {
+                ts,
+                forced: Some(kind),
+                quoted_agent: false,
+            };
+            slots.push(forced(self.start + 1234, "loginSamlFailed"));
             let hour = self.start + (NO_REAL_USER_HOURS + 1) * HOUR;
-            slots.push(Slot { ts: hour + 900, forced: Some("switch user"), quoted_agent: false });
-            slots.push(Slot { ts: hour + 2700, forced: Some("switch user reverted"), quoted_agent: false });
+            slots.push(forced(hour + 900, "switch user"));
+            slots.push(forced(hour + 2700, "switch user reverted"));
         }
         // Stable: slots on one instant keep their creation order, so generation stays deterministic.
         slots.sort_by_key(|slot| slot.ts);
@@ -163,17 +181,49 @@ impl Generator {
         let user_number = 1 + self.rng.below(USERS);
         let user = format!("user{user_number:02}@example.org");
         let user_id = FIRST_USER_WORKVIVO_ID + user_number - 1;
-        let agents = if kind.ends_with("Mobile") { MOBILE_AGENTS } else { WEB_AGENTS };
-        let agent = if slot.quoted_agent { MOBILE_AGENTS[0] } else { *self.rng.pick(agents) };
-        let block = if self.rng.below(2) == 0 { "203.0.113" } else { "198.51.100" };
+        let agents = if kind.ends_with("Mobile") {
+            MOBILE_AGENTS
+        } else {
+            WEB_AGENTS
+        };
+        let agent = if slot.quoted_agent {
+            MOBILE_AGENTS[0]
+        } else {
+            *self.rng.pick(agents)
+        };
+        let block = if self.rng.below(2) == 0 {
+            "203.0.113"
+        } else {
+            "198.51.100"
+        };
         let ip = format!("{block}.{}", 1 + self.rng.below(254));
 
         // (acting email, acting workvivo id, note, real_user)
         let (email, workvivo_id, note, real_user) = match kind {
-            "login" => (json!(user), json!(user_id), format!("{user} logged in"), None),
-            "loginMobile" => (json!(user), json!(user_id), format!("{user} logged in on mobile"), None),
-            "loginSaml" => (json!(user), json!(user_id), format!("{user} logged in with SAML"), None),
-            "loginSamlMobile" => (json!(user), json!(user_id), format!("{user} logged in with SAML on mobile"), None),
+            "login" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged in"),
+                None,
+            ),
+            "loginMobile" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged in on mobile"),
+                None,
+            ),
+            "loginSaml" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged in with SAML"),
+                None,
+            ),
+            "loginSamlMobile" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged in with SAML on mobile"),
+                None,
+            ),
             // The login failed, so no user is known: only the note names the address that was tried.
             "loginSamlFailed" => (
                 Value::Null,
@@ -181,9 +231,24 @@ impl Generator {
                 format!("SAML login failed for {user}\nReason: the assertion has expired"),
                 None,
             ),
-            "logout" => (json!(user), json!(user_id), format!("{user} logged out"), None),
-            "logoutMobile" => (json!(user), json!(user_id), format!("{user} logged out on mobile"), None),
-            "MFA reset" => (json!(ADMIN), json!(ADMIN_WORKVIVO_ID), format!("MFA reset for {user} by {ADMIN}"), None),
+            "logout" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged out"),
+                None,
+            ),
+            "logoutMobile" => (
+                json!(user),
+                json!(user_id),
+                format!("{user} logged out on mobile"),
+                None,
+            ),
+            "MFA reset" => (
+                json!(ADMIN),
+                json!(ADMIN_WORKVIVO_ID),
+                format!("MFA reset for {user} by {ADMIN}"),
+                None,
+            ),
             "switch user" => (
                 json!(ADMIN),
                 json!(ADMIN_WORKVIVO_ID),
@@ -196,7 +261,12 @@ impl Generator {
                 format!("switch user reverted from {user} to user {ADMIN}"),
                 Some(Value::Null),
             ),
-            _ => (json!(user), json!(user_id), format!("{user} set up MFA"), None),
+            _ => (
+                json!(user),
+                json!(user_id),
+                format!("{user} set up MFA"),
+                None,
+            ),
         };
 
         // Keys inserted alphabetically, so the order is the same whether or not serde_json keeps
@@ -214,12 +284,20 @@ impl Generator {
         record.insert("user_agent".into(), json!(agent));
         record.insert("user_email".into(), email);
         record.insert("workvivo_id".into(), workvivo_id);
-        Event { id, created_at_timestamp: slot.ts, json: Value::Object(record) }
+        Event {
+            id,
+            created_at_timestamp: slot.ts,
+            json: Value::Object(record),
+        }
     }
 
     fn event_type(&mut self, allow_switch: bool) -> &'static str {
         let allowed = |name: &str| allow_switch || !name.starts_with("switch user");
-        let total: u32 = EVENT_WEIGHTS.iter().filter(|(name, _)| allowed(name)).map(|(_, w)| w).sum();
+        let total: u32 = EVENT_WEIGHTS
+            .iter()
+            .filter(|(name, _)| allowed(name))
+            .map(|(_, w)| w)
+            .sum();
         let mut roll = self.rng.below(u64::from(total)) as u32;
         for &(name, weight) in EVENT_WEIGHTS.iter().filter(|(name, _)| allowed(name)) {
             if roll < weight {
@@ -283,7 +361,11 @@ mod tests {
         for event in &data.events {
             *counts.entry(event.created_at_timestamp).or_default() += 1;
         }
-        let groups: Vec<i64> = counts.iter().filter(|&(_, &n)| n >= 3).map(|(&ts, _)| ts).collect();
+        let groups: Vec<i64> = counts
+            .iter()
+            .filter(|&(_, &n)| n >= 3)
+            .map(|(&ts, _)| ts)
+            .collect();
         assert!(groups.len() >= 5, "{groups:?}");
         assert!(groups.iter().any(|ts| ts % HOUR == 0 && *ts > START));
     }
@@ -295,11 +377,20 @@ mod tests {
         for event in &data.events {
             let record = event.json.as_object().unwrap();
             assert_eq!(record["id"], json!(event.id));
-            assert_eq!(record["created_at_timestamp"], json!(event.created_at_timestamp));
-            assert_eq!(record["created_at"], json!(rfc3339_utc(event.created_at_timestamp)));
+            assert_eq!(
+                record["created_at_timestamp"],
+                json!(event.created_at_timestamp)
+            );
+            assert_eq!(
+                record["created_at"],
+                json!(rfc3339_utc(event.created_at_timestamp))
+            );
             assert!(types.contains(record["event"].as_str().unwrap()));
             let ip = record["ip_address"].as_str().unwrap();
-            assert!(ip.starts_with("203.0.113.") || ip.starts_with("198.51.100."), "{ip}");
+            assert!(
+                ip.starts_with("203.0.113.") || ip.starts_with("198.51.100."),
+                "{ip}"
+            );
             let keys: Vec<&String> = record.keys().collect();
             let mut sorted = keys.clone();
             sorted.sort();
@@ -308,7 +399,12 @@ mod tests {
         let text = |key: &'static str| data.events.iter().filter_map(move |e| e.json[key].as_str());
         assert!(text("note").any(|note| note.contains('\n')));
         assert!(text("user_agent").any(|agent| agent.contains('"') && agent.contains(',')));
-        assert!(data.events[0].json["user_agent"].as_str().unwrap().contains('"'));
+        assert!(
+            data.events[0].json["user_agent"]
+                .as_str()
+                .unwrap()
+                .contains('"')
+        );
     }
 
     #[test]
@@ -316,15 +412,25 @@ mod tests {
         let data = default_dataset();
         let mut values = Vec::new();
         for event in &data.events {
-            let Some(real_user) = event.json.get("real_user") else { continue };
-            assert!(event.json["event"].as_str().unwrap().starts_with("switch user"));
+            let Some(real_user) = event.json.get("real_user") else {
+                continue;
+            };
+            assert!(
+                event.json["event"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("switch user")
+            );
             assert!(event.created_at_timestamp >= START + NO_REAL_USER_HOURS * HOUR);
             values.push(real_user.clone());
         }
         assert!(values.iter().any(Value::is_null));
         assert!(values.iter().any(Value::is_string));
         for event in &data.events {
-            let is_switch = event.json["event"].as_str().unwrap().starts_with("switch user");
+            let is_switch = event.json["event"]
+                .as_str()
+                .unwrap()
+                .starts_with("switch user");
             assert_eq!(is_switch, event.json.get("real_user").is_some());
         }
     }
@@ -333,7 +439,10 @@ mod tests {
     fn between_is_half_open() {
         let data = default_dataset();
         let hour = data.between(START + HOUR, START + 2 * HOUR);
-        assert!(hour.iter().all(|e| (START + HOUR..START + 2 * HOUR).contains(&e.created_at_timestamp)));
+        assert!(
+            hour.iter()
+                .all(|e| (START + HOUR..START + 2 * HOUR).contains(&e.created_at_timestamp))
+        );
         assert_eq!(hour[0].created_at_timestamp, START + HOUR);
         assert!(data.between(START + 10, START).is_empty());
     }
@@ -342,7 +451,11 @@ mod tests {
     fn tiny_datasets_still_hold_the_edge_rule() {
         let data = Dataset::generate(START, 1, 0, 1);
         for hour in 0..24 {
-            assert!(data.events.iter().any(|e| e.created_at_timestamp == START + hour * HOUR));
+            assert!(
+                data.events
+                    .iter()
+                    .any(|e| e.created_at_timestamp == START + hour * HOUR)
+            );
         }
         assert!(Dataset::generate(START, 0, 12, 1).events.is_empty());
     }

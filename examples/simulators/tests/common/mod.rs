@@ -15,7 +15,10 @@ pub async fn start(config: Config) -> RunningServer {
 
 /// A small dataset keeps the tests fast; it still has edges, bursts and switch-user events.
 pub fn small_config() -> Config {
-    Config { dataset: Dataset::generate(START, 1, 6, 3), ..Config::default() }
+    Config {
+        dataset: Dataset::generate(START, 1, 6, 3),
+        ..Config::default()
+    }
 }
 
 pub fn client() -> reqwest::Client {
@@ -40,9 +43,19 @@ pub async fn json(response: reqwest::Response) -> Value {
 }
 
 pub fn timestamps(body: &Value) -> Vec<i64> {
-    body["data"].as_array().unwrap().iter().map(|e| e["created_at_timestamp"].as_i64().unwrap()).collect()
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["created_at_timestamp"].as_i64().unwrap())
+        .collect()
 }
 
 pub fn ids(body: &Value) -> Vec<u64> {
-    body["data"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect()
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect()
 }

@@ -1,0 +1,413 @@
+//! What each command does, from parsed arguments to the engine and back.
+
+use super::{Cli, Command, RunArgs, parse_range};
+use crate::capabilities::Capabilities;
+use crate::capabilities::clock::Clock;
+use crate::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy};
+use crate::capabilities::storage::StorageScope;
+use crate::config::{self, ConfigFile, Environment, Overrides, Sources};
+use crate::engine::{self, EngineLimits, RangeRequest, RunContext};
+use crate::runtime::wit::{ConnectorInfo, ParamKind};
+use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
+use crate::state::StateStore;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a command did not succeed, and the exit code that says so.
+pub struct Failure {
+    pub exit_code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    /// Bad input: flags, config, credentials, a connector file. Nothing was fetched.
+    fn input(message: impl ToString) -> Self {
+        Failure {
+            exit_code: 2,
+            message: message.to_string(),
+        }
+    }
+
+    /// A run that stopped part way; what was done is kept and a rerun resumes.
+    fn run(message: impl ToString) -> Self {
+        Failure {
+            exit_code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Storage quota per connector and profile unless the config says otherwise.
+const DEFAULT_STORAGE_KIB: u64 = 1024;
+const DEFAULT_PROFILE: &str = "default";
+
+pub async fn execute(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Run(args) => run(&cli, args).await,
+        Command::Plugins => plugins(&cli).await,
+        Command::Inspect { connector } => inspect(&cli, connector).await,
+    }
+}
+
+fn plugin_dirs(cli: &Cli, extra: &[PathBuf]) -> PluginDirs {
+    let mut explicit = cli.plugin_dirs.clone();
+    explicit.extend_from_slice(extra);
+    PluginDirs::new(
+        &explicit,
+        std::env::var("TRAWL_PLUGIN_PATH").ok().as_deref(),
+        xdg_dir("XDG_DATA_HOME", ".local/share"),
+    )
+}
+
+/// `$VAR`, or `$HOME/<fallback>`, per the XDG base directory spec.
+fn xdg_dir(variable: &str, fallback: &str) -> Option<PathBuf> {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .filter(|path| path.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(fallback)))
+}
+
+fn cache_dir(cli: &Cli) -> Option<PathBuf> {
+    cli.cache_dir
+        .clone()
+        .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("trawl")))
+}
+
+fn guest_limits(limits: &config::Limits) -> GuestLimits {
+    let defaults = GuestLimits::default();
+    GuestLimits {
+        memory_bytes: limits
+            .memory_mib
+            .map_or(defaults.memory_bytes, |mib| (mib as usize) << 20),
+        cpu_time: limits
+            .cpu_seconds
+            .map_or(defaults.cpu_time, Duration::from_secs_f64),
+        call_timeout: limits
+            .call_timeout_seconds
+            .map_or(defaults.call_timeout, Duration::from_secs_f64),
+    }
+}
+
+async fn load(
+    runtime: &Runtime,
+    dirs: &PluginDirs,
+    name_or_path: &str,
+) -> Result<Connector, Failure> {
+    let Some(path) = dirs.find(name_or_path) else {
+        let searched = dirs
+            .dirs()
+            .iter()
+            .map(|dir| format!("  {}", dir.display()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(Failure::input(format!(
+            "no connector named `{name_or_path}` in the plugin folders:\n{searched}\n\
+             (`trawl plugins` lists what is there; --plugins DIR or TRAWL_PLUGIN_PATH add folders)"
+        )));
+    };
+    runtime.load(&path).await.map_err(Failure::input)
+}
+
+async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
+    let started = Instant::now();
+    let env = Environment::load(args.env_file.as_deref()).map_err(Failure::input)?;
+    let file = match &args.config {
+        Some(path) => Some(ConfigFile::load(path).map_err(Failure::input)?),
+        None => None,
+    };
+    let file_ref = args.config.as_deref().zip(file.as_ref());
+    let defaults = ConfigFile::default();
+    let file_or_default = file.as_ref().unwrap_or(&defaults);
+
+    let runtime =
+        Runtime::new(cache_dir(cli), guest_limits(&file_or_default.limits)).map_err(Failure::run)?;
+    let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
+    let connector = load(&runtime, &dirs, &args.connector).await?;
+    let info = connector.info().clone();
+    if let (Some(path), Some(expected)) = (&args.config, &file_or_default.connector) {
+        if expected != &info.name {
+            return Err(Failure::input(format!(
+                "{} is a config for connector `{expected}`, not `{}`",
+                path.display(),
+                info.name
+            )));
+        }
+    }
+
+    let mut overrides = Overrides {
+        params: args.params.clone(),
+        settings: args
+            .settings
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone(), "--set"))
+            .collect(),
+    };
+    if let Some(output) = &args.output {
+        overrides
+            .settings
+            .push(("output.path".into(), output.clone(), "--output"));
+    }
+    if let Some(zone) = &args.timezone {
+        overrides
+            .settings
+            .push(("timezone".into(), zone.clone(), "--timezone"));
+    }
+    let sources = Sources {
+        overrides: &overrides,
+        file: file_ref,
+        env: &env,
+    };
+    let resolved = config::resolve_params(&info, &sources).map_err(Failure::input)?;
+    for warning in &resolved.warnings {
+        tracing::warn!("{warning}");
+    }
+
+    let stream_names: Vec<String> = if !args.streams.is_empty() {
+        args.streams.clone()
+    } else if !file_or_default.streams.is_empty() {
+        file_or_default.streams.clone()
+    } else {
+        info.streams.iter().take(1).map(|stream| stream.name.clone()).collect()
+    };
+    let mut streams = Vec::new();
+    for name in &stream_names {
+        let stream = info
+            .streams
+            .iter()
+            .find(|stream| &stream.name == name)
+            .ok_or_else(|| {
+                Failure::input(format!(
+                    "connector `{}` has no stream `{name}`; its streams are: {}",
+                    info.name,
+                    info.streams
+                        .iter()
+                        .map(|stream| stream.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let settings = config::resolve_settings(&info, stream, &sources).map_err(Failure::input)?;
+        streams.push((stream.clone(), settings));
+    }
+
+    let mut grants: Vec<String> = file_or_default.grants.clone().unwrap_or_default();
+    grants.extend(args.grants.iter().cloned());
+    let user_granted = file_or_default.grants.is_some() || !args.grants.is_empty();
+    let policy = NetworkPolicy::new(&info.name, &info.hosts, user_granted.then_some(&grants[..]))
+        .map_err(Failure::input)?;
+    let limits = &file_or_default.limits;
+    let http_limits = HttpLimits {
+        timeout: limits
+            .http_timeout_seconds
+            .map_or(HttpLimits::default().timeout, Duration::from_secs_f64),
+        max_body_bytes: limits
+            .max_body_mib
+            .map_or(HttpLimits::default().max_body_bytes, |mib| mib << 20),
+    };
+    let http = HttpCapability::new(policy, resolved.secrets, http_limits).map_err(Failure::run)?;
+
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .or_else(|| file_or_default.state_dir.clone())
+        .or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("trawl")))
+        .ok_or_else(|| Failure::input("no state folder: set --state DIR or HOME"))?;
+    let state = StateStore::open(&state_dir).map_err(Failure::run)?;
+    let profile = args
+        .profile
+        .clone()
+        .or_else(|| file_or_default.profile.clone())
+        .unwrap_or_else(|| DEFAULT_PROFILE.to_string());
+    let clock = Clock::System;
+    let capabilities = Capabilities {
+        connector: info.name.as_str().into(),
+        clock: clock.clone(),
+        http: Some(Arc::new(http)),
+        storage: Some(StorageScope::new(
+            state.clone(),
+            &info.name,
+            &profile,
+            limits.storage_kib.unwrap_or(DEFAULT_STORAGE_KIB) << 10,
+        )),
+    };
+    let context = RunContext {
+        connector: &connector,
+        capabilities,
+        params: resolved.params,
+        profile,
+        state: state.clone(),
+        limits: EngineLimits {
+            max_pages_per_window: limits
+                .max_pages_per_window
+                .unwrap_or(EngineLimits::default().max_pages_per_window),
+        },
+    };
+
+    for (stream, settings) in &streams {
+        let now = clock.now();
+        let request = match &args.start {
+            Some(start) => RangeRequest::Explicit(
+                parse_range(start, args.end.as_deref(), &settings.timezone, now)
+                    .map_err(Failure::input)?,
+            ),
+            None => RangeRequest::Incremental {
+                now: now.as_millisecond(),
+            },
+        };
+        let output = &settings.output;
+        let committed = state.output_position(&output.key()).map_err(Failure::run)?;
+        let mut sink = output.open(committed).map_err(Failure::run)?;
+        let summary = engine::run_stream(&context, stream, request, sink.as_mut())
+            .await
+            .map_err(Failure::run)?;
+        let skipped = summary.windows_total - summary.windows_fetched;
+        eprintln!(
+            "{}/{}: {} records from {} windows ({} pages) appended to {}{}",
+            info.name,
+            stream.name,
+            summary.records,
+            summary.windows_fetched,
+            summary.pages,
+            output.location().display(),
+            if summary.windows_total == 0 {
+                " (nothing new to fetch)".to_string()
+            } else if skipped > 0 {
+                format!(" ({skipped} windows were already done)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "run complete");
+    Ok(())
+}
+
+async fn plugins(cli: &Cli) -> Result<(), Failure> {
+    let dirs = plugin_dirs(cli, &[]);
+    let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
+    let mut out = String::from("Plugin folders, in search order:\n");
+    for dir in dirs.dirs() {
+        let _ = writeln!(
+            out,
+            "  {}{}",
+            dir.display(),
+            if dir.is_dir() { "" } else { " (missing)" }
+        );
+    }
+    let found = dirs.list();
+    if found.is_empty() {
+        out.push_str("No connectors found.\n");
+    } else {
+        out.push_str("Connectors:\n");
+    }
+    for (file, hidden) in found {
+        let status = match runtime.load(&file.path).await {
+            Ok(connector) => {
+                let info = connector.info();
+                format!("{} {} - {}", info.name, info.version, info.description)
+            }
+            Err(error) => format!("cannot be loaded: {}", first_line(&error.to_string())),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<14} {}{}\n  {:<14} {}",
+            file.name,
+            status,
+            if hidden { " (hidden by an earlier folder)" } else { "" },
+            "",
+            file.path.display()
+        );
+    }
+    print!("{out}");
+    Ok(())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
+    let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
+    let connector = load(&runtime, &plugin_dirs(cli, &[]), name_or_path).await?;
+    print!("{}", describe(connector.info(), connector.path()));
+    Ok(())
+}
+
+/// A connector's description for people.
+fn describe(info: &ConnectorInfo, path: &Path) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} {}\n  {}", info.name, info.version, info.description);
+    let _ = writeln!(out, "  file: {}", path.display());
+    let _ = writeln!(out, "\nStreams:");
+    for stream in &info.streams {
+        let window = match stream.max_window {
+            0 => "no limit".to_string(),
+            millis => format!("{}", humanize(millis)),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<20} {} (max window {window})",
+            stream.name, stream.description
+        );
+    }
+    let _ = writeln!(out, "\nParams:");
+    for param in &info.params {
+        let kind = match &param.kind {
+            ParamKind::Text => "text".to_string(),
+            ParamKind::Integer => "integer".to_string(),
+            ParamKind::Boolean => "true|false".to_string(),
+            ParamKind::Url => "url".to_string(),
+            ParamKind::Choice(choices) => choices.join("|"),
+        };
+        let mut notes = Vec::new();
+        if param.required {
+            notes.push("required".to_string());
+        }
+        if param.secret {
+            notes.push("secret".to_string());
+        }
+        if let Some(variable) = &param.env {
+            notes.push(format!("env {variable}"));
+        }
+        if let Some(default) = &param.default {
+            notes.push(format!("default {default}"));
+        }
+        let _ = writeln!(out, "  {:<20} {kind}; {}", param.name, notes.join(", "));
+        let _ = writeln!(out, "  {:<20} {}", "", param.help);
+    }
+    let _ = writeln!(out, "\nHosts it needs to reach:");
+    for host in &info.hosts {
+        let _ = writeln!(out, "  {host}");
+    }
+    if !info.settings.is_empty() {
+        let _ = writeln!(out, "\nDefault settings:");
+        for setting in &info.settings {
+            let _ = writeln!(
+                out,
+                "  {:<20} {}{}",
+                setting.key,
+                setting.default.as_deref().unwrap_or("-"),
+                setting
+                    .env
+                    .as_ref()
+                    .map(|variable| format!(" (env {variable})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    out
+}
+
+fn humanize(millis: u64) -> String {
+    const HOUR: u64 = 3_600_000;
+    const MINUTE: u64 = 60_000;
+    if millis % HOUR == 0 {
+        format!("{} h", millis / HOUR)
+    } else if millis % MINUTE == 0 {
+        format!("{} min", millis / MINUTE)
+    } else {
+        format!("{} ms", millis)
+    }
+}

@@ -1,0 +1,113 @@
+//! The RON config file.
+
+use super::ConfigError;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A config file, e.g.:
+///
+/// ```ron
+/// (
+///     connector: "workvivo",
+///     params: { "base_url": "https://api.workvivo.com", "workvivo_id": "12345" },
+///     settings: { "timezone": "Asia/Tokyo", "output.path": "log/siem_data.csv" },
+///     grants: ["https://api.workvivo.com"],
+/// )
+/// ```
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The connector this file is for; `trawl run` refuses a file for another one.
+    #[serde(default)]
+    pub connector: Option<String>,
+    /// Separates checkpoints and connector storage of several accounts of one vendor.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Which streams to pull (default: the connector's first).
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// Connector params by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, ConfigValue>,
+    /// Host settings by key (`timezone`, `output.path`, ...).
+    #[serde(default)]
+    pub settings: BTreeMap<String, ConfigValue>,
+    /// Hosts the connector may reach (`scheme://host[:port]`); default: all it declares.
+    #[serde(default)]
+    pub grants: Option<Vec<String>>,
+    /// Where checkpoints and connector storage live.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Folders searched for connectors before the default ones.
+    #[serde(default)]
+    pub plugin_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Overrides of trawl's protective limits.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Memory a connector instance may use, in MiB (default 64).
+    pub memory_mib: Option<u64>,
+    /// Guest CPU time per call, in seconds (default 10).
+    pub cpu_seconds: Option<f64>,
+    /// Wall-clock time per call, HTTP included, in seconds (default 300).
+    pub call_timeout_seconds: Option<f64>,
+    /// Time for one HTTP exchange, in seconds (default 60).
+    pub http_timeout_seconds: Option<f64>,
+    /// Largest HTTP response body, in MiB (default 32).
+    pub max_body_mib: Option<u64>,
+    /// Connector storage quota, in KiB (default 1024).
+    pub storage_kib: Option<u64>,
+    /// Pages per window before paging is taken for a runaway (default 10000).
+    pub max_pages_per_window: Option<u32>,
+}
+
+/// A param or setting value: RON strings, numbers and booleans all work.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum ConfigValue {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigValue::Text(text) => f.write_str(text),
+            ConfigValue::Integer(number) => write!(f, "{number}"),
+            ConfigValue::Float(number) => write!(f, "{number}"),
+            ConfigValue::Bool(flag) => write!(f, "{flag}"),
+        }
+    }
+}
+
+impl ConfigFile {
+    /// Reads and parses a config file; a syntax error names the line and column.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        // Optional fields take plain values (`connector: "workvivo"`, not `Some("workvivo")`).
+        ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
+            .from_str(text)
+            .map_err(|error: ron::error::SpannedError| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: error.span.start.line,
+                column: error.span.start.col,
+                message: error.code.to_string(),
+            })
+    }
+}
