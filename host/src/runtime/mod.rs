@@ -31,12 +31,12 @@ pub mod wit {
 }
 
 pub use discovery::{PluginDirs, PluginFile};
-pub use limits::GuestLimits;
+pub use limits::{GuestLimits, LimitExceeded};
 pub use state::HostState;
 
 use crate::capabilities::Capabilities;
 use cache::CompileCache;
-use limits::{EpochTicker, LimitExceeded};
+use limits::EpochTicker;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
@@ -212,20 +212,27 @@ impl Connector {
             body(&bindings, &mut store).await
         };
         let outcome = tokio::time::timeout(self.limits.call_timeout, work).await;
-        store.data_mut().flush_stdio();
+        let last_error_line = store.data_mut().flush_stdio();
         match outcome {
             Err(_) => Err(CallError::WallClock(self.limits.call_timeout)),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(match error.downcast_ref::<LimitExceeded>() {
                 Some(limit) => CallError::Limit(limit.clone()),
-                None => CallError::Trap(trap_message(&error)),
+                None => CallError::Trap(trap_message(&error, last_error_line)),
             }),
         }
     }
 }
 
-/// The first line of a trap, plus the guest's panic message when it printed one.
-fn trap_message(error: &wasmtime::Error) -> String {
-    let text = format!("{error:#}");
-    text.lines().next().unwrap_or("unknown trap").to_string()
+/// The first line of a trap, and the last thing the guest printed to stderr (its panic message,
+/// when it panicked).
+fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> String {
+    let trap = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    match last_error_line {
+        Some(line) => format!("{trap} (it printed: {line})"),
+        None => trap.to_string(),
+    }
 }

@@ -55,17 +55,24 @@ impl HostState {
         self.call_clock.add_host_time(spent);
     }
 
-    /// Moves whatever the connector printed into the log.
-    pub(super) fn flush_stdio(&mut self) {
+    /// Moves whatever the connector printed into the log; returns the last lines it printed to
+    /// stderr (where a panic says where and why), without Rust's hint about backtraces.
+    pub(super) fn flush_stdio(&mut self) -> Option<String> {
         let connector = self.capabilities.connector.clone();
+        let mut error_lines: Vec<String> = Vec::new();
         for (pipe, stream) in [(&self.stdout, "stdout"), (&self.stderr, "stderr")] {
             let contents = pipe.contents();
             for line in String::from_utf8_lossy(&contents).lines() {
                 if !line.trim().is_empty() {
                     tracing::info!(target: "connector", connector = %connector, stream, "{line}");
+                    if stream == "stderr" && !line.starts_with("note: ") {
+                        error_lines.push(line.trim().to_string());
+                    }
                 }
             }
         }
+        let tail = error_lines.len().saturating_sub(2);
+        (!error_lines.is_empty()).then(|| error_lines[tail..].join(" "))
     }
 }
 

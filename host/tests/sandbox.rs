@@ -1,0 +1,217 @@
+//! A connector that misbehaves (`hostile.wasm`) is contained with a clear error, and the next call
+//! into it still works.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use trawl::capabilities::Capabilities;
+use trawl::capabilities::clock::Clock;
+use trawl::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy, Secrets};
+use trawl::capabilities::storage::StorageScope;
+use trawl::engine::{self, EngineLimits, RangeRequest, RunContext, RunError, WindowError};
+use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
+use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
+use trawl::runtime::{CallError, Connector, GuestLimits, LimitExceeded, Runtime};
+use trawl::sinks::{CsvOptions, CsvSink};
+use trawl::state::{Interval, StateStore};
+
+const LIMITS: GuestLimits = GuestLimits {
+    memory_bytes: 32 << 20,
+    cpu_time: Duration::from_millis(300),
+    call_timeout: Duration::from_secs(20),
+};
+
+async fn hostile(cache: Option<&std::path::Path>) -> (Runtime, Connector) {
+    let runtime = Runtime::new(cache.map(|dir| dir.to_path_buf()), LIMITS).unwrap();
+    let connector = runtime
+        .load(&support::test_plugin_dir().join("hostile.wasm"))
+        .await
+        .expect("hostile.wasm loads");
+    (runtime, connector)
+}
+
+fn capabilities(connector: &Connector, grants: Option<&[String]>) -> Capabilities {
+    let info = connector.info();
+    let policy = NetworkPolicy::new(&info.name, &info.hosts, grants).unwrap();
+    Capabilities {
+        connector: info.name.as_str().into(),
+        clock: Clock::System,
+        http: Some(Arc::new(
+            HttpCapability::new(policy, Secrets::default(), HttpLimits::default()).unwrap(),
+        )),
+        storage: Some(StorageScope::new(
+            StateStore::in_memory().unwrap(),
+            &info.name,
+            "default",
+            1024,
+        )),
+    }
+}
+
+fn request(behaviour: &str) -> PageRequest {
+    PageRequest {
+        stream: "events".into(),
+        window: Window { start: 0, end: 1000 },
+        cursor: None,
+        params: vec![
+            Param {
+                name: "behaviour".into(),
+                value: behaviour.into(),
+            },
+            Param {
+                name: "target".into(),
+                value: "https://example.com/".into(),
+            },
+        ],
+    }
+}
+
+async fn fetch(
+    connector: &Connector,
+    behaviour: &str,
+) -> Result<Result<trawl::runtime::wit::Page, FetchError>, CallError> {
+    connector
+        .fetch_page(capabilities(connector, None), &request(behaviour))
+        .await
+}
+
+#[tokio::test]
+async fn a_busy_loop_is_stopped_by_the_cpu_limit() {
+    let (_runtime, connector) = hostile(None).await;
+    let started = Instant::now();
+    let error = fetch(&connector, "spin").await.unwrap_err();
+    assert!(
+        matches!(error, CallError::Limit(LimitExceeded::CpuTime { .. })),
+        "{error}"
+    );
+    assert!(error.to_string().contains("CPU limit"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // A trap leaves nothing behind: the next call gets a fresh instance.
+    let page = fetch(&connector, "behave").await.unwrap().unwrap();
+    assert_eq!(page.records.len(), 1);
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_stopped_by_the_memory_limit() {
+    let (_runtime, connector) = hostile(None).await;
+    let error = fetch(&connector, "allocate").await.unwrap_err();
+    assert!(
+        matches!(error, CallError::Limit(LimitExceeded::Memory { limit }) if limit == 32 << 20),
+        "{error}"
+    );
+    assert!(error.to_string().contains("32 MiB"), "{error}");
+    assert!(fetch(&connector, "behave").await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn a_panic_is_a_crash_not_a_host_failure() {
+    let (_runtime, connector) = hostile(None).await;
+    let error = fetch(&connector, "panic").await.unwrap_err();
+    assert!(matches!(error, CallError::Trap(_)), "{error}");
+    assert!(error.to_string().starts_with("connector crashed"), "{error}");
+    assert!(error.to_string().contains("panicked on purpose"), "{error}");
+}
+
+#[tokio::test]
+async fn a_request_to_an_undeclared_host_is_denied() {
+    let (_runtime, connector) = hostile(None).await;
+    let outcome = fetch(&connector, "undeclared-host").await.unwrap();
+    match outcome {
+        Err(FetchError::Http(HttpError::Denied(message))) => {
+            assert!(message.contains("https://example.com:443"), "{message}");
+            assert!(message.contains("https://api.hostile.test"), "{message}");
+        }
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    // A loopback grant does not open other hosts.
+    let grants = vec!["http://127.0.0.1:9".to_string()];
+    let outcome = connector
+        .fetch_page(
+            capabilities(&connector, Some(&grants)),
+            &request("undeclared-host"),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Err(FetchError::Http(HttpError::Denied(_)))));
+}
+
+async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<(), RunError> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = CsvSink::open(
+        &dir.path().join("out.csv"),
+        None,
+        CsvOptions {
+            extra_columns: vec![],
+            leading_columns: vec![],
+            timezone: jiff::tz::TimeZone::UTC,
+        },
+    )
+    .unwrap();
+    let context = RunContext {
+        connector,
+        capabilities: capabilities(connector, None),
+        params: request(behaviour).params,
+        profile: "default".into(),
+        state: StateStore::in_memory().unwrap(),
+        limits: EngineLimits {
+            max_pages_per_window: 50,
+        },
+    };
+    let stream = connector.info().streams[0].clone();
+    engine::run_stream(
+        &context,
+        &stream,
+        RangeRequest::Explicit(Interval::new(0, 1000)),
+        &mut sink,
+    )
+    .await
+    .map(|_| ())
+}
+
+#[tokio::test]
+async fn an_endless_cursor_is_cut_off() {
+    let (_runtime, connector) = hostile(None).await;
+    let error = run_into_csv(&connector, "endless-cursor").await.unwrap_err();
+    assert!(
+        matches!(&error, RunError::Window { source: WindowError::TooManyPages(50), .. }),
+        "{error}"
+    );
+    let error = run_into_csv(&connector, "repeat-cursor").await.unwrap_err();
+    assert!(
+        matches!(&error, RunError::Window { source: WindowError::RepeatedCursor(cursor), .. } if cursor == "same"),
+        "{error}"
+    );
+    assert!(run_into_csv(&connector, "behave").await.is_ok());
+}
+
+#[tokio::test]
+async fn compiled_connectors_are_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let cached = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.path())
+            .unwrap()
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "cwasm"))
+            .collect()
+    };
+    {
+        let (_runtime, connector) = hostile(Some(cache.path())).await;
+        assert_eq!(connector.info().name, "hostile");
+    }
+    assert_eq!(cached().len(), 1);
+    {
+        // A second runtime loads from the cache, and the result still works.
+        let (_runtime, connector) = hostile(Some(cache.path())).await;
+        assert!(fetch(&connector, "behave").await.unwrap().is_ok());
+    }
+    // A damaged cache entry is recompiled, not trusted. (Replaced, not rewritten in place: a
+    // loaded component maps its file.)
+    let entry = cached().remove(0);
+    let damaged = cache.path().join("damaged");
+    std::fs::write(&damaged, b"not a compiled component").unwrap();
+    std::fs::rename(&damaged, &entry).unwrap();
+    let (_runtime, connector) = hostile(Some(cache.path())).await;
+    assert!(fetch(&connector, "behave").await.unwrap().is_ok());
+    assert_eq!(cached().len(), 1);
+}
