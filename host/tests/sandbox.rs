@@ -52,7 +52,10 @@ fn capabilities(connector: &Connector, grants: Option<&[String]>) -> Capabilitie
 fn request(behaviour: &str) -> PageRequest {
     PageRequest {
         stream: "events".into(),
-        window: Window { start: 0, end: 1000 },
+        window: Window {
+            start: 0,
+            end: 1000,
+        },
         cursor: None,
         params: vec![
             Param {
@@ -109,7 +112,10 @@ async fn a_panic_is_a_crash_not_a_host_failure() {
     let (_runtime, connector) = hostile(None).await;
     let error = fetch(&connector, "panic").await.unwrap_err();
     assert!(matches!(error, CallError::Trap(_)), "{error}");
-    assert!(error.to_string().starts_with("connector crashed"), "{error}");
+    assert!(
+        error.to_string().starts_with("connector crashed"),
+        "{error}"
+    );
     assert!(error.to_string().contains("panicked on purpose"), "{error}");
 }
 
@@ -133,7 +139,10 @@ async fn a_request_to_an_undeclared_host_is_denied() {
         )
         .await
         .unwrap();
-    assert!(matches!(outcome, Err(FetchError::Http(HttpError::Denied(_)))));
+    assert!(matches!(
+        outcome,
+        Err(FetchError::Http(HttpError::Denied(_)))
+    ));
 }
 
 async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<(), RunError> {
@@ -172,9 +181,17 @@ async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<(), RunE
 #[tokio::test]
 async fn an_endless_cursor_is_cut_off() {
     let (_runtime, connector) = hostile(None).await;
-    let error = run_into_csv(&connector, "endless-cursor").await.unwrap_err();
+    let error = run_into_csv(&connector, "endless-cursor")
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&error, RunError::Window { source: WindowError::TooManyPages(50), .. }),
+        matches!(
+            &error,
+            RunError::Window {
+                source: WindowError::TooManyPages(50),
+                ..
+            }
+        ),
         "{error}"
     );
     let error = run_into_csv(&connector, "repeat-cursor").await.unwrap_err();

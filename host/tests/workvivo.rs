@@ -84,14 +84,22 @@ fn rows(path: &Path) -> (Vec<String>, Vec<HashMap<String, String>>) {
         .records()
         .map(|row| {
             let row = row.expect("a well-formed row");
-            header.iter().cloned().zip(row.iter().map(String::from)).collect()
+            header
+                .iter()
+                .cloned()
+                .zip(row.iter().map(String::from))
+                .collect()
         })
         .collect();
     (header, rows)
 }
 
 fn ids(path: &Path) -> Vec<String> {
-    rows(path).1.into_iter().map(|row| row["id"].clone()).collect()
+    rows(path)
+        .1
+        .into_iter()
+        .map(|row| row["id"].clone())
+        .collect()
 }
 
 fn stderr(output: &Output) -> String {
@@ -153,7 +161,10 @@ async fn seed_users_get_the_seed_file() {
     // Dates are whole days in TIMEZONE: 2024-09-01 00:00 to 2024-09-03 00:00 JST.
     let start = DEFAULT_START - 9 * HOUR;
     let expected = setup.expected_ids(start, start + 2 * DAY);
-    assert_eq!(rows.iter().map(|row| row["id"].clone()).collect::<Vec<_>>(), expected);
+    assert_eq!(
+        rows.iter().map(|row| row["id"].clone()).collect::<Vec<_>>(),
+        expected
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,12 +180,18 @@ async fn a_failed_window_fails_the_run_and_a_rerun_completes_it() {
     let first = setup.run(&["2024-09-01", "2024-09-01"]).await;
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     let message = stderr(&first);
-    assert!(message.contains("2024-09-01T05:00:00Z..2024-09-01T06:00:00Z"), "{message}");
+    assert!(
+        message.contains("2024-09-01T05:00:00Z..2024-09-01T06:00:00Z"),
+        "{message}"
+    );
     assert!(message.contains("HTTP 500"), "{message}");
     assert!(message.contains("5 of 24 windows completed"), "{message}");
     assert!(message.contains("run the same command again"), "{message}");
     // The hours before the failure are delivered whole; nothing of the failed hour is.
-    assert_eq!(ids(&setup.output()), setup.expected_ids(DEFAULT_START, failing_hour));
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, failing_hour)
+    );
 
     setup.simulator.faults().clear();
     let second = setup.run(&["2024-09-01", "2024-09-01"]).await;

@@ -104,7 +104,13 @@ fn ensure_wasm_target() -> Result<()> {
 fn build_plugins() -> Result<(PathBuf, PathBuf)> {
     ensure_wasm_target()?;
     let mut build = cargo();
-    build.args(["build", "--target", WASM_TARGET, "--profile", PLUGIN_PROFILE]);
+    build.args([
+        "build",
+        "--target",
+        WASM_TARGET,
+        "--profile",
+        PLUGIN_PROFILE,
+    ]);
     for (krate, _) in CONNECTORS.iter().chain(TEST_CONNECTORS) {
         build.args(["-p", krate]);
     }
@@ -132,7 +138,14 @@ fn test() -> Result<()> {
         .args(["test", "--workspace"])
         .env("TRAWL_TEST_PLUGIN_DIR", &plugins)
         .env("TRAWL_TEST_HOSTILE_DIR", &test_plugins))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     let mut guest_clippy = cargo();
     guest_clippy.args(["clippy", "--target", WASM_TARGET]);
     for krate in GUEST_CRATES {
@@ -225,7 +238,9 @@ fn demo() -> Result<()> {
     let started = Instant::now();
     trawl(&["2024-09-01", "2024-09-03"])?;
     let first = started.elapsed();
-    eprintln!("\nThe same command again: every window is checkpointed, so nothing is fetched twice.");
+    eprintln!(
+        "\nThe same command again: every window is checkpointed, so nothing is fetched twice."
+    );
     trawl(&["2024-09-01", "2024-09-03"])?;
 
     let output = work.join("log").join("siem_data.csv");

@@ -2,8 +2,8 @@
 //! declared and the user granted, with a timeout, a body cap and secrets substituted on the way out.
 
 use crate::runtime::HostState;
-use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
 use crate::runtime::wit::Header;
+use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -40,7 +40,9 @@ pub struct HostPattern {
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("`{text}` is not a host pattern: {reason} (expected scheme://host[:port], e.g. https://api.example.com or https://*.example.com)")]
+#[error(
+    "`{text}` is not a host pattern: {reason} (expected scheme://host[:port], e.g. https://api.example.com or https://*.example.com)"
+)]
 pub struct PatternError {
     text: String,
     reason: &'static str,
@@ -71,9 +73,13 @@ impl FromStr for HostPattern {
         let url = Url::parse(&format!("{scheme}://{rest}/")).map_err(|_| error("invalid host"))?;
         let host = url.host_str().ok_or_else(|| error("no host"))?.to_string();
         if host.contains('*') {
-            return Err(error("a wildcard may only be the first label, as in *.example.com"));
+            return Err(error(
+                "a wildcard may only be the first label, as in *.example.com",
+            ));
         }
-        let port = url.port_or_known_default().ok_or_else(|| error("no port"))?;
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| error("no port"))?;
         Ok(HostPattern {
             scheme,
             host,
@@ -328,8 +334,8 @@ impl HttpCapability {
 }
 
 fn parse_url(text: &str) -> Result<Url, Error> {
-    let url = Url::parse(text)
-        .map_err(|error| Error::InvalidRequest(format!("invalid URL: {error}")))?;
+    let url =
+        Url::parse(text).map_err(|error| Error::InvalidRequest(format!("invalid URL: {error}")))?;
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(Error::InvalidRequest(format!(
@@ -406,7 +412,12 @@ mod tests {
         assert!(local.matches(&url("http://127.0.0.1:8080/v1")));
         assert!(!local.matches(&url("http://127.0.0.1:8081/v1")));
 
-        for bad in ["api.example.com", "ftp://x.com", "https://x.com/path", "https://a.*.com"] {
+        for bad in [
+            "api.example.com",
+            "ftp://x.com",
+            "https://x.com/path",
+            "https://a.*.com",
+        ] {
             assert!(bad.parse::<HostPattern>().is_err(), "{bad}");
         }
     }
@@ -425,7 +436,9 @@ mod tests {
         let grants = vec!["http://127.0.0.1:9000".to_string()];
         let simulator = NetworkPolicy::new("acme", &declared, Some(&grants)).unwrap();
         assert!(simulator.check(&url("http://127.0.0.1:9000/x")).is_ok());
-        let not_granted = simulator.check(&url("https://api.example.com/")).unwrap_err();
+        let not_granted = simulator
+            .check(&url("https://api.example.com/"))
+            .unwrap_err();
         assert!(not_granted.contains("not granted"), "{not_granted}");
 
         let foreign = vec!["https://api.other.com".to_string()];

@@ -54,7 +54,10 @@ impl storage::Host for HostState {
         Ok((|| {
             check_key(&key)?;
             let scope = self.storage_scope()?;
-            scope.store.kv_get(&scope.namespace, &key).map_err(unavailable)
+            scope
+                .store
+                .kv_get(&scope.namespace, &key)
+                .map_err(unavailable)
         })())
     }
 

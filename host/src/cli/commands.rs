@@ -121,19 +121,19 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let defaults = ConfigFile::default();
     let file_or_default = file.as_ref().unwrap_or(&defaults);
 
-    let runtime =
-        Runtime::new(cache_dir(cli), guest_limits(&file_or_default.limits)).map_err(Failure::run)?;
+    let runtime = Runtime::new(cache_dir(cli), guest_limits(&file_or_default.limits))
+        .map_err(Failure::run)?;
     let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
     let connector = load(&runtime, &dirs, &args.connector).await?;
     let info = connector.info().clone();
-    if let (Some(path), Some(expected)) = (&args.config, &file_or_default.connector) {
-        if expected != &info.name {
-            return Err(Failure::input(format!(
-                "{} is a config for connector `{expected}`, not `{}`",
-                path.display(),
-                info.name
-            )));
-        }
+    if let (Some(path), Some(expected)) = (&args.config, &file_or_default.connector)
+        && expected != &info.name
+    {
+        return Err(Failure::input(format!(
+            "{} is a config for connector `{expected}`, not `{}`",
+            path.display(),
+            info.name
+        )));
     }
 
     let mut overrides = Overrides {
@@ -169,7 +169,11 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     } else if !file_or_default.streams.is_empty() {
         file_or_default.streams.clone()
     } else {
-        info.streams.iter().take(1).map(|stream| stream.name.clone()).collect()
+        info.streams
+            .iter()
+            .take(1)
+            .map(|stream| stream.name.clone())
+            .collect()
     };
     let mut streams = Vec::new();
     for name in &stream_names {
@@ -280,7 +284,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             }
         );
     }
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "run complete");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "run complete"
+    );
     Ok(())
 }
 
@@ -315,7 +322,11 @@ async fn plugins(cli: &Cli) -> Result<(), Failure> {
             "  {:<14} {}{}\n  {:<14} {}",
             file.name,
             status,
-            if hidden { " (hidden by an earlier folder)" } else { "" },
+            if hidden {
+                " (hidden by an earlier folder)"
+            } else {
+                ""
+            },
             "",
             file.path.display()
         );
@@ -338,13 +349,17 @@ async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
 /// A connector's description for people.
 fn describe(info: &ConnectorInfo, path: &Path) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}\n  {}", info.name, info.version, info.description);
+    let _ = writeln!(
+        out,
+        "{} {}\n  {}",
+        info.name, info.version, info.description
+    );
     let _ = writeln!(out, "  file: {}", path.display());
     let _ = writeln!(out, "\nStreams:");
     for stream in &info.streams {
         let window = match stream.max_window {
             0 => "no limit".to_string(),
-            millis => format!("{}", humanize(millis)),
+            millis => humanize(millis),
         };
         let _ = writeln!(
             out,
@@ -403,9 +418,9 @@ fn describe(info: &ConnectorInfo, path: &Path) -> String {
 fn humanize(millis: u64) -> String {
     const HOUR: u64 = 3_600_000;
     const MINUTE: u64 = 60_000;
-    if millis % HOUR == 0 {
+    if millis.is_multiple_of(HOUR) {
         format!("{} h", millis / HOUR)
-    } else if millis % MINUTE == 0 {
+    } else if millis.is_multiple_of(MINUTE) {
         format!("{} min", millis / MINUTE)
     } else {
         format!("{} ms", millis)

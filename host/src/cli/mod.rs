@@ -20,11 +20,21 @@ pub struct Cli {
     pub plugin_dirs: Vec<PathBuf>,
 
     /// Where checkpoints and connector storage live [default: $XDG_STATE_HOME/trawl].
-    #[arg(long = "state", value_name = "DIR", global = true, env = "TRAWL_STATE_DIR")]
+    #[arg(
+        long = "state",
+        value_name = "DIR",
+        global = true,
+        env = "TRAWL_STATE_DIR"
+    )]
     pub state_dir: Option<PathBuf>,
 
     /// Where compiled connectors are cached [default: $XDG_CACHE_HOME/trawl].
-    #[arg(long = "cache", value_name = "DIR", global = true, env = "TRAWL_CACHE_DIR")]
+    #[arg(
+        long = "cache",
+        value_name = "DIR",
+        global = true,
+        env = "TRAWL_CACHE_DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
 
     /// Say more (-v: debug, -vv: trace). RUST_LOG, when set, decides instead.
@@ -48,7 +58,7 @@ pub enum Command {
     /// Unix seconds; END defaults to now. Without a range, continues from where the last run of
     /// this stream and output ended. Windows already delivered to the output are never fetched
     /// again, so an interrupted run is resumed by running the same command.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the connectors found in the plugin folders.
     Plugins,
     /// Show what a connector is: its streams, params, and the hosts it wants to reach.

@@ -34,7 +34,10 @@ fn parse_bound(which: &'static str, text: &str) -> Result<Bound, RangeError> {
         text: text.to_string(),
     };
     if text.len() == 10 && text.as_bytes()[4] == b'-' {
-        return text.parse::<Date>().map(Bound::Day).map_err(|_| unparsable());
+        return text
+            .parse::<Date>()
+            .map(Bound::Day)
+            .map_err(|_| unparsable());
     }
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         let seconds: i64 = text.parse().map_err(|_| unparsable())?;
@@ -112,9 +115,17 @@ mod tests {
 
     #[test]
     fn instants_and_unix_seconds() {
-        let range = parse_range("1725148800", Some("2024-09-01T02:00:00+01:00"), &TimeZone::UTC, now())
-            .unwrap();
-        assert_eq!(range, Interval::new(ts("2024-09-01T00:00:00Z"), ts("2024-09-01T01:00:00Z")));
+        let range = parse_range(
+            "1725148800",
+            Some("2024-09-01T02:00:00+01:00"),
+            &TimeZone::UTC,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            range,
+            Interval::new(ts("2024-09-01T00:00:00Z"), ts("2024-09-01T01:00:00Z"))
+        );
     }
 
     #[test]

@@ -32,9 +32,7 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
-    #[error(
-        "connector `{connector}` has no param `{name}` ({origin}); its params are: {known}"
-    )]
+    #[error("connector `{connector}` has no param `{name}` ({origin}); its params are: {known}")]
     UnknownParam {
         connector: String,
         name: String,
@@ -79,7 +77,9 @@ impl fmt::Display for ValueSource {
                 variable,
                 dotenv: true,
             } => write!(f, "from {variable} in .env"),
-            ValueSource::Env { variable, .. } => write!(f, "from the environment variable {variable}"),
+            ValueSource::Env { variable, .. } => {
+                write!(f, "from the environment variable {variable}")
+            }
             ValueSource::ConnectorDefault => write!(f, "the connector's default"),
             ValueSource::HostDefault => write!(f, "trawl's default"),
         }
@@ -169,14 +169,13 @@ pub fn resolve_params(
             return Err(unknown(name, ValueSource::Flag("--param")));
         }
     }
-    if let Some((path, file)) = sources.file {
-        if let Some(name) = file
+    if let Some((path, file)) = sources.file
+        && let Some(name) = file
             .params
             .keys()
             .find(|name| !info.params.iter().any(|param| &param.name == *name))
-        {
-            return Err(unknown(name, ValueSource::File(path.to_path_buf())));
-        }
+    {
+        return Err(unknown(name, ValueSource::File(path.to_path_buf())));
     }
 
     let mut resolved = ResolvedParams {
@@ -241,7 +240,10 @@ fn missing_param(info: &ConnectorInfo, param: &ParamInfo) -> ConfigError {
         ways.push(format!("set {variable} in the environment or .env"));
     }
     ways.push(format!("pass --param {}=VALUE", param.name));
-    ways.push(format!("add \"{}\" to `params` in the config file", param.name));
+    ways.push(format!(
+        "add \"{}\" to `params` in the config file",
+        param.name
+    ));
     ConfigError::MissingParam {
         connector: info.name.clone(),
         name: param.name.clone(),
@@ -303,28 +305,30 @@ pub fn resolve_settings(
             });
         }
     }
-    if let Some((path, file)) = sources.file {
-        if let Some(key) = file
+    if let Some((path, file)) = sources.file
+        && let Some(key) = file
             .settings
             .keys()
             .find(|key| !SETTING_KEYS.contains(&key.as_str()))
-        {
-            return Err(ConfigError::UnknownSetting {
-                key: key.clone(),
-                origin: ValueSource::File(path.to_path_buf()),
-            });
-        }
+    {
+        return Err(ConfigError::UnknownSetting {
+            key: key.clone(),
+            origin: ValueSource::File(path.to_path_buf()),
+        });
     }
     let lookup = |key: &str| -> Option<(String, ValueSource)> {
         let declared = |settings: &[HostSetting]| {
-            settings.iter().find(|setting| setting.key == key).and_then(|setting| {
-                sources.env_value(setting.env.as_ref()).or_else(|| {
-                    setting
-                        .default
-                        .clone()
-                        .map(|value| (value, ValueSource::ConnectorDefault))
+            settings
+                .iter()
+                .find(|setting| setting.key == key)
+                .and_then(|setting| {
+                    sources.env_value(setting.env.as_ref()).or_else(|| {
+                        setting
+                            .default
+                            .clone()
+                            .map(|value| (value, ValueSource::ConnectorDefault))
+                    })
                 })
-            })
         };
         sources
             .overrides
@@ -338,14 +342,13 @@ pub fn resolve_settings(
             .or_else(|| declared(&info.settings))
             .filter(|(value, _)| !value.is_empty())
     };
-    let invalid = |key: &str, value: &str, source: ValueSource, expected: &str| {
-        ConfigError::InvalidValue {
+    let invalid =
+        |key: &str, value: &str, source: ValueSource, expected: &str| ConfigError::InvalidValue {
             name: key.to_string(),
             shown: format!("`{value}` "),
             origin: source,
             expected: expected.to_string(),
-        }
-    };
+        };
 
     let (zone_name, zone_source) =
         lookup("timezone").unwrap_or(("UTC".into(), ValueSource::HostDefault));
@@ -367,9 +370,18 @@ pub fn resolve_settings(
                 .unwrap_or_else(|| format!("{}_{}.csv", info.name, stream.name));
             let mut extra_columns = Vec::new();
             if let Some((names, source)) = lookup("output.extra-columns") {
-                for name in names.split(',').map(str::trim).filter(|name| !name.is_empty()) {
+                for name in names
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                {
                     extra_columns.push(ExtraColumn::parse(name).ok_or_else(|| {
-                        invalid("output.extra-columns", name, source.clone(), "local_timestamp")
+                        invalid(
+                            "output.extra-columns",
+                            name,
+                            source.clone(),
+                            "local_timestamp",
+                        )
                     })?);
                 }
             }

@@ -204,10 +204,13 @@ fn plain_text_secret_in_config_is_warned_about() {
 
 #[test]
 fn ron_errors_name_line_and_column() {
-    let error = ConfigFile::parse(Path::new("bad.ron"), "(\n  params: {\"a\": 1},\n  bogus: 2,\n)")
-        .err()
-        .unwrap()
-        .to_string();
+    let error = ConfigFile::parse(
+        Path::new("bad.ron"),
+        "(\n  params: {\"a\": 1},\n  bogus: 2,\n)",
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(error.starts_with("bad.ron:3:"), "{error}");
     assert!(error.contains("bogus"), "{error}");
 }

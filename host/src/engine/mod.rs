@@ -272,7 +272,10 @@ fn describe_fetch_error(error: &FetchError) -> String {
             format!("the connector built an invalid request: {message}")
         }
         FetchError::Status(status) => {
-            format!("the vendor answered HTTP {}: {}", status.status, status.message)
+            format!(
+                "the vendor answered HTTP {}: {}",
+                status.status, status.message
+            )
         }
         FetchError::Malformed(message) => format!("could not read the vendor's answer: {message}"),
         FetchError::Unauthorized(message) => format!("not authorized: {message}"),

@@ -53,7 +53,9 @@ impl CompileCache {
 
 fn cache_key(engine: &Engine, bytes: &[u8]) -> String {
     let mut engine_hasher = std::hash::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hasher);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hasher);
     let digest = Sha256::digest(bytes);
     format!("{}-{:016x}", hex::encode(digest), engine_hasher.finish())
 }

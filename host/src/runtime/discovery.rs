@@ -19,7 +19,11 @@ pub struct PluginFile {
 impl PluginDirs {
     /// The search order: explicit folders first, then each entry of `plugin_path` (a `:`-separated
     /// list, like `PATH`), then `<data_home>/trawl/plugins`.
-    pub fn new(explicit: &[PathBuf], plugin_path: Option<&str>, data_home: Option<PathBuf>) -> Self {
+    pub fn new(
+        explicit: &[PathBuf],
+        plugin_path: Option<&str>,
+        data_home: Option<PathBuf>,
+    ) -> Self {
         let mut dirs: Vec<PathBuf> = explicit.to_vec();
         if let Some(list) = plugin_path {
             dirs.extend(std::env::split_paths(list).filter(|dir| !dir.as_os_str().is_empty()));

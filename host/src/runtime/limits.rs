@@ -54,7 +54,9 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > self.limit {
-            return Err(wasmtime::Error::new(LimitExceeded::Memory { limit: self.limit }));
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                limit: self.limit,
+            }));
         }
         Ok(true)
     }
@@ -67,7 +69,9 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         // A table entry is a pointer or two; count it against the same cap.
         if desired.saturating_mul(16) > self.limit {
-            return Err(wasmtime::Error::new(LimitExceeded::Memory { limit: self.limit }));
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                limit: self.limit,
+            }));
         }
         Ok(true)
     }

@@ -42,7 +42,7 @@ use std::time::Duration;
 use thiserror::Error;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, Store};
-use wit::{PluginPre, PageRequest, Page, FetchError, ConnectorInfo};
+use wit::{ConnectorInfo, FetchError, Page, PageRequest, PluginPre};
 
 /// Why a connector could not be loaded.
 #[derive(Debug, Error)]

@@ -1,7 +1,7 @@
 //! What one instance of a connector holds while a call runs.
 
-use super::limits::{CallClock, MemoryLimiter};
 use super::GuestLimits;
+use super::limits::{CallClock, MemoryLimiter};
 use crate::capabilities::Capabilities;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;

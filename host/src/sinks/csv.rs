@@ -68,7 +68,10 @@ impl CsvSink {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let mut file = OpenOptions::new()
@@ -85,7 +88,8 @@ impl CsvSink {
             // The file is ours as recorded only if its header is the recorded one; otherwise it
             // was replaced (by the user, or by a widening rewrite whose checkpoint never landed,
             // which holds only committed rows) and is taken as it is.
-            let same_file = committed.header == Some(encode_row(&columns)).filter(|_| !columns.is_empty())
+            let same_file = committed.header
+                == Some(encode_row(&columns)).filter(|_| !columns.is_empty())
                 || (committed.header.is_none() && columns.is_empty());
             if same_file && len > committed.len {
                 tracing::warn!(
@@ -162,7 +166,9 @@ impl CsvSink {
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
         {
             let mut writer = csv_writer(std::io::BufWriter::new(temp.as_file_mut()));
-            writer.write_record(&columns).map_err(|error| io(error.into()))?;
+            writer
+                .write_record(&columns)
+                .map_err(|error| io(error.into()))?;
             self.file.seek(SeekFrom::Start(0)).map_err(io)?;
             let mut reader = ::csv::ReaderBuilder::new()
                 .has_headers(true)
@@ -172,13 +178,22 @@ impl CsvSink {
             for (index, row) in reader.records().enumerate() {
                 let row = row.map_err(|error| SinkError::Existing {
                     path: self.path.clone(),
-                    line: error.position().map_or(index as u64 + 2, |position| position.line()),
+                    line: error
+                        .position()
+                        .map_or(index as u64 + 2, |position| position.line()),
                     message: error.to_string(),
                 })?;
-                let by_name: HashMap<&str, &str> =
-                    old_columns.iter().map(String::as_str).zip(row.iter()).collect();
-                let cells = columns.iter().map(|column| by_name.get(column.as_str()).copied().unwrap_or(""));
-                writer.write_record(cells).map_err(|error| io(error.into()))?;
+                let by_name: HashMap<&str, &str> = old_columns
+                    .iter()
+                    .map(String::as_str)
+                    .zip(row.iter())
+                    .collect();
+                let cells = columns
+                    .iter()
+                    .map(|column| by_name.get(column.as_str()).copied().unwrap_or(""));
+                writer
+                    .write_record(cells)
+                    .map_err(|error| io(error.into()))?;
             }
             writer.flush().map_err(io)?;
         }
@@ -265,7 +280,9 @@ impl Sink for CsvSink {
                     None => {
                         return Err(SinkError::Record {
                             id: record.id.clone(),
-                            message: format!("field `{name}` has no column: prepare() was not called"),
+                            message: format!(
+                                "field `{name}` has no column: prepare() was not called"
+                            ),
                         });
                     }
                 }
@@ -309,10 +326,11 @@ fn encode_row(cells: &[String]) -> String {
 }
 
 fn read_header(file: &mut File, path: &Path) -> Result<Vec<String>, SinkError> {
-    file.seek(SeekFrom::Start(0)).map_err(|source| SinkError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|source| SinkError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -430,7 +448,10 @@ mod tests {
         let rewritten = sink.prepare(&batch).unwrap().expect("a rewrite");
         sink.append(&batch).unwrap();
         let position = sink.sync().unwrap();
-        assert_eq!(rewritten.header.as_deref(), Some("local_timestamp,b,id,a\r\n"));
+        assert_eq!(
+            rewritten.header.as_deref(),
+            Some("local_timestamp,b,id,a\r\n")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.split("\r\n").collect();
         assert_eq!(lines[0], "local_timestamp,b,id,a");
@@ -478,6 +499,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut sink = CsvSink::open(&dir.path().join("out.csv"), None, options()).unwrap();
         let error = sink.prepare(&[record("9", 0, "[1,2]")]).unwrap_err();
-        assert_eq!(error.to_string(), "record 9 is not a JSON object: found a list");
+        assert_eq!(
+            error.to_string(),
+            "record 9 is not a JSON object: found a list"
+        );
     }
 }

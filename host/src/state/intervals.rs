@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn gaps_are_what_is_left() {
         let covered = [iv(10, 20), iv(30, 40)];
-        assert_eq!(gaps(iv(0, 50), &covered), vec![iv(0, 10), iv(20, 30), iv(40, 50)]);
+        assert_eq!(
+            gaps(iv(0, 50), &covered),
+            vec![iv(0, 10), iv(20, 30), iv(40, 50)]
+        );
         assert_eq!(gaps(iv(12, 18), &covered), vec![]);
         assert_eq!(gaps(iv(15, 35), &covered), vec![iv(20, 30)]);
         assert_eq!(gaps(iv(0, 5), &covered), vec![iv(0, 5)]);

@@ -235,8 +235,9 @@ CREATE TABLE IF NOT EXISTS kv (
 ";
 
 fn read_completed(connection: &Connection, key: &str) -> Result<Vec<Interval>, StateError> {
-    let mut statement = connection
-        .prepare_cached("SELECT start_ms, end_ms FROM completed WHERE scope = ?1 ORDER BY start_ms")?;
+    let mut statement = connection.prepare_cached(
+        "SELECT start_ms, end_ms FROM completed WHERE scope = ?1 ORDER BY start_ms",
+    )?;
     let rows = statement.query_map(params![key], |row| {
         Ok(Interval::new(row.get(0)?, row.get(1)?))
     })?;
@@ -293,7 +294,10 @@ mod tests {
         store
             .commit_window(&scope("s"), Interval::new(10, 20), &position)
             .unwrap();
-        assert_eq!(store.completed(&scope("s")).unwrap(), vec![Interval::new(0, 20)]);
+        assert_eq!(
+            store.completed(&scope("s")).unwrap(),
+            vec![Interval::new(0, 20)]
+        );
         assert!(store.completed(&scope("other")).unwrap().is_empty());
         assert_eq!(
             store.output_position("/tmp/out.csv").unwrap(),
@@ -309,7 +313,10 @@ mod tests {
         assert_eq!(store.kv_get("b", "token").unwrap(), None);
         // Replacing a value counts only the new value.
         store.kv_set("a", "token", &[0; 90], 100).unwrap().unwrap();
-        assert_eq!(store.kv_set("a", "other", &[0; 10], 100).unwrap(), Err(5 + 90 + 15));
+        assert_eq!(
+            store.kv_set("a", "other", &[0; 10], 100).unwrap(),
+            Err(5 + 90 + 15)
+        );
         store.kv_delete("a", "token").unwrap();
         assert_eq!(store.kv_get("a", "token").unwrap(), None);
     }
@@ -321,7 +328,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(store.path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -5,13 +5,15 @@
 use std::path::PathBuf;
 
 fn built_dir(variable: &str, folder: &str) -> PathBuf {
-    let dir = std::env::var_os(variable).map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("the host crate lives in the workspace")
-            .join("target")
-            .join(folder)
-    });
+    let dir = std::env::var_os(variable)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("the host crate lives in the workspace")
+                .join("target")
+                .join(folder)
+        });
     assert!(
         dir.is_dir(),
         "{} does not exist: build the connectors first with `cargo xtask build-plugins`",

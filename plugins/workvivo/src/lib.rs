@@ -47,10 +47,14 @@ impl Connector for Workvivo {
                 )
                 .required()
                 .env("WORKVIVOID"),
-                ParamInfo::new("token", ParamKind::Text, "An API bearer token with SIEM access")
-                    .required()
-                    .secret()
-                    .env("WORKVIVOTOKEN"),
+                ParamInfo::new(
+                    "token",
+                    ParamKind::Text,
+                    "An API bearer token with SIEM access",
+                )
+                .required()
+                .secret()
+                .env("WORKVIVOTOKEN"),
             ],
             hosts: [
                 "https://*.workvivo.com",
@@ -147,8 +151,9 @@ struct EventKeys {
 }
 
 fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, FetchError> {
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|error| FetchError::Malformed(format!("response is not the expected JSON: {error}")))?;
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|error| {
+        FetchError::Malformed(format!("response is not the expected JSON: {error}"))
+    })?;
     let events = envelope.data.unwrap_or_default();
     let received = events.len() as u64;
     let mut records = Vec::with_capacity(events.len());

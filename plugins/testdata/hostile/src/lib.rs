@@ -42,9 +42,8 @@ impl Connector for Hostile {
                     "What to do in fetch-page",
                 )
                 .default_value("behave"),
-                ParamInfo::new("target", ParamKind::Text, "A URL to request").default_value(
-                    "https://example.com/",
-                ),
+                ParamInfo::new("target", ParamKind::Text, "A URL to request")
+                    .default_value("https://example.com/"),
             ],
             hosts: vec!["https://api.hostile.test".into()],
             settings: vec![],
