@@ -64,10 +64,14 @@ fn read_dotenv(path: &Path) -> Result<HashMap<String, String>, ConfigError> {
                     path: path.to_path_buf(),
                     line,
                     column: column + 1,
-                    // Only the name: the value may be a secret.
+                    // Only what looks like a name: the rest may be a secret.
                     message: format!(
                         "expected NAME=value, found a line starting `{}`",
-                        line_text.trim().split('=').next().unwrap_or_default()
+                        line_text
+                            .trim()
+                            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                            .next()
+                            .unwrap_or_default()
                     ),
                 });
             }

@@ -107,7 +107,12 @@ impl ConfigFile {
                 path: path.to_path_buf(),
                 line: error.span.start.line,
                 column: error.span.start.col,
-                message: error.code.to_string(),
+                // serde names the Rust types; users know the file's own words.
+                message: error
+                    .code
+                    .to_string()
+                    .replace(" in `ConfigFile`", "")
+                    .replace(" in `Limits`", " in `limits`"),
             })
     }
 }

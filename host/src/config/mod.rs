@@ -39,12 +39,11 @@ pub enum ConfigError {
         origin: ValueSource,
         known: String,
     },
-    #[error("connector `{connector}` needs `{name}` ({help}): {how}")]
-    MissingParam {
+    #[error("connector `{connector}` needs {}", .missing.join("\nand "))]
+    MissingParams {
         connector: String,
-        name: String,
-        help: String,
-        how: String,
+        /// One line per param: its name, what it is, and the ways to give it.
+        missing: Vec<String>,
     },
     #[error("`{name}` {shown}({origin}) is not valid: expected {expected}")]
     InvalidValue {
@@ -183,6 +182,8 @@ pub fn resolve_params(
         secrets: Secrets::default(),
         warnings: Vec::new(),
     };
+    // Every missing value is reported at once, so that one edit of .env fixes them all.
+    let mut missing = Vec::new();
     for param in &info.params {
         let flag = sources
             .overrides
@@ -202,7 +203,7 @@ pub fn resolve_params(
             });
         let Some((value, source)) = value.filter(|(value, _)| !value.is_empty()) else {
             if param.required {
-                return Err(missing_param(info, param));
+                missing.push(missing_param(param));
             }
             continue;
         };
@@ -231,10 +232,16 @@ pub fn resolve_params(
             });
         }
     }
+    if !missing.is_empty() {
+        return Err(ConfigError::MissingParams {
+            connector: info.name.clone(),
+            missing,
+        });
+    }
     Ok(resolved)
 }
 
-fn missing_param(info: &ConnectorInfo, param: &ParamInfo) -> ConfigError {
+fn missing_param(param: &ParamInfo) -> String {
     let mut ways = Vec::new();
     if let Some(variable) = &param.env {
         ways.push(format!("set {variable} in the environment or .env"));
@@ -244,12 +251,7 @@ fn missing_param(info: &ConnectorInfo, param: &ParamInfo) -> ConfigError {
         "add \"{}\" to `params` in the config file",
         param.name
     ));
-    ConfigError::MissingParam {
-        connector: info.name.clone(),
-        name: param.name.clone(),
-        help: param.help.clone(),
-        how: ways.join(", or "),
-    }
+    format!("`{}` ({}): {}", param.name, param.help, ways.join(", or "))
 }
 
 fn check_param(param: &ParamInfo, value: &str, source: &ValueSource) -> Result<(), ConfigError> {

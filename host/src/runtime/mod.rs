@@ -23,11 +23,11 @@ pub mod wit {
         exports: { default: async },
     });
 
-    pub use exports::trawl::connector::connector::{
+    pub use self::exports::trawl::connector::connector::{
         ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
         Record, StatusError, StreamInfo,
     };
-    pub use trawl::connector::types::{Header, Window};
+    pub use self::trawl::connector::types::{Header, Window};
 }
 
 pub use discovery::{PluginDirs, PluginFile};
@@ -113,6 +113,7 @@ impl Runtime {
             path: path.to_path_buf(),
             reason,
         };
+        check_header(&bytes).map_err(|reason| invalid(reason.to_string()))?;
         let component = self
             .cache
             .component(&self.engine, &bytes)
@@ -149,6 +150,19 @@ impl Runtime {
                 source,
             })?;
         Ok(connector)
+    }
+}
+
+/// Tells a file that is not WebAssembly, or a core module, from a component before wasmtime's
+/// parser does it in far less friendly words.
+fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
+    const MAGIC: &[u8] = b"\0asm";
+    match bytes {
+        [] => Err("the file is empty"),
+        _ if bytes.len() < 8 || !bytes.starts_with(MAGIC) => Err("it is not a WebAssembly file"),
+        // Bytes 6 and 7 are the layer: 0 for a core module, 1 for a component.
+        _ if bytes[6..8] == [0, 0] => Err("it is a core WebAssembly module, not a component"),
+        _ => Ok(()),
     }
 }
 
@@ -221,6 +235,26 @@ impl Connector {
                 None => CallError::Trap(trap_message(&error, last_error_line)),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_header;
+
+    #[test]
+    fn headers_are_told_apart() {
+        assert_eq!(check_header(b""), Err("the file is empty"));
+        assert_eq!(
+            check_header(b"PK\x03\x04zipfile"),
+            Err("it is not a WebAssembly file")
+        );
+        assert!(
+            check_header(b"\0asm\x01\0\0\0")
+                .unwrap_err()
+                .contains("core")
+        );
+        assert_eq!(check_header(b"\0asm\x0d\0\x01\0"), Ok(()));
     }
 }
 
