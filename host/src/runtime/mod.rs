@@ -238,6 +238,19 @@ impl Connector {
     }
 }
 
+/// The first line of a trap, and the last thing the guest printed to stderr (its panic message,
+/// when it panicked).
+fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> String {
+    let trap = match error.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => error.root_cause().to_string(),
+    };
+    match last_error_line {
+        Some(line) => format!("{trap} (it printed: {line})"),
+        None => trap.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::check_header;
@@ -255,18 +268,5 @@ mod tests {
                 .contains("core")
         );
         assert_eq!(check_header(b"\0asm\x0d\0\x01\0"), Ok(()));
-    }
-}
-
-/// The first line of a trap, and the last thing the guest printed to stderr (its panic message,
-/// when it panicked).
-fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> String {
-    let trap = match error.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => trap.to_string(),
-        None => error.root_cause().to_string(),
-    };
-    match last_error_line {
-        Some(line) => format!("{trap} (it printed: {line})"),
-        None => trap.to_string(),
     }
 }

@@ -161,6 +161,42 @@ impl ParamInfo {
     }
 }
 
+impl StreamInfo {
+    /// A stream with no window limit, lookback, overlap, lag, leading columns or settings.
+    pub fn new(name: &str, description: &str) -> Self {
+        StreamInfo {
+            name: name.to_string(),
+            description: description.to_string(),
+            max_window: 0,
+            default_lookback: 0,
+            overlap: 0,
+            lag: 0,
+            columns: Vec::new(),
+            settings: Vec::new(),
+        }
+    }
+
+    /// The longest window one page sequence may cover, in milliseconds.
+    pub fn max_window(mut self, millis: u64) -> Self {
+        self.max_window = millis;
+        self
+    }
+
+    /// How far back a first incremental run starts, in milliseconds.
+    pub fn default_lookback(mut self, millis: u64) -> Self {
+        self.default_lookback = millis;
+        self
+    }
+
+    /// How much an incremental run re-reads before its watermark, and how far behind now it
+    /// stops, in milliseconds.
+    pub fn overlap_and_lag(mut self, overlap: u64, lag: u64) -> Self {
+        self.overlap = overlap;
+        self.lag = lag;
+        self
+    }
+}
+
 impl HostSetting {
     /// A host setting with a default value and, optionally, an environment variable that overrides it.
     pub fn new(key: &str, default: Option<&str>, env: Option<&str>) -> Self {

@@ -21,18 +21,13 @@ impl Connector for Workvivo {
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Workvivo SIEM events: logins, MFA, passwords, user switching, settings"
                 .into(),
-            streams: vec![StreamInfo {
-                name: STREAM.into(),
-                description: "Security events of the organisation's users".into(),
-                // The vendor's samples never ask for more than an hour: it hints at a cap per query.
-                max_window: HOUR_MS,
-                // Workvivo keeps SIEM events for 365 days.
-                default_lookback: 365 * DAY_MS,
-                overlap: 0,
-                lag: 0,
-                columns: vec![],
-                settings: vec![],
-            }],
+            streams: vec![
+                StreamInfo::new(STREAM, "Security events of the organisation's users")
+                    // The vendor's samples never ask for more than an hour: a hint of a cap.
+                    .max_window(HOUR_MS)
+                    // Workvivo keeps SIEM events for 365 days.
+                    .default_lookback(365 * DAY_MS),
+            ],
             params: vec![
                 ParamInfo::new(
                     "base_url",

@@ -13,7 +13,7 @@ const BEHAVIOURS: &[&str] = &[
     "behave",
     "spin",
     "allocate",
-    "undeclared-host",
+    "request",
     "panic",
     "endless-cursor",
     "repeat-cursor",
@@ -25,16 +25,10 @@ impl Connector for Hostile {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on request (for tests)".into(),
-            streams: vec![StreamInfo {
-                name: "events".into(),
-                description: "One record per window when it behaves".into(),
-                max_window: 0,
-                default_lookback: 0,
-                overlap: 0,
-                lag: 0,
-                columns: vec![],
-                settings: vec![],
-            }],
+            streams: vec![StreamInfo::new(
+                "events",
+                "One record per window when it behaves",
+            )],
             params: vec![
                 ParamInfo::new(
                     "behaviour",
@@ -65,7 +59,7 @@ impl Connector for Hostile {
                     std::hint::black_box(&hoard);
                 }
             }
-            "undeclared-host" => {
+            "request" => {
                 let target = request.required_param("target")?;
                 http::get(target).send()?;
                 Ok(Page {
