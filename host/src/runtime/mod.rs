@@ -123,33 +123,33 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|error| invalid(format!("{error:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|error| invalid(format!("{error:#}")))?;
-        let mut connector = Connector {
-            path: path.to_path_buf(),
+        let sandbox = Sandbox {
             pre,
             engine: self.engine.clone(),
             limits: self.limits.clone(),
-            info: ConnectorInfo {
-                name: String::new(),
-                version: String::new(),
-                description: String::new(),
-                streams: vec![],
-                params: vec![],
-                hosts: vec![],
-                settings: vec![],
-            },
         };
         let name = path
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default();
-        connector.info = connector
-            .describe(Capabilities::none(&name))
+        let info = sandbox
+            .call(Capabilities::none(&name), async |bindings, store| {
+                bindings
+                    .trawl_connector_connector()
+                    .call_describe(store)
+                    .await
+            })
             .await
             .map_err(|source| LoadError::Describe {
                 path: path.to_path_buf(),
                 source,
             })?;
-        Ok(connector)
+        check_info(&info).map_err(invalid)?;
+        Ok(Connector {
+            path: path.to_path_buf(),
+            sandbox,
+            info,
+        })
     }
 }
 
@@ -166,12 +166,41 @@ fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
+/// Refuses a description the host could not work with, naming what is wrong.
+fn check_info(info: &ConnectorInfo) -> Result<(), String> {
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+    };
+    if !is_name(&info.name) {
+        return Err(format!(
+            "its name `{}` is not lower-case letters, digits and `-`",
+            info.name
+        ));
+    }
+    if info.streams.is_empty() {
+        return Err("it declares no stream".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for stream in &info.streams {
+        if !seen.insert(("stream", stream.name.as_str())) {
+            return Err(format!("it declares the stream `{}` twice", stream.name));
+        }
+    }
+    for param in &info.params {
+        if !seen.insert(("param", param.name.as_str())) {
+            return Err(format!("it declares the param `{}` twice", param.name));
+        }
+    }
+    Ok(())
+}
+
 /// A loaded connector, ready to be instantiated once per call.
 pub struct Connector {
     path: PathBuf,
-    pre: PluginPre<HostState>,
-    engine: Engine,
-    limits: GuestLimits,
+    sandbox: Sandbox,
     info: ConnectorInfo,
 }
 
@@ -193,25 +222,25 @@ impl Connector {
         capabilities: Capabilities,
         request: &PageRequest,
     ) -> Result<Result<Page, FetchError>, CallError> {
-        self.call(capabilities, async |bindings, store| {
-            bindings
-                .trawl_connector_connector()
-                .call_fetch_page(store, request)
-                .await
-        })
-        .await
+        self.sandbox
+            .call(capabilities, async |bindings, store| {
+                bindings
+                    .trawl_connector_connector()
+                    .call_fetch_page(store, request)
+                    .await
+            })
+            .await
     }
+}
 
-    async fn describe(&self, capabilities: Capabilities) -> Result<ConnectorInfo, CallError> {
-        self.call(capabilities, async |bindings, store| {
-            bindings
-                .trawl_connector_connector()
-                .call_describe(store)
-                .await
-        })
-        .await
-    }
+/// A compiled connector and the limits every call into it runs under.
+struct Sandbox {
+    pre: PluginPre<HostState>,
+    engine: Engine,
+    limits: GuestLimits,
+}
 
+impl Sandbox {
     /// Runs `body` against a fresh instance: a trap leaves nothing behind for the next call.
     async fn call<R>(
         &self,

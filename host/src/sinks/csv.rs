@@ -88,9 +88,8 @@ impl CsvSink {
             // The file is ours as recorded only if its header is the recorded one; otherwise it
             // was replaced (by the user, or by a widening rewrite whose checkpoint never landed,
             // which holds only committed rows) and is taken as it is.
-            let same_file = committed.header
-                == Some(encode_row(&columns)).filter(|_| !columns.is_empty())
-                || (committed.header.is_none() && columns.is_empty());
+            let header = (!columns.is_empty()).then(|| encode_row(&columns));
+            let same_file = committed.header == header;
             if same_file && len > committed.len {
                 tracing::warn!(
                     path = %path.display(),
@@ -241,6 +240,7 @@ impl Sink for CsvSink {
             }
             columns.extend(new_fields);
             let header = encode_row(&columns);
+            self.file.seek(SeekFrom::Start(0)).map_err(self.io())?;
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
             self.columns = columns;
