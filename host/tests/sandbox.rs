@@ -9,7 +9,9 @@ use trawl::capabilities::Capabilities;
 use trawl::capabilities::clock::Clock;
 use trawl::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy, Secrets};
 use trawl::capabilities::storage::StorageScope;
-use trawl::engine::{self, EngineLimits, RangeRequest, RunContext, RunError, WindowError};
+use trawl::engine::{
+    self, EngineLimits, RangeRequest, RunContext, RunError, StreamSummary, WindowError,
+};
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
 use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
 use trawl::runtime::{CallError, Connector, GuestLimits, LimitExceeded, Runtime};
@@ -140,7 +142,7 @@ async fn a_request_to_an_undeclared_host_is_denied() {
     ));
 }
 
-async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<(), RunError> {
+async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<StreamSummary, RunError> {
     let dir = tempfile::tempdir().unwrap();
     let mut sink = CsvSink::open(
         &dir.path().join("out.csv"),
@@ -166,11 +168,10 @@ async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<(), RunE
     engine::run_stream(
         &context,
         &stream,
-        RangeRequest::Explicit(Interval::new(0, 1000)),
+        RangeRequest::Explicit(Interval::new(0, 8000)),
         &mut sink,
     )
     .await
-    .map(|_| ())
 }
 
 #[tokio::test]
@@ -195,6 +196,15 @@ async fn an_endless_cursor_is_cut_off() {
         "{error}"
     );
     assert!(run_into_csv(&connector, "behave").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_window_over_the_vendors_cap_is_split() {
+    let (_runtime, connector) = hostile(None).await;
+    let summary = run_into_csv(&connector, "cap").await.unwrap();
+    // 8000 ms -> two of 4000 -> four of 2000, each under the 2500 ms cap.
+    assert_eq!(summary.windows_fetched, 4);
+    assert_eq!(summary.records, 4);
 }
 
 #[tokio::test]

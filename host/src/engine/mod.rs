@@ -15,7 +15,7 @@ use crate::runtime::wit::{FetchError, PageRequest, Param, StreamInfo, Window};
 use crate::runtime::{CallError, Connector};
 use crate::sinks::{OutputRecord, Sink, SinkError};
 use crate::state::{Interval, Scope, StateError, StateStore};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use thiserror::Error;
 
@@ -113,6 +113,9 @@ pub enum RangeRequest {
     Incremental { now: i64 },
 }
 
+/// Windows are not split below this length, in milliseconds.
+const MIN_SPLIT_MS: i64 = 1000;
+
 /// When a connector declares no lookback, a first incremental run reaches this far back.
 const FALLBACK_LOOKBACK_MS: i64 = 24 * 3_600_000;
 
@@ -150,26 +153,39 @@ pub async fn run_stream(
         windows_total: planned.len(),
         ..StreamSummary::default()
     };
-    for (index, window) in planned.iter().enumerate() {
-        let fetched = fetch_window(context, stream, *window)
-            .await
-            .map_err(|source| RunError::Window {
+    let mut queue: VecDeque<Interval> = planned.into();
+    while let Some(window) = queue.pop_front() {
+        let fetched = match fetch_window(context, stream, window).await {
+            Err(WindowError::Connector(FetchError::WindowTooLarge(reason)))
+                if window.end - window.start >= 2 * MIN_SPLIT_MS =>
+            {
+                // The vendor truncated this window's results: ask for each half instead.
+                tracing::info!(stream = %stream.name, window = %DisplayWindow(window), %reason,
+                    "window reached the vendor's result cap; splitting it");
+                let middle = window.start + (window.end - window.start) / 2;
+                queue.push_front(Interval::new(middle, window.end));
+                queue.push_front(Interval::new(window.start, middle));
+                summary.windows_total += 1;
+                continue;
+            }
+            fetched => fetched.map_err(|source| RunError::Window {
                 stream: stream.name.clone(),
-                window: DisplayWindow(*window),
+                window: DisplayWindow(window),
                 source,
-                done: index,
-                total: planned.len(),
-            })?;
+                done: summary.windows_fetched,
+                total: summary.windows_total,
+            })?,
+        };
         let records = order_and_dedup(fetched.records);
         if let Some(rewritten) = sink.prepare(&records)? {
             context.state.record_output(&rewritten)?;
         }
         sink.append(&records)?;
         let position = sink.sync()?;
-        context.state.commit_window(&scope, *window, &position)?;
+        context.state.commit_window(&scope, window, &position)?;
         tracing::debug!(
             stream = %stream.name,
-            window = %DisplayWindow(*window),
+            window = %DisplayWindow(window),
             records = records.len(),
             pages = fetched.pages,
             "window complete"
@@ -283,6 +299,9 @@ fn describe_fetch_error(error: &FetchError) -> String {
         FetchError::UnknownStream(stream) => {
             format!("the connector has no stream `{stream}`")
         }
+        FetchError::WindowTooLarge(message) => format!(
+            "the vendor caps results per query and even a {MIN_SPLIT_MS} ms window reached the cap: {message}"
+        ),
     }
 }
 

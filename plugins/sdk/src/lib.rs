@@ -30,8 +30,8 @@ pub mod http;
 pub mod log;
 
 pub use bindings::exports::trawl::connector::connector::{
-    ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind, Record,
-    StatusError, StreamInfo,
+    ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
+    RateLimit, Record, StatusError, StreamInfo,
 };
 pub use bindings::trawl::connector::types::{Header, Timestamp, Window};
 
@@ -133,6 +133,7 @@ impl ParamInfo {
             default: None,
             env: None,
             secret: false,
+            secret_hosts: Vec::new(),
         }
     }
 

@@ -61,6 +61,8 @@ impl Connector for Workvivo {
             .map(String::from)
             .to_vec(),
             // The seed script's output, so its users get the same file.
+            // Workvivo publishes no quota; the host still backs off when told to.
+            rate_limits: vec![],
             settings: vec![
                 HostSetting::new("timezone", Some("UTC"), Some("TIMEZONE")),
                 HostSetting::new("output.format", Some("csv"), None),

@@ -17,6 +17,7 @@ const BEHAVIOURS: &[&str] = &[
     "panic",
     "endless-cursor",
     "repeat-cursor",
+    "cap",
 ];
 
 impl Connector for Hostile {
@@ -41,6 +42,7 @@ impl Connector for Hostile {
             ],
             hosts: vec!["https://api.hostile.test".into()],
             settings: vec![],
+            rate_limits: vec![],
         }
     }
 
@@ -79,6 +81,10 @@ impl Connector for Hostile {
                     next_cursor: Some(next.to_string()),
                 })
             }
+            // Like an API that returns at most a fixed number of rows per query.
+            "cap" if request.window.end - request.window.start > 2500 => Err(
+                FetchError::WindowTooLarge("more than 2500 ms in one query".into()),
+            ),
             "repeat-cursor" => Ok(Page {
                 records: vec![],
                 next_cursor: Some("same".into()),
