@@ -16,6 +16,7 @@ fn info() -> ConnectorInfo {
                 default: Some("https://api.acme.test".into()),
                 env: None,
                 secret: false,
+                secret_hosts: vec![],
             },
             ParamInfo {
                 name: "token".into(),
@@ -25,6 +26,7 @@ fn info() -> ConnectorInfo {
                 default: None,
                 env: Some("ACME_TOKEN".into()),
                 secret: true,
+                secret_hosts: vec![],
             },
             ParamInfo {
                 name: "page_size".into(),
@@ -34,9 +36,11 @@ fn info() -> ConnectorInfo {
                 default: None,
                 env: None,
                 secret: false,
+                secret_hosts: vec![],
             },
         ],
         hosts: vec![],
+        rate_limits: vec![],
         settings: vec![
             HostSetting {
                 key: "timezone".into(),
