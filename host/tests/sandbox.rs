@@ -15,7 +15,7 @@ use trawl::engine::{
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
 use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
 use trawl::runtime::{CallError, Connector, GuestLimits, LimitExceeded, Runtime};
-use trawl::sinks::{CsvOptions, CsvSink};
+use trawl::sinks::{CsvOptions, OutputSpec};
 use trawl::state::{Interval, StateStore};
 
 const LIMITS: GuestLimits = GuestLimits {
@@ -144,16 +144,14 @@ async fn a_request_to_an_undeclared_host_is_denied() {
 
 async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<StreamSummary, RunError> {
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = CsvSink::open(
-        &dir.path().join("out.csv"),
-        None,
-        CsvOptions {
+    let output = OutputSpec::Csv {
+        path: dir.path().join("out.csv"),
+        options: CsvOptions {
             extra_columns: vec![],
             leading_columns: vec![],
             timezone: jiff::tz::TimeZone::UTC,
         },
-    )
-    .unwrap();
+    };
     let context = RunContext {
         connector,
         capabilities: capabilities(connector, None),
@@ -169,7 +167,7 @@ async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<StreamSu
         &context,
         &stream,
         RangeRequest::Explicit(Interval::new(0, 8000)),
-        &mut sink,
+        &output,
     )
     .await
 }

@@ -261,9 +261,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             },
         };
         let output = &settings.output;
-        let committed = state.output_position(&output.key()).map_err(Failure::run)?;
-        let mut sink = output.open(committed).map_err(Failure::run)?;
-        let summary = engine::run_stream(&context, stream, request, sink.as_mut())
+        let summary = engine::run_stream(&context, stream, request, output)
             .await
             .map_err(Failure::run)?;
         let skipped = summary.windows_total - summary.windows_fetched;
@@ -274,7 +272,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             summary.records,
             summary.windows_fetched,
             summary.pages,
-            output.location().display(),
+            output.location(),
             if summary.windows_total == 0 {
                 " (nothing new to fetch)".to_string()
             } else if skipped > 0 {

@@ -127,7 +127,7 @@ fn precedence_is_flag_file_env_default() {
     assert_eq!(value("base_url").as_deref(), Some("http://127.0.0.1:9"));
     let settings = resolve_settings(&info(), &stream(), &sources).unwrap();
     assert_eq!(settings.timezone.iana_name(), Some("Asia/Tokyo"));
-    assert_eq!(settings.output.location(), Path::new("log/acme.csv"));
+    assert_eq!(settings.output.location(), "log/acme.csv");
 }
 
 #[test]

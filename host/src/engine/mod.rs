@@ -13,7 +13,7 @@ pub use plan::windows;
 use crate::capabilities::Capabilities;
 use crate::runtime::wit::{FetchError, PageRequest, Param, StreamInfo, Window};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputRecord, Sink, SinkError};
+use crate::sinks::{OutputRecord, OutputSpec, SinkError};
 use crate::state::{Interval, Scope, StateError, StateStore};
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
@@ -125,13 +125,15 @@ pub async fn run_stream(
     context: &RunContext<'_>,
     stream: &StreamInfo,
     request: RangeRequest,
-    sink: &mut dyn Sink,
+    output: &OutputSpec,
 ) -> Result<StreamSummary, RunError> {
+    let committed = context.state.output_positions(&output.file_prefix())?;
+    let mut sink = output.open(committed)?;
     let scope = Scope {
         connector: context.connector.info().name.clone(),
         profile: context.profile.clone(),
         stream: stream.name.clone(),
-        output: sink.output_key().to_string(),
+        output: output.key(),
     };
     let completed = context.state.completed(&scope)?;
     let range = match request {
@@ -177,12 +179,13 @@ pub async fn run_stream(
             })?,
         };
         let records = order_and_dedup(fetched.records);
-        if let Some(rewritten) = sink.prepare(&records)? {
-            context.state.record_output(&rewritten)?;
+        let rewritten = sink.prepare(&records)?;
+        if !rewritten.is_empty() {
+            context.state.record_outputs(&rewritten)?;
         }
         sink.append(&records)?;
-        let position = sink.sync()?;
-        context.state.commit_window(&scope, window, &position)?;
+        let positions = sink.sync()?;
+        context.state.commit_window(&scope, window, &positions)?;
         tracing::debug!(
             stream = %stream.name,
             window = %DisplayWindow(window),

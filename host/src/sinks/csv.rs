@@ -4,7 +4,7 @@
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
 use super::flatten::flatten;
-use super::{OutputRecord, Sink, SinkError};
+use super::{OutputRecord, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -207,11 +207,7 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn output_key(&self) -> &str {
-        &self.key
-    }
-
-    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Option<OutputPosition>, SinkError> {
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError> {
         let known: HashSet<&str> = self.columns.iter().map(String::as_str).collect();
         let mut new_fields: Vec<String> = Vec::new();
         for record in batch {
@@ -222,7 +218,7 @@ impl Sink for CsvSink {
             }
         }
         if new_fields.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         new_fields.sort();
         if self.len == 0 {
@@ -244,14 +240,14 @@ impl Sink for CsvSink {
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
             self.columns = columns;
-            return Ok(None);
+            return Ok(Vec::new());
         }
         // Existing columns keep their place; new ones are added at the end.
         let mut columns = self.columns.clone();
         tracing::info!(path = %self.path.display(), new = ?new_fields, "widening the CSV header");
         columns.extend(new_fields);
         self.rewrite(columns)?;
-        Ok(Some(self.position()))
+        Ok(vec![self.position()])
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
@@ -297,7 +293,7 @@ impl Sink for CsvSink {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<OutputPosition, SinkError> {
+    fn sync(&mut self) -> Result<Vec<OutputPosition>, SinkError> {
         if !self.pending.is_empty() {
             self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
             self.file.write_all(&self.pending).map_err(self.io())?;
@@ -305,7 +301,7 @@ impl Sink for CsvSink {
             self.pending.clear();
         }
         self.file.sync_data().map_err(self.io())?;
-        Ok(self.position())
+        Ok(vec![self.position()])
     }
 }
 
@@ -375,14 +371,6 @@ fn kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// The output's identity: its absolute path, even before the file exists.
-pub(crate) fn absolute_key(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
@@ -413,7 +401,7 @@ mod tests {
     fn write(sink: &mut CsvSink, batch: &[OutputRecord]) -> OutputPosition {
         sink.prepare(batch).unwrap();
         sink.append(batch).unwrap();
-        sink.sync().unwrap()
+        sink.sync().unwrap().remove(0)
     }
 
     #[test]
@@ -445,9 +433,9 @@ mod tests {
         let mut sink = CsvSink::open(&path, None, options()).unwrap();
         write(&mut sink, &[record("1", 0, r#"{"id":1,"b":"x"}"#)]);
         let batch = [record("2", 0, r#"{"id":2,"a":"new","b":"y"}"#)];
-        let rewritten = sink.prepare(&batch).unwrap().expect("a rewrite");
+        let rewritten = sink.prepare(&batch).unwrap().pop().expect("a rewrite");
         sink.append(&batch).unwrap();
-        let position = sink.sync().unwrap();
+        let position = sink.sync().unwrap().remove(0);
         assert_eq!(
             rewritten.header.as_deref(),
             Some("local_timestamp,b,id,a\r\n")

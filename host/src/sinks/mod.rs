@@ -8,6 +8,7 @@ mod flatten;
 pub use self::csv::{CsvOptions, CsvSink, ExtraColumn};
 
 use crate::state::OutputPosition;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -40,21 +41,26 @@ pub enum SinkError {
     Record { id: String, message: String },
 }
 
-/// An output that records can be appended to, exactly once.
-pub trait Sink: Send {
-    /// The output's identity for checkpoints (its absolute path).
-    fn output_key(&self) -> &str;
+/// The committed positions of an output's files, by file key (absolute path), as the state
+/// store holds them.
+pub type Committed = HashMap<String, OutputPosition>;
 
-    /// Gets ready to take `batch`. If that meant rewriting the output (a CSV header widened by new
-    /// fields), returns the new position, which must be recorded before anything is appended.
-    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Option<OutputPosition>, SinkError>;
+/// An output that records can be appended to, exactly once.
+///
+/// Each file a sink writes has a position in the state store. When a sink opens a file whose
+/// length is past its committed position, the excess was written by a run that stopped before
+/// checkpointing it, and is cut off before anything is appended.
+pub trait Sink: Send {
+    /// Gets ready to take `batch`. If that meant rewriting files (a CSV header widened by new
+    /// fields), returns their new positions, which must be recorded before anything is appended.
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError>;
 
     /// Appends `batch`, in order.
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError>;
 
-    /// Makes everything appended so far durable (flushed and fsynced) and returns the position to
-    /// checkpoint.
-    fn sync(&mut self) -> Result<OutputPosition, SinkError>;
+    /// Makes everything appended so far durable (flushed and fsynced) and returns the positions of
+    /// the files written since the last sync, to checkpoint.
+    fn sync(&mut self) -> Result<Vec<OutputPosition>, SinkError>;
 }
 
 /// Which output a stream goes to, and how it is laid out.
@@ -64,26 +70,42 @@ pub enum OutputSpec {
 }
 
 impl OutputSpec {
-    /// The output's identity for checkpoints: its absolute path.
+    /// The output's identity for checkpoints: its absolute path. Windows are checkpointed per
+    /// output, so a new output starts from nothing.
     pub fn key(&self) -> String {
         match self {
-            OutputSpec::Csv { path, .. } => csv::absolute_key(path),
+            OutputSpec::Csv { path, .. } => absolute_key(path),
         }
+    }
+
+    /// Every file of this output has a key starting with this, to load their positions.
+    pub fn file_prefix(&self) -> String {
+        self.key()
     }
 
     /// Where the records go, for messages.
-    pub fn location(&self) -> &Path {
+    pub fn location(&self) -> String {
         match self {
-            OutputSpec::Csv { path, .. } => path,
+            OutputSpec::Csv { path, .. } => path.display().to_string(),
         }
     }
 
-    /// Opens the output, cutting off anything past the `committed` position (see [`Sink`]).
-    pub fn open(&self, committed: Option<OutputPosition>) -> Result<Box<dyn Sink>, SinkError> {
+    /// Opens the output, cutting off anything past the committed positions (see [`Sink`]).
+    pub fn open(&self, mut committed: Committed) -> Result<Box<dyn Sink>, SinkError> {
         match self {
-            OutputSpec::Csv { path, options } => {
-                Ok(Box::new(CsvSink::open(path, committed, options.clone())?))
-            }
+            OutputSpec::Csv { path, options } => Ok(Box::new(CsvSink::open(
+                path,
+                committed.remove(&absolute_key(path)),
+                options.clone(),
+            )?)),
         }
     }
+}
+
+/// A file's identity in the state store: its absolute path, even before the file exists.
+pub(crate) fn absolute_key(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }

@@ -10,6 +10,7 @@ mod intervals;
 pub use intervals::{Interval, gaps, merge};
 
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
@@ -120,7 +121,7 @@ impl StateStore {
         &self,
         scope: &Scope,
         window: Interval,
-        output: &OutputPosition,
+        outputs: &[OutputPosition],
     ) -> Result<(), StateError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
@@ -133,33 +134,46 @@ impl StateStore {
                 params![key, interval.start, interval.end],
             )?;
         }
-        write_output(&transaction, output)?;
+        for output in outputs {
+            write_output(&transaction, output)?;
+        }
         transaction.commit()?;
         Ok(())
     }
 
-    /// The committed position of an output, if trawl has written to it before.
-    pub fn output_position(&self, output: &str) -> Result<Option<OutputPosition>, StateError> {
+    /// The committed positions of every output file whose key starts with `prefix`.
+    pub fn output_positions(
+        &self,
+        prefix: &str,
+    ) -> Result<HashMap<String, OutputPosition>, StateError> {
         let connection = self.lock();
-        Ok(connection
-            .query_row(
-                "SELECT len, header FROM outputs WHERE output = ?1",
-                params![output],
-                |row| {
-                    Ok(OutputPosition {
-                        output: output.to_string(),
-                        len: row.get::<_, i64>(0)? as u64,
-                        header: row.get(1)?,
-                    })
-                },
-            )
-            .optional()?)
+        let mut statement = connection.prepare_cached(
+            "SELECT output, len, header FROM outputs WHERE substr(output, 1, length(?1)) = ?1",
+        )?;
+        let rows = statement.query_map(params![prefix], |row| {
+            Ok(OutputPosition {
+                output: row.get(0)?,
+                len: row.get::<_, i64>(1)? as u64,
+                header: row.get(2)?,
+            })
+        })?;
+        let mut positions = HashMap::new();
+        for position in rows {
+            let position = position?;
+            positions.insert(position.output.clone(), position);
+        }
+        Ok(positions)
     }
 
-    /// Records an output position on its own (after an output was rewritten in place).
-    pub fn record_output(&self, output: &OutputPosition) -> Result<(), StateError> {
-        let connection = self.lock();
-        write_output(&connection, output)
+    /// Records output positions on their own (after files were rewritten in place).
+    pub fn record_outputs(&self, outputs: &[OutputPosition]) -> Result<(), StateError> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        for output in outputs {
+            write_output(&transaction, output)?;
+        }
+        transaction.commit()?;
+        Ok(())
     }
 
     /// A connector's stored value.
@@ -289,10 +303,18 @@ mod tests {
             header: Some("a,b".into()),
         };
         store
-            .commit_window(&scope("s"), Interval::new(0, 10), &position)
+            .commit_window(
+                &scope("s"),
+                Interval::new(0, 10),
+                std::slice::from_ref(&position),
+            )
             .unwrap();
         store
-            .commit_window(&scope("s"), Interval::new(10, 20), &position)
+            .commit_window(
+                &scope("s"),
+                Interval::new(10, 20),
+                std::slice::from_ref(&position),
+            )
             .unwrap();
         assert_eq!(
             store.completed(&scope("s")).unwrap(),
@@ -300,9 +322,13 @@ mod tests {
         );
         assert!(store.completed(&scope("other")).unwrap().is_empty());
         assert_eq!(
-            store.output_position("/tmp/out.csv").unwrap(),
+            store
+                .output_positions("/tmp/out")
+                .unwrap()
+                .remove("/tmp/out.csv"),
             Some(position)
         );
+        assert!(store.output_positions("/tmp/other").unwrap().is_empty());
     }
 
     #[test]
