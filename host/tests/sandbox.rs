@@ -10,7 +10,7 @@ use trawl::capabilities::clock::Clock;
 use trawl::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy, Secrets};
 use trawl::capabilities::storage::StorageScope;
 use trawl::engine::{
-    self, EngineLimits, RangeRequest, RunContext, RunError, StreamSummary, WindowError,
+    self, RangeRequest, RunContext, RunError, RunOptions, StreamSummary, WindowError,
 };
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
 use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
@@ -24,13 +24,13 @@ const LIMITS: GuestLimits = GuestLimits {
     call_timeout: Duration::from_secs(20),
 };
 
-async fn hostile(cache: Option<&std::path::Path>) -> (Runtime, Connector) {
+async fn hostile(cache: Option<&std::path::Path>) -> (Runtime, Arc<Connector>) {
     let runtime = Runtime::new(cache.map(|dir| dir.to_path_buf()), LIMITS).unwrap();
     let connector = runtime
         .load(&support::test_plugin_dir().join("hostile.wasm"))
         .await
         .expect("hostile.wasm loads");
-    (runtime, connector)
+    (runtime, Arc::new(connector))
 }
 
 fn capabilities(connector: &Connector, grants: Option<&[String]>) -> Capabilities {
@@ -142,7 +142,10 @@ async fn a_request_to_an_undeclared_host_is_denied() {
     ));
 }
 
-async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<StreamSummary, RunError> {
+async fn run_into_csv(
+    connector: &Arc<Connector>,
+    behaviour: &str,
+) -> Result<StreamSummary, RunError> {
     let dir = tempfile::tempdir().unwrap();
     let output = OutputSpec::Csv {
         path: dir.path().join("out.csv"),
@@ -153,13 +156,14 @@ async fn run_into_csv(connector: &Connector, behaviour: &str) -> Result<StreamSu
         },
     };
     let context = RunContext {
-        connector,
+        connector: connector.clone(),
         capabilities: capabilities(connector, None),
         params: request(behaviour).params,
         profile: "default".into(),
         state: StateStore::in_memory().unwrap(),
-        limits: EngineLimits {
+        options: RunOptions {
             max_pages_per_window: 50,
+            ..RunOptions::default()
         },
     };
     let stream = connector.info().streams[0].clone();
@@ -201,8 +205,8 @@ async fn a_window_over_the_vendors_cap_is_split() {
     let (_runtime, connector) = hostile(None).await;
     let summary = run_into_csv(&connector, "cap").await.unwrap();
     // 8000 ms -> two of 4000 -> four of 2000, each under the 2500 ms cap.
-    assert_eq!(summary.windows_fetched, 4);
-    assert_eq!(summary.records, 4);
+    assert_eq!(summary.windows_committed, 4);
+    assert_eq!(summary.tally.records, 4);
 }
 
 #[tokio::test]

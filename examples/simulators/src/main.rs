@@ -5,10 +5,12 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trawl_simulators::faults::{Action, Fault};
+use trawl_simulators::ratelimit::Quota;
 use trawl_simulators::server;
 use trawl_simulators::timefmt::parse_date;
 use trawl_simulators::workvivo::{self, Dataset, Order, Retention, WindowMode};
@@ -65,6 +67,9 @@ struct WorkvivoArgs {
     /// Answer 429 past N requests a minute per token
     #[arg(long, value_name = "N")]
     rate_limit_per_minute: Option<u32>,
+    /// Answer 429 past N requests in any window of a duration, e.g. 5/1s or 100/60s (repeatable)
+    #[arg(long = "quota", value_name = "N/DURATION", value_parser = parse_quota)]
+    quotas: Vec<Quota>,
     /// Leave Retry-After out of rate-limited 429s
     #[arg(long)]
     no_retry_after: bool,
@@ -84,6 +89,21 @@ struct WorkvivoArgs {
 
 fn parse_day(text: &str) -> Result<i64, String> {
     parse_date(text).ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
+}
+
+fn parse_quota(text: &str) -> Result<Quota, String> {
+    let invalid = || format!("`{text}` is not a quota such as 5/1s, 100/60s or 25/5000ms");
+    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
+    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
+    let per = per.trim();
+    let per = if let Some(millis) = per.strip_suffix("ms") {
+        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
+    } else if let Some(seconds) = per.strip_suffix('s') {
+        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
+    } else {
+        return Err(invalid());
+    };
+    Ok(Quota { requests, per })
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -130,6 +150,7 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
         },
         max_rows: args.max_rows,
         rate_limit_per_minute: args.rate_limit_per_minute,
+        quotas: args.quotas,
         retry_after_on_429: !args.no_retry_after,
         retention: args.retention_days.map(|days| Retention {
             days,

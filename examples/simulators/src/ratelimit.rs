@@ -67,9 +67,108 @@ impl RateLimiter {
     }
 }
 
+/// "At most `requests` in any `per`", the way Vision One (100 a minute) and Verkada (300 a minute
+/// and 25 in any 5 seconds) state their quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+/// Every quota at once, per key, counted exactly over sliding windows. A rejected request does
+/// not count.
+#[derive(Debug)]
+pub struct SlidingQuotas {
+    quotas: Vec<Quota>,
+    sent: Mutex<HashMap<String, std::collections::VecDeque<Instant>>>,
+}
+
+impl SlidingQuotas {
+    pub fn new(quotas: Vec<Quota>) -> Self {
+        Self {
+            quotas,
+            sent: Mutex::default(),
+        }
+    }
+
+    /// Admits one request for `key` if no quota is exhausted.
+    pub fn check(&self, key: &str) -> Decision {
+        let now = Instant::now();
+        let longest = self
+            .quotas
+            .iter()
+            .map(|quota| quota.per)
+            .max()
+            .unwrap_or_default();
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let times = sent.entry(key.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|&at| now.duration_since(at) >= longest)
+        {
+            times.pop_front();
+        }
+        let mut wait = Duration::ZERO;
+        let mut remaining = u32::MAX;
+        for quota in &self.quotas {
+            let in_window: Vec<Instant> = times
+                .iter()
+                .copied()
+                .filter(|&at| now.duration_since(at) < quota.per)
+                .collect();
+            let used = in_window.len() as u32;
+            if used >= quota.requests {
+                // Room comes back when the oldest request still counted leaves the window.
+                let oldest = in_window[in_window.len() - quota.requests as usize];
+                wait = wait.max(quota.per - now.duration_since(oldest));
+            } else {
+                remaining = remaining.min(quota.requests - used - 1);
+            }
+        }
+        if wait > Duration::ZERO {
+            return Decision::Limited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            };
+        }
+        times.push_back(now);
+        Decision::Allowed { remaining }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn sliding_quotas_count_every_window() {
+        let quotas = SlidingQuotas::new(vec![
+            Quota {
+                requests: 3,
+                per: Duration::from_secs(1),
+            },
+            Quota {
+                requests: 5,
+                per: Duration::from_secs(10),
+            },
+        ]);
+        for _ in 0..3 {
+            assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+        }
+        assert!(matches!(quotas.check("a"), Decision::Limited { .. }));
+        assert!(matches!(quotas.check("b"), Decision::Allowed { .. }));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+        assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+        // Five in ten seconds now, whatever the one-second window says.
+        assert_eq!(
+            quotas.check("a"),
+            Decision::Limited {
+                retry_after_secs: 9
+            }
+        );
+        tokio::time::advance(Duration::from_secs(9)).await;
+        assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn bucket_empties_then_refills() {

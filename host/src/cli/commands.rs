@@ -3,10 +3,12 @@
 use super::{Cli, Command, RunArgs, parse_range};
 use crate::capabilities::Capabilities;
 use crate::capabilities::clock::Clock;
-use crate::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy};
+use crate::capabilities::http::{
+    HttpCapability, HttpLimits, HttpStats, NetworkPolicy, RateLimit, RetryPolicy,
+};
 use crate::capabilities::storage::StorageScope;
 use crate::config::{self, ConfigFile, Environment, Overrides, Sources};
-use crate::engine::{self, EngineLimits, RangeRequest, RunContext};
+use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
 use crate::runtime::wit::{ConnectorInfo, ParamKind};
 use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
 use crate::state::StateStore;
@@ -210,7 +212,27 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             .max_body_mib
             .map_or(HttpLimits::default().max_body_bytes, |mib| mib << 20),
     };
-    let http = HttpCapability::new(policy, resolved.secrets, http_limits).map_err(Failure::run)?;
+    let guest = guest_limits(limits);
+    let retry = RetryPolicy {
+        max_attempts: limits
+            .retry_attempts
+            .unwrap_or(RetryPolicy::default().max_attempts)
+            .max(1),
+        // Retries happen inside one call into the connector, which has its own wall-clock limit:
+        // leave room for the last attempt.
+        total: limits
+            .retry_seconds
+            .map(Duration::from_secs_f64)
+            .unwrap_or_else(|| guest.call_timeout.saturating_sub(http_limits.timeout)),
+        ..RetryPolicy::default()
+    };
+    let rate_limits = rate_limits(args, file_or_default, &info)?;
+    let stats = HttpStats::new();
+    let http = HttpCapability::new(policy, resolved.secrets, http_limits)
+        .map_err(Failure::run)?
+        .with_rate_limits(rate_limits)
+        .with_retry(retry)
+        .with_stats(stats.clone());
 
     let state_dir = cli
         .state_dir
@@ -236,19 +258,17 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             limits.storage_kib.unwrap_or(DEFAULT_STORAGE_KIB) << 10,
         )),
     };
+    let options = run_options(args, file_or_default, args.config.as_deref())?;
     let context = RunContext {
-        connector: &connector,
+        connector: Arc::new(connector),
         capabilities,
         params: resolved.params,
         profile,
         state: state.clone(),
-        limits: EngineLimits {
-            max_pages_per_window: limits
-                .max_pages_per_window
-                .unwrap_or(EngineLimits::default().max_pages_per_window),
-        },
+        options,
     };
 
+    let mut incomplete = Vec::new();
     for (stream, settings) in &streams {
         let now = clock.now();
         let request = match &args.start {
@@ -261,25 +281,28 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             },
         };
         let output = &settings.output;
+        let stream_started = Instant::now();
         let summary = engine::run_stream(&context, stream, request, output)
             .await
             .map_err(Failure::run)?;
-        let skipped = summary.windows_total - summary.windows_fetched;
         eprintln!(
-            "{}/{}: {} records from {} windows ({} pages) appended to {}{}",
-            info.name,
-            stream.name,
-            summary.records,
-            summary.windows_fetched,
-            summary.pages,
-            output.location(),
-            if summary.windows_total == 0 {
-                " (nothing new to fetch)".to_string()
-            } else if skipped > 0 {
-                format!(" ({skipped} windows were already done)")
-            } else {
-                String::new()
-            }
+            "{}",
+            summary_line(
+                &info.name,
+                &stream.name,
+                &summary,
+                &output.location(),
+                stream_started
+            )
+        );
+        if summary.capped {
+            incomplete.push(stream.name.clone());
+        }
+    }
+    if !incomplete.is_empty() {
+        eprintln!(
+            "stopped at --max-records for {}; the next run continues after the last record written",
+            incomplete.join(", ")
         );
     }
     tracing::debug!(
@@ -287,6 +310,111 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         "run complete"
     );
     Ok(())
+}
+
+/// The quotas requests are spaced by: the user's (flags, then config), which replace the
+/// connector's declared ones (a user may be on a higher tier), each with a safety margin.
+fn rate_limits(
+    args: &RunArgs,
+    file: &ConfigFile,
+    info: &ConnectorInfo,
+) -> Result<Vec<RateLimit>, Failure> {
+    let user: Vec<&String> = if !args.rate_limits.is_empty() {
+        args.rate_limits.iter().collect()
+    } else {
+        file.rate_limits.iter().flatten().collect()
+    };
+    let limits: Vec<RateLimit> = if user.is_empty() {
+        info.rate_limits.iter().map(RateLimit::from).collect()
+    } else {
+        user.into_iter()
+            .map(|text| text.parse::<RateLimit>().map_err(Failure::input))
+            .collect::<Result<_, _>>()?
+    };
+    Ok(limits
+        .into_iter()
+        .map(RateLimit::with_safety_margin)
+        .collect())
+}
+
+/// The engine's options: flags, then the config file, then defaults.
+fn run_options(
+    args: &RunArgs,
+    file: &ConfigFile,
+    file_path: Option<&Path>,
+) -> Result<RunOptions, Failure> {
+    let defaults = RunOptions::default();
+    let from_file = |text: &Option<String>, key: &str| -> Result<Option<u64>, Failure> {
+        text.as_deref()
+            .map(|text| {
+                super::duration(text).map_err(|message| {
+                    Failure::input(format!(
+                        "{}: `{key}`: {message}",
+                        file_path
+                            .map_or_else(|| "config".into(), |path| path.display().to_string())
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let mut filter = RecordFilter::default();
+    for (field, values) in &file.filters {
+        filter.require(field, values.clone());
+    }
+    for spec in &args.filters {
+        filter.require_spec(spec).map_err(Failure::input)?;
+    }
+    Ok(RunOptions {
+        workers: args
+            .workers
+            .map(usize::from)
+            .or(file.workers)
+            .unwrap_or(defaults.workers)
+            .max(1),
+        max_pages_per_window: file
+            .limits
+            .max_pages_per_window
+            .unwrap_or(defaults.max_pages_per_window),
+        overlap: args.overlap.or(from_file(&file.overlap, "overlap")?),
+        lag: args.lag.or(from_file(&file.lag, "lag")?),
+        filter,
+        max_records: args.max_records.or(file.max_records),
+        sort_chunk_bytes: defaults.sort_chunk_bytes,
+    })
+}
+
+/// One line per stream: what was written where, and what was not and why.
+fn summary_line(
+    connector: &str,
+    stream: &str,
+    summary: &StreamSummary,
+    location: &str,
+    started: Instant,
+) -> String {
+    let mut line = format!(
+        "{connector}/{stream}: {} records from {} windows ({} pages) appended to {location} in {:.1?}",
+        summary.tally.records,
+        summary.windows_committed,
+        summary.pages,
+        started.elapsed()
+    );
+    let mut notes = Vec::new();
+    if summary.windows_total == 0 {
+        notes.push("nothing new to fetch".to_string());
+    }
+    if summary.tally.duplicates > 0 {
+        notes.push(format!(
+            "{} already written, skipped",
+            summary.tally.duplicates
+        ));
+    }
+    if summary.tally.filtered > 0 {
+        notes.push(format!("{} filtered out", summary.tally.filtered));
+    }
+    if !notes.is_empty() {
+        line.push_str(&format!(" ({})", notes.join("; ")));
+    }
+    line
 }
 
 async fn plugins(cli: &Cli) -> Result<(), Failure> {

@@ -105,6 +105,37 @@ pub struct RunArgs {
     /// Read variables from this file instead of ./.env.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Windows fetched at the same time [default: 4]. The output stays in event-time order.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub workers: Option<u16>,
+    /// How much an incremental run re-reads before where the last one ended, e.g. 2m
+    /// [default: the connector's]. Records seen again are not written twice.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub overlap: Option<u64>,
+    /// How far behind now an incremental run stops, e.g. 30s [default: the connector's].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub lag: Option<u64>,
+    /// Write only records whose FIELD is one of the VALUEs (repeatable; all must hold). FIELD may
+    /// be a dotted path into nested objects.
+    #[arg(long = "filter", value_name = "FIELD=VALUE[,VALUE...]")]
+    pub filters: Vec<String>,
+    /// Write at most this many records per stream, then stop (the next run continues after them).
+    #[arg(long, value_name = "N")]
+    pub max_records: Option<u64>,
+    /// The vendor's quota, e.g. 5/s, 100/min, 25/5s (repeatable; all are kept). Replaces the
+    /// connector's declared quotas.
+    #[arg(long = "rate-limit", value_name = "N/DURATION")]
+    pub rate_limits: Vec<String>,
+}
+
+/// A duration such as `90s`, `2m`, `1h 30m` or `500ms`, in milliseconds.
+pub fn duration(text: &str) -> Result<u64, String> {
+    let parsed: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a duration such as 30s, 2m or 1h, got `{text}`"))?;
+    u64::try_from(parsed.as_millis())
+        .map_err(|_| format!("expected a positive duration, got `{text}`"))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

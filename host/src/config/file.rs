@@ -45,6 +45,27 @@ pub struct ConfigFile {
     pub plugin_dirs: Vec<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
+    /// Windows fetched at the same time (default 4).
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// How much an incremental run re-reads before its watermark, e.g. "2m" (default: the
+    /// connector's).
+    #[serde(default)]
+    pub overlap: Option<String>,
+    /// How far behind now an incremental run stops, e.g. "30s" (default: the connector's).
+    #[serde(default)]
+    pub lag: Option<String>,
+    /// Only records whose field has one of the values are written, e.g.
+    /// `{"event_name": ["Archive Action Taken", "Live Stream Started"]}`.
+    #[serde(default)]
+    pub filters: BTreeMap<String, Vec<String>>,
+    /// At most this many records are written per stream and run.
+    #[serde(default)]
+    pub max_records: Option<u64>,
+    /// The vendor's quotas as `N/DURATION` (e.g. `["5/s", "100/min", "1000/h"]`); they replace
+    /// the connector's declared ones.
+    #[serde(default)]
+    pub rate_limits: Option<Vec<String>>,
 }
 
 /// Overrides of trawl's protective limits.
@@ -55,7 +76,7 @@ pub struct Limits {
     pub memory_mib: Option<u64>,
     /// Guest CPU time per call, in seconds (default 10).
     pub cpu_seconds: Option<f64>,
-    /// Wall-clock time per call, HTTP included, in seconds (default 300).
+    /// Wall-clock time per call, HTTP and its retries included, in seconds (default 900).
     pub call_timeout_seconds: Option<f64>,
     /// Time for one HTTP exchange, in seconds (default 60).
     pub http_timeout_seconds: Option<f64>,
@@ -65,6 +86,11 @@ pub struct Limits {
     pub storage_kib: Option<u64>,
     /// Pages per window before paging is taken for a runaway (default 10000).
     pub max_pages_per_window: Option<u32>,
+    /// Attempts per request when the vendor fails or throttles (default 8).
+    pub retry_attempts: Option<u32>,
+    /// Time one request may spend being retried, in seconds (default: the call timeout less
+    /// the HTTP timeout).
+    pub retry_seconds: Option<f64>,
 }
 
 /// A param or setting value: RON strings, numbers and booleans all work.

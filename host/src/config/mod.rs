@@ -13,7 +13,7 @@ pub use file::{ConfigFile, ConfigValue, Limits};
 
 use crate::capabilities::http::Secrets;
 use crate::runtime::wit::{ConnectorInfo, HostSetting, Param, ParamInfo, ParamKind, StreamInfo};
-use crate::sinks::{CsvOptions, ExtraColumn, OutputSpec};
+use crate::sinks::{CsvOptions, ExtraColumn, OutputSpec, StdoutFormat};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -365,11 +365,26 @@ pub fn resolve_settings(
 
     let (format, format_source) =
         lookup("output.format").unwrap_or(("csv".into(), ValueSource::HostDefault));
+    // A connector's default `output.path` names a file of the connector's own format (a CSV file
+    // for most): when the user picks another format, it does not apply, and trawl's default for
+    // that format does.
+    let declared_format = [&stream.settings, &info.settings]
+        .into_iter()
+        .flatten()
+        .filter(|setting| setting.key == "output.format")
+        .find_map(|setting| setting.default.clone())
+        .unwrap_or_else(|| "csv".into());
+    let output_path = || {
+        lookup("output.path")
+            .filter(|(_, source)| {
+                *source != ValueSource::ConnectorDefault || format == declared_format
+            })
+            .map(|(path, _)| path)
+    };
     let output = match format.as_str() {
         "csv" => {
-            let path = lookup("output.path")
-                .map(|(path, _)| path)
-                .unwrap_or_else(|| format!("{}_{}.csv", info.name, stream.name));
+            let path =
+                output_path().unwrap_or_else(|| format!("{}_{}.csv", info.name, stream.name));
             let mut extra_columns = Vec::new();
             if let Some((names, source)) = lookup("output.extra-columns") {
                 for name in names
@@ -396,11 +411,57 @@ pub fn resolve_settings(
                 },
             }
         }
+        "jsonl" => OutputSpec::Jsonl {
+            path: PathBuf::from(
+                output_path().unwrap_or_else(|| format!("{}_{}.jsonl", info.name, stream.name)),
+            ),
+        },
+        "daily-jsonl" => {
+            let directory = lookup("output.directory")
+                .map(|(directory, _)| trim_trailing_separators(&directory).to_string())
+                .unwrap_or_else(|| ".".into());
+            let base_name = lookup("output.base-name")
+                .map(|(base_name, _)| base_name)
+                .unwrap_or_else(|| format!("{}_{}", info.name, stream.name));
+            let extension = lookup("output.extension")
+                .map(|(extension, _)| {
+                    extension
+                        .strip_prefix('.')
+                        .unwrap_or(&extension)
+                        .to_string()
+                })
+                .unwrap_or_else(|| "jsonl".into());
+            OutputSpec::DailyJsonl {
+                directory: PathBuf::from(directory),
+                base_name,
+                extension,
+            }
+        }
+        "stdout" => OutputSpec::Stdout {
+            format: StdoutFormat::Jsonl,
+        },
         other => {
-            return Err(invalid("output.format", other, format_source, "csv"));
+            return Err(invalid(
+                "output.format",
+                other,
+                format_source,
+                "one of csv, jsonl, daily-jsonl, stdout",
+            ));
         }
     };
     Ok(StreamSettings { timezone, output })
+}
+
+/// A folder setting without its trailing `/` or `\` (the seed scripts strip them); a root keeps
+/// its own.
+fn trim_trailing_separators(directory: &str) -> &str {
+    let trimmed = directory.trim_end_matches(['/', '\\']);
+    if trimmed.is_empty() || trimmed.ends_with(':') {
+        // `/`, or a Windows drive's root such as `C:\`.
+        &directory[..trimmed.len() + 1]
+    } else {
+        trimmed
+    }
 }
 
 #[cfg(test)]

@@ -218,3 +218,255 @@ fn ron_errors_name_line_and_column() {
     assert!(error.starts_with("bad.ron:3:"), "{error}");
     assert!(error.contains("bogus"), "{error}");
 }
+
+/// The settings `info()`'s `events` stream resolves to with these flags, config file and
+/// environment.
+fn settings_with(
+    flags: &[(&str, &str)],
+    file: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Result<StreamSettings, ConfigError> {
+    let overrides = Overrides {
+        params: vec![],
+        settings: flags
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string(), "--set"))
+            .collect(),
+    };
+    let file = file.map(|text| ConfigFile::parse(Path::new("acme.ron"), text).unwrap());
+    let env = env(pairs);
+    let sources = Sources {
+        overrides: &overrides,
+        file: file.as_ref().map(|file| (Path::new("acme.ron"), file)),
+        env: &env,
+    };
+    resolve_settings(&info(), &stream(), &sources)
+}
+
+#[test]
+fn csv_is_the_default_format() {
+    let settings = settings_with(&[], None, &[]).unwrap();
+    match settings.output {
+        OutputSpec::Csv { path, options } => {
+            assert_eq!(path, Path::new("log/acme.csv"));
+            assert!(options.extra_columns.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    let settings = settings_with(
+        &[
+            ("output.format", "csv"),
+            ("output.path", "x.csv"),
+            ("output.extra-columns", "local_timestamp"),
+        ],
+        None,
+        &[],
+    )
+    .unwrap();
+    match settings.output {
+        OutputSpec::Csv { path, options } => {
+            assert_eq!(path, Path::new("x.csv"));
+            assert_eq!(options.extra_columns, [ExtraColumn::LocalTimestamp]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn jsonl_defaults_and_overrides() {
+    // The connector's default output.path is its CSV file: a JSON Lines output does not use it.
+    let settings = settings_with(&[("output.format", "jsonl")], None, &[]).unwrap();
+    match &settings.output {
+        OutputSpec::Jsonl { path } => assert_eq!(path, Path::new("acme_events.jsonl")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(settings.output.location(), "acme_events.jsonl");
+
+    // extra-columns is for CSV only and is ignored here.
+    let settings = settings_with(
+        &[("output.path", "out/a.jsonl")],
+        Some(
+            r#"(settings: {"output.format": "jsonl", "output.extra-columns": "local_timestamp"})"#,
+        ),
+        &[],
+    )
+    .unwrap();
+    match &settings.output {
+        OutputSpec::Jsonl { path } => assert_eq!(path, Path::new("out/a.jsonl")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_connector_default_path_applies_to_its_own_format() {
+    let mut info = info();
+    info.settings.push(HostSetting {
+        key: "output.format".into(),
+        default: Some("jsonl".into()),
+        env: None,
+    });
+    info.settings[1].default = Some("log/acme.jsonl".into());
+    let overrides = Overrides::default();
+    let env = env(&[]);
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &env,
+    };
+    let settings = resolve_settings(&info, &stream(), &sources).unwrap();
+    assert_eq!(settings.output.location(), "log/acme.jsonl");
+    assert!(matches!(settings.output, OutputSpec::Jsonl { .. }));
+
+    let overrides = Overrides {
+        params: vec![],
+        settings: vec![("output.format".into(), "csv".into(), "--set")],
+    };
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &env,
+    };
+    let settings = resolve_settings(&info, &stream(), &sources).unwrap();
+    assert_eq!(settings.output.location(), "acme_events.csv");
+}
+
+#[test]
+fn daily_jsonl_defaults() {
+    let settings = settings_with(&[("output.format", "daily-jsonl")], None, &[]).unwrap();
+    match &settings.output {
+        OutputSpec::DailyJsonl {
+            directory,
+            base_name,
+            extension,
+        } => {
+            assert_eq!(directory, Path::new("."));
+            assert_eq!(base_name, "acme_events");
+            assert_eq!(extension, "jsonl");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(settings.output.location(), "acme_events_YYYY-MM-DD.jsonl");
+}
+
+#[test]
+fn daily_jsonl_overrides_like_the_seed() {
+    // The seed's variables, declared by the stream as its connector would.
+    let mut stream = stream();
+    for (key, variable) in [
+        ("output.directory", "MAIL_LOG_CATALOG_LOCATION"),
+        ("output.base-name", "MAIL_LOG_FILE_BASE_NAME"),
+        ("output.extension", "LOG_FILE_EXTENSION"),
+    ] {
+        stream.settings.push(HostSetting {
+            key: key.into(),
+            default: None,
+            env: Some(variable.into()),
+        });
+    }
+    stream.settings.push(HostSetting {
+        key: "output.format".into(),
+        default: Some("daily-jsonl".into()),
+        env: None,
+    });
+    let overrides = Overrides::default();
+    let env = env(&[
+        ("MAIL_LOG_CATALOG_LOCATION", "/var/log/mail//"),
+        ("MAIL_LOG_FILE_BASE_NAME", "mail_audit"),
+        ("LOG_FILE_EXTENSION", "log"),
+    ]);
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &env,
+    };
+    let settings = resolve_settings(&info(), &stream, &sources).unwrap();
+    match &settings.output {
+        OutputSpec::DailyJsonl {
+            directory,
+            base_name,
+            extension,
+        } => {
+            assert_eq!(directory.to_str(), Some("/var/log/mail"));
+            assert_eq!(base_name, "mail_audit");
+            assert_eq!(extension, "log");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        settings.output.location(),
+        "/var/log/mail/mail_audit_YYYY-MM-DD.log"
+    );
+
+    // Flags beat the config file, which beats the environment; a leading dot is dropped.
+    let overrides = Overrides {
+        params: vec![],
+        settings: vec![
+            ("output.extension".into(), ".json".into(), "--set"),
+            ("output.directory".into(), "logs\\mail\\".into(), "--set"),
+        ],
+    };
+    let file = ConfigFile::parse(
+        Path::new("acme.ron"),
+        r#"(settings: {"output.base-name": "m", "output.directory": "ignored"})"#,
+    )
+    .unwrap();
+    let sources = Sources {
+        overrides: &overrides,
+        file: Some((Path::new("acme.ron"), &file)),
+        env: &env,
+    };
+    match resolve_settings(&info(), &stream, &sources).unwrap().output {
+        OutputSpec::DailyJsonl {
+            directory,
+            base_name,
+            extension,
+        } => {
+            assert_eq!(directory.to_str(), Some("logs\\mail"));
+            assert_eq!(base_name, "m");
+            assert_eq!(extension, "json");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_root_directory_keeps_its_separator() {
+    assert_eq!(trim_trailing_separators("/"), "/");
+    assert_eq!(trim_trailing_separators("//"), "/");
+    assert_eq!(trim_trailing_separators("C:\\"), "C:\\");
+    assert_eq!(trim_trailing_separators("logs/"), "logs");
+    assert_eq!(trim_trailing_separators("logs"), "logs");
+}
+
+#[test]
+fn stdout_format() {
+    let settings = settings_with(
+        &[("output.format", "stdout"), ("output.path", "ignored.csv")],
+        None,
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(
+        settings.output,
+        OutputSpec::Stdout {
+            format: StdoutFormat::Jsonl
+        }
+    ));
+    assert_eq!(settings.output.key(), "-");
+}
+
+#[test]
+fn an_unknown_format_lists_the_known_ones() {
+    let error = settings_with(
+        &[],
+        Some(r#"(settings: {"output.format": "parquet"})"#),
+        &[],
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert_eq!(
+        error,
+        "`output.format` `parquet` (from acme.ron) is not valid: expected one of csv, jsonl, daily-jsonl, stdout"
+    );
+}

@@ -1,56 +1,106 @@
-//! The engine: plans windows, drives each connector's page loop, and moves records to the sink and
-//! the checkpoint, in that order.
+//! The engine: plans windows, has workers drive each connector's page loop, and moves records to
+//! the output and the checkpoint, in that order.
 //!
-//! A window's records reach the output and are made durable before the window is checkpointed, in
-//! the same transaction as the output's new length. A crash in between leaves bytes past the
-//! checkpointed length, which the sink cuts off when it is opened again: no record is lost and none
-//! is written twice.
+//! Workers fetch windows concurrently. Each page's records are staged on disk and the window's
+//! cursor is checkpointed after them, so an interrupted window resumes at its next page. A single
+//! committer takes fully staged windows in time order, sorts each (in bounded memory), drops
+//! records already delivered, filters, caps, appends to the output, makes it durable, and only
+//! then checkpoints the window together with the output's new length. When an output is opened,
+//! bytes past its checkpointed length (written by a run that died before checkpointing them) are
+//! cut off. So a crash at any point neither loses a record nor writes one twice, and the output is
+//! in event-time order across windows.
 
+mod commit;
+mod fetch;
+mod filter;
+mod order;
 mod plan;
+mod staging;
 
-pub use plan::windows;
+pub use commit::Tally;
+pub use filter::{FilterError, RecordFilter};
+pub use plan::{PlannedWindow, schedule, subtract, windows};
 
 use crate::capabilities::Capabilities;
-use crate::runtime::wit::{FetchError, PageRequest, Param, StreamInfo, Window};
+use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputRecord, OutputSpec, SinkError};
-use crate::state::{Interval, Scope, StateError, StateStore};
-use std::collections::{HashSet, VecDeque};
+use crate::sinks::{OutputSpec, SinkError};
+use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
+use commit::{Committed, Committer};
+use fetch::{Fetched, Shared};
+use std::collections::VecDeque;
 use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use thiserror::Error;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
 
-/// Limits the engine applies to a connector's paging.
+/// How a run behaves; everything has a default.
 #[derive(Clone, Debug)]
-pub struct EngineLimits {
+pub struct RunOptions {
+    /// Windows fetched at the same time.
+    pub workers: usize,
     /// The most pages one window may take; more means a runaway cursor.
     pub max_pages_per_window: u32,
+    /// Overrides the stream's declared overlap, in milliseconds.
+    pub overlap: Option<u64>,
+    /// Overrides the stream's declared lag, in milliseconds.
+    pub lag: Option<u64>,
+    /// Only records passing this are written.
+    pub filter: RecordFilter,
+    /// At most this many records are written by one stream's run.
+    pub max_records: Option<u64>,
+    /// How much of a window is sorted in memory before sorting spills to disk.
+    pub sort_chunk_bytes: usize,
 }
 
-impl Default for EngineLimits {
+impl Default for RunOptions {
     fn default() -> Self {
-        EngineLimits {
+        RunOptions {
+            workers: 4,
             max_pages_per_window: 10_000,
+            overlap: None,
+            lag: None,
+            filter: RecordFilter::default(),
+            max_records: None,
+            sort_chunk_bytes: 16 << 20,
         }
     }
 }
 
 /// Everything a stream's run needs besides the stream itself.
-pub struct RunContext<'a> {
-    pub connector: &'a Connector,
+pub struct RunContext {
+    pub connector: Arc<Connector>,
     pub capabilities: Capabilities,
     pub params: Vec<Param>,
     pub profile: String,
     pub state: StateStore,
-    pub limits: EngineLimits,
+    pub options: RunOptions,
+}
+
+/// Which part of time a run pulls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// Exactly this range (what of it is not checkpointed yet).
+    Explicit(Interval),
+    /// From the stream's watermark (the end of the last completed window, not the newest record)
+    /// less its overlap, to `now` less its lag; a first run starts the stream's default lookback
+    /// before now.
+    Incremental { now: i64 },
 }
 
 /// What a stream's run did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StreamSummary {
+    pub range: Option<Interval>,
     pub windows_total: usize,
-    pub windows_fetched: usize,
+    pub windows_committed: usize,
     pub pages: u64,
-    pub records: u64,
+    pub tally: Tally,
+    /// The record cap stopped the run before the end of its range.
+    pub capped: bool,
 }
 
 /// Why a window could not be fetched.
@@ -66,6 +116,16 @@ pub enum WindowError {
     RepeatedCursor(String),
     #[error("record {id} has an event time outside any valid date ({event_time} ms)")]
     BadEventTime { id: String, event_time: i64 },
+    #[error("record {id} is not a JSON object")]
+    NotAnObject { id: String },
+    #[error("cannot stage fetched records: {0}")]
+    Staging(#[from] std::io::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("stopped because another window failed")]
+    Stopped,
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// Why a stream's run stopped.
@@ -73,7 +133,7 @@ pub enum WindowError {
 pub enum RunError {
     #[error(
         "stream `{stream}`, window {window}: {source}\n\
-         {done} of {total} windows completed before it; run the same command again to resume from there"
+         {done} of {total} windows completed; run the same command again to resume from there"
     )]
     Window {
         stream: String,
@@ -82,10 +142,17 @@ pub enum RunError {
         done: usize,
         total: usize,
     },
+    #[error("cannot read staged records in {path}: {source}")]
+    Staging {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// A window for messages: `2024-09-01T05:00:00Z..2024-09-01T06:00:00Z`.
@@ -103,177 +170,272 @@ impl fmt::Display for DisplayWindow {
     }
 }
 
-/// Which part of time a run pulls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RangeRequest {
-    /// Exactly this range (what of it is not checkpointed yet).
-    Explicit(Interval),
-    /// From the stream's watermark (the end of the last completed window, not the newest record)
-    /// to `now` less the stream's lag; a first run starts the stream's default lookback before.
-    Incremental { now: i64 },
-}
-
 /// Windows are not split below this length, in milliseconds.
 const MIN_SPLIT_MS: i64 = 1000;
 
 /// When a connector declares no lookback, a first incremental run reaches this far back.
 const FALLBACK_LOOKBACK_MS: i64 = 24 * 3_600_000;
 
-/// Pulls `request`'s range of `stream` into `sink`, skipping windows already checkpointed for this
-/// output.
+fn millis(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Pulls `request`'s range of `stream` into `output`, skipping what is already checkpointed for
+/// this output and resuming windows an earlier run started.
 pub async fn run_stream(
-    context: &RunContext<'_>,
+    context: &RunContext,
     stream: &StreamInfo,
     request: RangeRequest,
     output: &OutputSpec,
 ) -> Result<StreamSummary, RunError> {
-    let committed = context.state.output_positions(&output.file_prefix())?;
-    let mut sink = output.open(committed)?;
+    let state = &context.state;
     let scope = Scope {
         connector: context.connector.info().name.clone(),
         profile: context.profile.clone(),
         stream: stream.name.clone(),
         output: output.key(),
     };
-    let completed = context.state.completed(&scope)?;
-    let range = match request {
-        RangeRequest::Explicit(range) => range,
+    let completed = state.completed(&scope)?;
+    let overlap = millis(context.options.overlap.unwrap_or(stream.overlap));
+    let lag = millis(context.options.lag.unwrap_or(stream.lag));
+    let watermark = completed.last().map(|done| done.end);
+    let (range, plan_against) = match request {
+        RangeRequest::Explicit(range) => (range, completed.clone()),
         RangeRequest::Incremental { now } => {
-            let end = now.saturating_sub(millis(stream.lag));
+            let end = now.saturating_sub(lag);
             let lookback = match millis(stream.default_lookback) {
                 0 => FALLBACK_LOOKBACK_MS,
                 lookback => lookback,
             };
-            let start = completed
-                .last()
-                .map_or(now.saturating_sub(lookback), |done| done.end);
-            Interval::new(start, end.max(start))
+            match watermark {
+                // Re-read the overlap: the vendor may have indexed events there since.
+                Some(watermark) => {
+                    let start = watermark.saturating_sub(overlap);
+                    let reopened = subtract(&completed, Interval::new(start, watermark));
+                    (Interval::new(start, end.max(start)), reopened)
+                }
+                None => {
+                    let start = now.saturating_sub(lookback);
+                    (Interval::new(start, end.max(start)), completed.clone())
+                }
+            }
         }
     };
-    let planned = windows(range, &completed, stream.max_window);
-    let mut summary = StreamSummary {
-        windows_total: planned.len(),
-        ..StreamSummary::default()
+    let progress = state.progress(&scope)?;
+    let staging_dir = state.staging_dir(&scope);
+    remove_orphaned_staging(&staging_dir, &progress);
+    let planned = schedule(range, &plan_against, &progress, stream.max_window);
+
+    let sink = output.open(state.output_positions(&output.file_prefix())?)?;
+    let committer = Committer {
+        sink,
+        state: state.clone(),
+        scope: scope.clone(),
+        seen: state.seen_ids(&scope)?,
+        filter: context.options.filter.clone(),
+        remaining: context.options.max_records,
+        overlap,
+        watermark: watermark.unwrap_or(i64::MIN),
+        sort_chunk_bytes: context.options.sort_chunk_bytes,
+        scratch: staging_dir.clone(),
+        tally: Default::default(),
     };
-    let mut queue: VecDeque<Interval> = planned.into();
-    while let Some(window) = queue.pop_front() {
-        let fetched = match fetch_window(context, stream, window).await {
+    let shared = Arc::new(Shared {
+        connector: context.connector.clone(),
+        capabilities: context.capabilities.clone(),
+        params: context.params.clone(),
+        state: state.clone(),
+        scope,
+        staging_dir,
+        max_pages: context.options.max_pages_per_window,
+        stop: AtomicBool::new(false),
+        pages: AtomicU64::new(0),
+    });
+    let mut run = StreamRun {
+        stream: stream.name.clone(),
+        shared,
+        committer: Some(committer),
+        summary: StreamSummary {
+            range: Some(range),
+            windows_total: planned.len(),
+            ..StreamSummary::default()
+        },
+    };
+    let outcome = run.run(planned, context.options.workers.max(1)).await;
+    run.summary.pages = run.shared.pages.load(Ordering::Relaxed);
+    if let Some(committer) = &run.committer {
+        run.summary.tally = committer.tally.clone();
+    }
+    outcome.map(|()| run.summary)
+}
+
+/// A stream's run in progress.
+struct StreamRun {
+    stream: String,
+    shared: Arc<Shared>,
+    /// Taken while a commit runs on a blocking thread.
+    committer: Option<Committer>,
+    summary: StreamSummary,
+}
+
+/// A window being fetched by a worker.
+type InFlight = (PlannedWindow, JoinHandle<Result<Fetched, WindowError>>);
+
+impl StreamRun {
+    async fn run(&mut self, planned: Vec<PlannedWindow>, workers: usize) -> Result<(), RunError> {
+        // The channel's bound keeps workers from running too far ahead of the committer: staged
+        // windows wait on disk, but there is no point fetching a year ahead of a stuck window.
+        let (sender, mut receiver) = mpsc::channel::<InFlight>(workers * 4);
+        let scheduler = tokio::spawn(schedule_windows(
+            self.shared.clone(),
+            planned,
+            workers,
+            sender,
+        ));
+        let mut outcome = Ok(());
+        while let Some((planned, handle)) = receiver.recv().await {
+            let result = join(handle).await;
+            if let Err(error) = self.settle(planned, result).await {
+                outcome = Err(error);
+                break;
+            }
+            if self.summary.capped {
+                break;
+            }
+        }
+        // Stopping: workers finish the page in flight (its checkpoint stays valid) and return.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        receiver.close();
+        while let Some((_, handle)) = receiver.recv().await {
+            let _ = join(handle).await;
+        }
+        let _ = scheduler.await;
+        outcome
+    }
+
+    /// Commits a fetched window, or splits one the vendor said was too large, or fails the run.
+    async fn settle(
+        &mut self,
+        planned: PlannedWindow,
+        result: Result<Fetched, WindowError>,
+    ) -> Result<(), RunError> {
+        let window = planned.window;
+        match result {
+            Ok(fetched) => self.commit(fetched).await,
             Err(WindowError::Connector(FetchError::WindowTooLarge(reason)))
                 if window.end - window.start >= 2 * MIN_SPLIT_MS =>
             {
-                // The vendor truncated this window's results: ask for each half instead.
-                tracing::info!(stream = %stream.name, window = %DisplayWindow(window), %reason,
+                tracing::info!(stream = %self.stream, window = %DisplayWindow(window), %reason,
                     "window reached the vendor's result cap; splitting it");
+                self.shared
+                    .state
+                    .drop_progress(&self.shared.scope, window)?;
+                let _ =
+                    std::fs::remove_file(staging::Staging::path(&self.shared.staging_dir, window));
                 let middle = window.start + (window.end - window.start) / 2;
-                queue.push_front(Interval::new(middle, window.end));
-                queue.push_front(Interval::new(window.start, middle));
-                summary.windows_total += 1;
-                continue;
+                let mut halves = VecDeque::from([
+                    Interval::new(window.start, middle),
+                    Interval::new(middle, window.end),
+                ]);
+                self.summary.windows_total += 1;
+                // The halves come before every later window, so they are fetched here, in order.
+                while let Some(half) = halves.pop_front() {
+                    let planned = PlannedWindow {
+                        window: half,
+                        resume: None,
+                    };
+                    let result = fetch::fetch_window(self.shared.clone(), planned.clone()).await;
+                    Box::pin(self.settle(planned, result)).await?;
+                    if self.summary.capped {
+                        break;
+                    }
+                }
+                Ok(())
             }
-            fetched => fetched.map_err(|source| RunError::Window {
-                stream: stream.name.clone(),
+            Err(source) => Err(RunError::Window {
+                stream: self.stream.clone(),
                 window: DisplayWindow(window),
                 source,
-                done: summary.windows_fetched,
-                total: summary.windows_total,
-            })?,
+                done: self.summary.windows_committed,
+                total: self.summary.windows_total,
+            }),
+        }
+    }
+
+    async fn commit(&mut self, fetched: Fetched) -> Result<(), RunError> {
+        let mut committer = self
+            .committer
+            .take()
+            .ok_or_else(|| RunError::Internal("the committer is missing".into()))?;
+        let (committer, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = committer.commit(&fetched);
+            (
+                committer,
+                outcome.map(|committed| (committed, fetched.window)),
+            )
+        })
+        .await
+        .map_err(|error| RunError::Internal(error.to_string()))?;
+        self.committer = Some(committer);
+        let (committed, window) = outcome?;
+        self.summary.windows_committed += 1;
+        tracing::debug!(stream = %self.stream, window = %DisplayWindow(window), "window committed");
+        if committed == Committed::CapReached {
+            self.summary.capped = true;
+        }
+        Ok(())
+    }
+}
+
+/// Hands windows to workers in time order, at most `workers` at a time.
+async fn schedule_windows(
+    shared: Arc<Shared>,
+    planned: Vec<PlannedWindow>,
+    workers: usize,
+    sender: mpsc::Sender<InFlight>,
+) {
+    let permits = Arc::new(Semaphore::new(workers));
+    for window in planned {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
         };
-        let records = order_and_dedup(fetched.records);
-        let rewritten = sink.prepare(&records)?;
-        if !rewritten.is_empty() {
-            context.state.record_outputs(&rewritten)?;
+        if shared.stop.load(Ordering::Relaxed) {
+            return;
         }
-        sink.append(&records)?;
-        let positions = sink.sync()?;
-        context.state.commit_window(&scope, window, &positions)?;
-        tracing::debug!(
-            stream = %stream.name,
-            window = %DisplayWindow(window),
-            records = records.len(),
-            pages = fetched.pages,
-            "window complete"
-        );
-        summary.windows_fetched += 1;
-        summary.pages += fetched.pages;
-        summary.records += records.len() as u64;
-    }
-    Ok(summary)
-}
-
-fn millis(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-struct FetchedWindow {
-    records: Vec<OutputRecord>,
-    pages: u64,
-}
-
-/// Calls `fetch-page` until the window's cursor runs out.
-async fn fetch_window(
-    context: &RunContext<'_>,
-    stream: &StreamInfo,
-    window: Interval,
-) -> Result<FetchedWindow, WindowError> {
-    let mut request = PageRequest {
-        stream: stream.name.clone(),
-        window: Window {
-            start: window.start,
-            end: window.end,
-        },
-        cursor: None,
-        params: context.params.clone(),
-    };
-    let mut seen_cursors: HashSet<String> = HashSet::new();
-    let mut fetched = FetchedWindow {
-        records: Vec::new(),
-        pages: 0,
-    };
-    loop {
-        if fetched.pages >= u64::from(context.limits.max_pages_per_window) {
-            return Err(WindowError::TooManyPages(
-                context.limits.max_pages_per_window,
-            ));
-        }
-        let fetched_at = context.capabilities.clock.now_millis();
-        let page = context
-            .connector
-            .fetch_page(context.capabilities.clone(), &request)
-            .await?
-            .map_err(WindowError::Connector)?;
-        fetched.pages += 1;
-        for record in page.records {
-            if jiff::Timestamp::from_millisecond(record.event_time).is_err() {
-                return Err(WindowError::BadEventTime {
-                    id: record.id,
-                    event_time: record.event_time,
-                });
-            }
-            fetched.records.push(OutputRecord {
-                id: record.id,
-                event_time: record.event_time,
-                fetched_at,
-                json: record.json,
-            });
-        }
-        match page.next_cursor {
-            None => return Ok(fetched),
-            Some(cursor) => {
-                if !seen_cursors.insert(cursor.clone()) {
-                    return Err(WindowError::RepeatedCursor(cursor));
-                }
-                request.cursor = Some(cursor);
-            }
+        let worker_shared = shared.clone();
+        let job = window.clone();
+        let handle = tokio::spawn(async move {
+            let result = fetch::fetch_window(worker_shared, job).await;
+            drop(permit);
+            result
+        });
+        if sender.send((window, handle)).await.is_err() {
+            return;
         }
     }
 }
 
-/// Event-time order (ties by id, then arrival), each id once.
-fn order_and_dedup(mut records: Vec<OutputRecord>) -> Vec<OutputRecord> {
-    records.sort_by(|a, b| (a.event_time, &a.id).cmp(&(b.event_time, &b.id)));
-    let mut seen: HashSet<String> = HashSet::with_capacity(records.len());
-    records.retain(|record| seen.insert(record.id.clone()));
-    records
+async fn join(handle: JoinHandle<Result<Fetched, WindowError>>) -> Result<Fetched, WindowError> {
+    handle
+        .await
+        .unwrap_or_else(|error| Err(WindowError::Internal(format!("a worker failed: {error}"))))
+}
+
+/// Staging files no checkpoint refers to are leftovers of windows already committed.
+fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let wanted: Vec<PathBuf> = progress
+        .iter()
+        .map(|progress| staging::Staging::path(dir, progress.window))
+        .collect();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() && !wanted.contains(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 fn describe_fetch_error(error: &FetchError) -> String {
@@ -311,27 +473,6 @@ fn describe_fetch_error(error: &FetchError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(id: &str, event_time: i64) -> OutputRecord {
-        OutputRecord {
-            id: id.into(),
-            event_time,
-            fetched_at: 0,
-            json: "{}".into(),
-        }
-    }
-
-    #[test]
-    fn orders_by_time_then_id_and_drops_repeats() {
-        let ordered = order_and_dedup(vec![
-            record("b", 2),
-            record("a", 2),
-            record("c", 1),
-            record("a", 2),
-        ]);
-        let ids: Vec<&str> = ordered.iter().map(|record| record.id.as_str()).collect();
-        assert_eq!(ids, ["c", "a", "b"]);
-    }
 
     #[test]
     fn windows_display_in_utc() {

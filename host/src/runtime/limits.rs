@@ -27,7 +27,7 @@ impl Default for GuestLimits {
         GuestLimits {
             memory_bytes: 64 << 20,
             cpu_time: Duration::from_secs(10),
-            call_timeout: Duration::from_secs(300),
+            call_timeout: Duration::from_secs(900),
         }
     }
 }

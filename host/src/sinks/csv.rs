@@ -50,6 +50,8 @@ pub struct CsvSink {
     key: String,
     options: CsvOptions,
     file: File,
+    /// Whether the state store has a position for this file.
+    recorded: bool,
     /// The header; empty until the first record arrives for a new file.
     columns: Vec<String>,
     len: u64,
@@ -84,12 +86,14 @@ impl CsvSink {
         let key = absolute_key(path);
         let mut len = file.metadata().map_err(io)?.len();
         let mut columns = read_header(&mut file, path)?;
+        let recorded = committed.is_some();
         if let Some(committed) = committed {
             // The file is ours as recorded only if its header is the recorded one; otherwise it
             // was replaced (by the user, or by a widening rewrite whose checkpoint never landed,
             // which holds only committed rows) and is taken as it is.
             let header = (!columns.is_empty()).then(|| encode_row(&columns));
-            let same_file = committed.header == header;
+            // A position of 0 was recorded before trawl first wrote to the file: all of it is ours.
+            let same_file = committed.header == header || committed.len == 0;
             if same_file && len > committed.len {
                 tracing::warn!(
                     path = %path.display(),
@@ -115,6 +119,7 @@ impl CsvSink {
             key,
             options,
             file,
+            recorded,
             columns,
             len,
             pending: Vec::new(),
@@ -208,6 +213,14 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError> {
+        // The first time trawl writes to a file it has no position for, that position is recorded
+        // first: a crash before the window's checkpoint must not leave our rows looking like
+        // someone else's content.
+        let mut positions = Vec::new();
+        if !self.recorded {
+            self.recorded = true;
+            positions.push(self.position());
+        }
         let known: HashSet<&str> = self.columns.iter().map(String::as_str).collect();
         let mut new_fields: Vec<String> = Vec::new();
         for record in batch {
@@ -218,7 +231,7 @@ impl Sink for CsvSink {
             }
         }
         if new_fields.is_empty() {
-            return Ok(Vec::new());
+            return Ok(positions);
         }
         new_fields.sort();
         if self.len == 0 {
@@ -240,14 +253,15 @@ impl Sink for CsvSink {
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
             self.columns = columns;
-            return Ok(Vec::new());
+            return Ok(positions);
         }
         // Existing columns keep their place; new ones are added at the end.
         let mut columns = self.columns.clone();
         tracing::info!(path = %self.path.display(), new = ?new_fields, "widening the CSV header");
         columns.extend(new_fields);
         self.rewrite(columns)?;
-        Ok(vec![self.position()])
+        positions.push(self.position());
+        Ok(positions)
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
@@ -466,6 +480,23 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches(",2\r\n").count(), 1, "{text}");
         assert!(!text.contains(",3"));
+    }
+
+    #[test]
+    fn a_new_file_is_recorded_before_its_first_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let batch = [record("1", 0, r#"{"id":1}"#)];
+        let before_writing = sink.prepare(&batch).unwrap();
+        assert_eq!(before_writing.len(), 1);
+        assert_eq!(before_writing[0].len, 0);
+        sink.append(&batch).unwrap();
+        sink.sync().unwrap();
+        drop(sink);
+        // The run died before its checkpoint: only the position recorded up front exists.
+        CsvSink::open(&path, Some(before_writing[0].clone()), options()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod intervals;
 pub use intervals::{Interval, gaps, merge};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use thiserror::Error;
@@ -59,11 +59,43 @@ pub struct OutputPosition {
     pub header: Option<String>,
 }
 
+/// How far a window in progress has got: the records of its first `pages` pages are in its
+/// staging file, whose first `staged_len` bytes are durable; `cursor` asks for the next page
+/// (`None` with `done`: every page is staged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowProgress {
+    pub window: Interval,
+    pub cursor: Option<String>,
+    pub staged_len: u64,
+    pub pages: u64,
+    pub done: bool,
+}
+
+/// Everything that changes when a window's records have reached the output.
+#[derive(Clone, Debug)]
+pub struct WindowCommit<'a> {
+    /// The window as planned: its progress row goes.
+    pub planned: Interval,
+    /// The part of it now complete (all of it, unless a record cap cut it short).
+    pub completed: Interval,
+    /// Where each output file now ends.
+    pub outputs: &'a [OutputPosition],
+    /// Ids to remember, so that a later run that re-reads this span skips them.
+    pub remember: &'a [String],
+    /// Remembered ids are tagged with this (the end of the span they came from) ...
+    pub remember_until: i64,
+    /// ... and ids tagged before this are forgotten.
+    pub forget_before: Option<i64>,
+}
+
 /// A handle to the state store; cheap to clone, safe to share between tasks.
 #[derive(Clone)]
 pub struct StateStore {
     connection: Arc<Mutex<Connection>>,
     path: PathBuf,
+    staging: PathBuf,
+    /// For an in-memory store, the temporary folder that holds its staging files.
+    _temp: Option<Arc<tempfile::TempDir>>,
 }
 
 impl StateStore {
@@ -77,15 +109,31 @@ impl StateStore {
         };
         create_private_file(dir, &path).map_err(|error| open_error(Box::new(error)))?;
         let connection = Connection::open(&path).map_err(|error| open_error(Box::new(error)))?;
-        Self::initialise(connection, path.clone()).map_err(|error| open_error(Box::new(error)))
+        Self::initialise(connection, path.clone(), dir.join("staging"), None)
+            .map_err(|error| open_error(Box::new(error)))
     }
 
-    /// A store that lives in memory, for tests.
+    /// A store that lives in memory (its staging files in a temporary folder), for tests.
     pub fn in_memory() -> Result<Self, StateError> {
-        Self::initialise(Connection::open_in_memory()?, PathBuf::from(":memory:"))
+        let temp = tempfile::tempdir().map_err(|error| StateError::Open {
+            path: PathBuf::from(":memory:"),
+            source: Box::new(error),
+        })?;
+        let staging = temp.path().to_path_buf();
+        Self::initialise(
+            Connection::open_in_memory()?,
+            PathBuf::from(":memory:"),
+            staging,
+            Some(Arc::new(temp)),
+        )
     }
 
-    fn initialise(connection: Connection, path: PathBuf) -> Result<Self, StateError> {
+    fn initialise(
+        connection: Connection,
+        path: PathBuf,
+        staging: PathBuf,
+        temp: Option<Arc<tempfile::TempDir>>,
+    ) -> Result<Self, StateError> {
         connection.busy_timeout(std::time::Duration::from_secs(30))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // A checkpoint that is acknowledged must survive a power cut, or records are fetched twice.
@@ -94,11 +142,20 @@ impl StateStore {
         Ok(StateStore {
             connection: Arc::new(Mutex::new(connection)),
             path,
+            staging,
+            _temp: temp,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Where records of windows in progress are staged, one folder per scope.
+    pub fn staging_dir(&self, scope: &Scope) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(scope.key().as_bytes());
+        self.staging.join(hex::encode(&digest[..12]))
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -115,18 +172,18 @@ impl StateStore {
         read_completed(&connection, &scope.key())
     }
 
-    /// Marks `window` complete and records the output position it left, in one transaction: after
-    /// a crash either both are there or neither is.
+    /// Marks a window's span complete, records where the outputs now end, remembers ids for
+    /// later overlap, and drops the window's progress, in one transaction: after a crash either
+    /// all of it happened or none of it.
     pub fn commit_window(
         &self,
         scope: &Scope,
-        window: Interval,
-        outputs: &[OutputPosition],
+        commit: &WindowCommit<'_>,
     ) -> Result<(), StateError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let key = scope.key();
-        let merged = merge(&read_completed(&transaction, &key)?, window);
+        let merged = merge(&read_completed(&transaction, &key)?, commit.completed);
         transaction.execute("DELETE FROM completed WHERE scope = ?1", params![key])?;
         for interval in merged {
             transaction.execute(
@@ -134,11 +191,92 @@ impl StateStore {
                 params![key, interval.start, interval.end],
             )?;
         }
-        for output in outputs {
+        for output in commit.outputs {
             write_output(&transaction, output)?;
         }
+        {
+            let mut remember = transaction.prepare_cached(
+                "INSERT INTO seen (scope, id, until_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (scope, id) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
+            )?;
+            for id in commit.remember {
+                remember.execute(params![key, id, commit.remember_until])?;
+            }
+        }
+        if let Some(before) = commit.forget_before {
+            transaction.execute(
+                "DELETE FROM seen WHERE scope = ?1 AND until_ms < ?2",
+                params![key, before],
+            )?;
+        }
+        transaction.execute(
+            "DELETE FROM progress WHERE scope = ?1 AND start_ms = ?2 AND end_ms = ?3",
+            params![key, commit.planned.start, commit.planned.end],
+        )?;
         transaction.commit()?;
         Ok(())
+    }
+
+    /// The windows of a scope that were started and not yet committed.
+    pub fn progress(&self, scope: &Scope) -> Result<Vec<WindowProgress>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT start_ms, end_ms, cursor, staged_len, pages, done FROM progress
+             WHERE scope = ?1 ORDER BY start_ms",
+        )?;
+        let rows = statement.query_map(params![scope.key()], |row| {
+            Ok(WindowProgress {
+                window: Interval::new(row.get(0)?, row.get(1)?),
+                cursor: row.get(2)?,
+                staged_len: row.get::<_, i64>(3)? as u64,
+                pages: row.get::<_, i64>(4)? as u64,
+                done: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Records how far a window has got (after its staged records were made durable).
+    pub fn save_progress(
+        &self,
+        scope: &Scope,
+        progress: &WindowProgress,
+    ) -> Result<(), StateError> {
+        let connection = self.lock();
+        connection.execute(
+            "INSERT INTO progress (scope, start_ms, end_ms, cursor, staged_len, pages, done)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (scope, start_ms, end_ms) DO UPDATE SET cursor = excluded.cursor,
+                 staged_len = excluded.staged_len, pages = excluded.pages, done = excluded.done",
+            params![
+                scope.key(),
+                progress.window.start,
+                progress.window.end,
+                progress.cursor,
+                progress.staged_len as i64,
+                progress.pages as i64,
+                progress.done
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Drops a window's progress (its span is being planned differently).
+    pub fn drop_progress(&self, scope: &Scope, window: Interval) -> Result<(), StateError> {
+        let connection = self.lock();
+        connection.execute(
+            "DELETE FROM progress WHERE scope = ?1 AND start_ms = ?2 AND end_ms = ?3",
+            params![scope.key(), window.start, window.end],
+        )?;
+        Ok(())
+    }
+
+    /// The ids remembered for a scope's overlap.
+    pub fn seen_ids(&self, scope: &Scope) -> Result<HashSet<String>, StateError> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached("SELECT id FROM seen WHERE scope = ?1")?;
+        let rows = statement.query_map(params![scope.key()], |row| row.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<HashSet<_>, _>>()?)
     }
 
     /// The committed positions of every output file whose key starts with `prefix`.
@@ -240,6 +378,22 @@ CREATE TABLE IF NOT EXISTS outputs (
     len INTEGER NOT NULL,
     header TEXT
 );
+CREATE TABLE IF NOT EXISTS progress (
+    scope TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    cursor TEXT,
+    staged_len INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    PRIMARY KEY (scope, start_ms, end_ms)
+);
+CREATE TABLE IF NOT EXISTS seen (
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (scope, id)
+);
 CREATE TABLE IF NOT EXISTS kv (
     namespace TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -302,20 +456,16 @@ mod tests {
             len: 42,
             header: Some("a,b".into()),
         };
-        store
-            .commit_window(
-                &scope("s"),
-                Interval::new(0, 10),
-                std::slice::from_ref(&position),
-            )
-            .unwrap();
-        store
-            .commit_window(
-                &scope("s"),
-                Interval::new(10, 20),
-                std::slice::from_ref(&position),
-            )
-            .unwrap();
+        let commit = |start, end| WindowCommit {
+            planned: Interval::new(start, end),
+            completed: Interval::new(start, end),
+            outputs: std::slice::from_ref(&position),
+            remember: &[],
+            remember_until: end,
+            forget_before: None,
+        };
+        store.commit_window(&scope("s"), &commit(0, 10)).unwrap();
+        store.commit_window(&scope("s"), &commit(10, 20)).unwrap();
         assert_eq!(
             store.completed(&scope("s")).unwrap(),
             vec![Interval::new(0, 20)]
@@ -329,6 +479,54 @@ mod tests {
             Some(position)
         );
         assert!(store.output_positions("/tmp/other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn progress_is_dropped_by_the_commit_and_seen_ids_expire() {
+        let store = StateStore::in_memory().unwrap();
+        let scope = scope("s");
+        let progress = WindowProgress {
+            window: Interval::new(0, 10),
+            cursor: Some("page-2".into()),
+            staged_len: 99,
+            pages: 1,
+            done: false,
+        };
+        store.save_progress(&scope, &progress).unwrap();
+        assert_eq!(store.progress(&scope).unwrap(), vec![progress]);
+        let ids = ["a".to_string(), "b".to_string()];
+        store
+            .commit_window(
+                &scope,
+                &WindowCommit {
+                    planned: Interval::new(0, 10),
+                    completed: Interval::new(0, 10),
+                    outputs: &[],
+                    remember: &ids,
+                    remember_until: 10,
+                    forget_before: None,
+                },
+            )
+            .unwrap();
+        assert!(store.progress(&scope).unwrap().is_empty());
+        assert_eq!(store.seen_ids(&scope).unwrap().len(), 2);
+        store
+            .commit_window(
+                &scope,
+                &WindowCommit {
+                    planned: Interval::new(10, 20),
+                    completed: Interval::new(10, 20),
+                    outputs: &[],
+                    remember: &["c".to_string()],
+                    remember_until: 20,
+                    forget_before: Some(15),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            store.seen_ids(&scope).unwrap(),
+            HashSet::from(["c".to_string()])
+        );
     }
 
     #[test]

@@ -2,7 +2,12 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use tempfile::TempDir;
+use trawl_simulators::RunningServer;
+use trawl_simulators::workvivo::{self, Config};
 
 fn built_dir(variable: &str, folder: &str) -> PathBuf {
     let dir = std::env::var_os(variable)
@@ -30,4 +35,109 @@ pub fn plugin_dir() -> PathBuf {
 /// The folder holding the test-only connectors (`hostile.wasm`).
 pub fn test_plugin_dir() -> PathBuf {
     built_dir("TRAWL_TEST_HOSTILE_DIR", "test-plugins")
+}
+
+pub const HOUR: i64 = 3600;
+pub const DAY: i64 = 86_400;
+pub const TOKEN: &str = "sim-token";
+
+/// A working folder with the seed script's `.env`, and a simulator to talk to.
+pub struct Setup {
+    pub dir: TempDir,
+    pub simulator: RunningServer,
+    pub dataset: workvivo::Dataset,
+}
+
+impl Setup {
+    pub async fn new(config: Config, timezone: &str) -> Self {
+        let dataset = config.dataset.clone();
+        let simulator = workvivo::start(config).await.expect("simulator starts");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            format!("WORKVIVOID=sim-org\nWORKVIVOTOKEN={TOKEN}\nTIMEZONE={timezone}\n"),
+        )
+        .unwrap();
+        Setup {
+            dir,
+            simulator,
+            dataset,
+        }
+    }
+
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join("log").join("siem_data.csv")
+    }
+
+    /// `trawl run workvivo <args>` against the simulator, as a seed user would type it.
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let command = self.command(args);
+        run_to_end(command).await
+    }
+
+    /// The command `run` runs, to start it and stop it at will.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let url = self.simulator.base_url();
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
+        command
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("HOME", self.dir.path())
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg("--plugins")
+            .arg(plugin_dir())
+            .arg("--state")
+            .arg(self.dir.path().join("state"))
+            .arg("--cache")
+            .arg(self.dir.path().join("cache"))
+            .args(["run", "workvivo"])
+            .args(args)
+            .args(["--param", &format!("base_url={url}"), "--grant", &url]);
+        command
+    }
+
+    /// The ids the simulator holds with `from <= created_at < to`, in event-time order.
+    pub fn expected_ids(&self, from: i64, to: i64) -> Vec<String> {
+        self.dataset
+            .between(from, to)
+            .into_iter()
+            .map(|event| event.id.to_string())
+            .collect()
+    }
+}
+
+pub fn rows(path: &Path) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let mut reader = csv::Reader::from_path(path).expect("output exists");
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let rows = reader
+        .records()
+        .map(|row| {
+            let row = row.expect("a well-formed row");
+            header
+                .iter()
+                .cloned()
+                .zip(row.iter().map(String::from))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+pub fn ids(path: &Path) -> Vec<String> {
+    rows(path)
+        .1
+        .into_iter()
+        .map(|row| row["id"].clone())
+        .collect()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs a command to its end off the async threads (the simulator needs them).
+pub async fn run_to_end(mut command: std::process::Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("trawl runs"))
+        .await
+        .unwrap()
 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Config, Order, WindowMode};
-use crate::ratelimit::{Decision, RateLimiter};
+use crate::ratelimit::{Decision, RateLimiter, SlidingQuotas};
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -22,11 +22,17 @@ const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 struct Api {
     config: Config,
     limiter: Option<RateLimiter>,
+    quotas: Option<SlidingQuotas>,
 }
 
 pub(super) fn router(config: Config) -> Router {
     let limiter = config.rate_limit_per_minute.map(RateLimiter::new);
-    let api = Arc::new(Api { config, limiter });
+    let quotas = (!config.quotas.is_empty()).then(|| SlidingQuotas::new(config.quotas.clone()));
+    let api = Arc::new(Api {
+        config,
+        limiter,
+        quotas,
+    });
     let siem = get(siem).fallback(method_not_allowed);
     Router::new()
         .route("/v1/siem/{from}/{to}", siem.clone())
@@ -50,7 +56,14 @@ async fn siem(
     let mut limit_headers = HeaderMap::new();
     if let Some(limiter) = &api.limiter {
         limit_headers.insert(LIMIT, limiter.limit().into());
-        match limiter.check(token) {
+    }
+    // Checked in turn: a request one limit refuses does not count against the next.
+    let checks: [&dyn Fn() -> Option<Decision>; 2] = [
+        &|| api.limiter.as_ref().map(|limiter| limiter.check(token)),
+        &|| api.quotas.as_ref().map(|quotas| quotas.check(token)),
+    ];
+    for decision in checks.iter().filter_map(|check| check()) {
+        match decision {
             Decision::Allowed { remaining } => {
                 limit_headers.insert(REMAINING, remaining.into());
             }

@@ -55,6 +55,8 @@ pub struct Config {
     pub max_rows: Option<usize>,
     /// A token bucket per token; past it, 429 `{"message":"Too Many Attempts."}`.
     pub rate_limit_per_minute: Option<u32>,
+    /// Quotas counted over sliding windows per token ("at most N in any T"); past one, 429.
+    pub quotas: Vec<crate::ratelimit::Quota>,
     /// Whether a rate-limited 429 carries `Retry-After` (clients must cope without it).
     pub retry_after_on_429: bool,
     pub retention: Option<Retention>,
@@ -74,6 +76,7 @@ impl Default for Config {
             order: Order::default(),
             max_rows: None,
             rate_limit_per_minute: None,
+            quotas: Vec::new(),
             retry_after_on_429: true,
             retention: None,
             max_window_days: None,

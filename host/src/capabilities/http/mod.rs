@@ -1,0 +1,1091 @@
+//! The `http` capability: outbound requests through reqwest (rustls), only to hosts the connector
+//! declared and the user granted, with a timeout, a body cap and secrets substituted on the way out.
+//!
+//! Every request goes through the same steps:
+//! 1. the [`NetworkPolicy`] checks the URL as the connector wrote it, before any secret goes in;
+//! 2. the [`RateLimiters`] wait until it fits every [`RateLimit`] of its origin and credential
+//!    (shared by all workers of a run) and any pause a server asked for;
+//! 3. it is sent; a `Retry-After` or an exhausted quota in the answer pauses the whole key;
+//! 4. a 429, a 5xx gateway error or a connection failure is sent again after a backoff, as the
+//!    [`RetryPolicy`] says; anything else, and the last answer once retries run out, goes back to
+//!    the connector.
+//!
+//! [`HttpStats`] counts what happened, for a run's summary.
+
+mod policy;
+mod ratelimit;
+mod retry;
+
+pub use policy::{HostPattern, NetworkPolicy, PatternError};
+pub use ratelimit::{RateLimit, RateLimitParseError, RateLimiters};
+pub use retry::RetryPolicy;
+
+use crate::runtime::HostState;
+use crate::runtime::wit::Header;
+use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
+use ratelimit::Bucket;
+use retry::{Failure, Jitter};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+use url::Url;
+
+/// Limits on one request.
+#[derive(Clone, Debug)]
+pub struct HttpLimits {
+    /// From sending the request to having the whole body, for each attempt.
+    pub timeout: Duration,
+    /// The largest response body accepted, in bytes.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            timeout: Duration::from_secs(60),
+            max_body_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Secret values and the placeholders connectors use for them.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    values: Vec<(String, String)>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.values.iter().map(|(placeholder, _)| placeholder))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// The placeholder a connector receives instead of the secret param `name`.
+    pub fn placeholder(name: &str) -> String {
+        format!("{{{{secret:{name}}}}}")
+    }
+
+    pub fn insert(&mut self, name: &str, value: String) {
+        self.values.push((Self::placeholder(name), value));
+    }
+
+    #[cfg(test)]
+    fn substitute(&self, text: &str) -> String {
+        self.substitute_noting(text, &mut vec![false; self.values.len()])
+    }
+
+    /// Replaces placeholders with their values, marking in `used` (one flag a secret) which were.
+    fn substitute_noting(&self, text: &str, used: &mut [bool]) -> String {
+        let mut text = text.to_string();
+        for ((placeholder, value), used) in self.values.iter().zip(used) {
+            if text.contains(placeholder.as_str()) {
+                text = text.replace(placeholder.as_str(), value);
+                *used = true;
+            }
+        }
+        text
+    }
+
+    /// The values that identify the credential of a request: the secrets it carries, or, when it
+    /// carries none (a token the connector obtained with them), all of them.
+    fn credential(&self, used: &[bool]) -> Vec<&str> {
+        let any = used.iter().any(|used| *used);
+        self.values
+            .iter()
+            .zip(used)
+            .filter(|(_, used)| **used || !any)
+            .map(|((_, value), _)| value.as_str())
+            .collect()
+    }
+}
+
+/// Counters of a run's HTTP traffic. Cloning is cheap: clones count together.
+#[derive(Clone, Default)]
+pub struct HttpStats {
+    counters: Arc<Counters>,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    status_429: AtomicU64,
+    status_5xx: AtomicU64,
+    transport_errors: AtomicU64,
+    bytes_received: AtomicU64,
+    rate_limit_wait_micros: AtomicU64,
+    backoff_wait_micros: AtomicU64,
+}
+
+/// What [`HttpStats`] counted, at one moment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpStatsSnapshot {
+    /// Requests sent, retries included.
+    pub requests: u64,
+    /// Requests sent again after a failure (included in `requests`).
+    pub retries: u64,
+    /// 429 responses received.
+    pub status_429: u64,
+    /// 5xx responses received.
+    pub status_5xx: u64,
+    /// Attempts that got no response: connection failures, resets, timeouts, bodies cut short.
+    pub transport_errors: u64,
+    /// Response body bytes received, of every attempt.
+    pub bytes_received: u64,
+    /// Time spent waiting for room under the rate limits or for a server-requested pause to end,
+    /// summed over requests (two requests waiting one second each count two seconds).
+    pub rate_limit_wait: Duration,
+    /// Time spent backing off before retries, summed over requests.
+    pub backoff_wait: Duration,
+}
+
+impl fmt::Debug for HttpStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+impl HttpStats {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn snapshot(&self) -> HttpStatsSnapshot {
+        let c = &self.counters;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        HttpStatsSnapshot {
+            requests: get(&c.requests),
+            retries: get(&c.retries),
+            status_429: get(&c.status_429),
+            status_5xx: get(&c.status_5xx),
+            transport_errors: get(&c.transport_errors),
+            bytes_received: get(&c.bytes_received),
+            rate_limit_wait: Duration::from_micros(get(&c.rate_limit_wait_micros)),
+            backoff_wait: Duration::from_micros(get(&c.backoff_wait_micros)),
+        }
+    }
+
+    fn add(counter: &AtomicU64, amount: u64) {
+        counter.fetch_add(amount, Ordering::Relaxed);
+    }
+
+    fn add_time(counter: &AtomicU64, time: Duration) {
+        Self::add(counter, u64::try_from(time.as_micros()).unwrap_or(u64::MAX));
+    }
+}
+
+/// The HTTP client of one connector run.
+pub struct HttpCapability {
+    client: reqwest::Client,
+    policy: Arc<NetworkPolicy>,
+    secrets: Secrets,
+    limits: HttpLimits,
+    rate_limits: Vec<RateLimit>,
+    limiters: RateLimiters,
+    retry: RetryPolicy,
+    jitter: Jitter,
+    stats: HttpStats,
+}
+
+impl HttpCapability {
+    /// A client with no rate limits of its own, its own [`RateLimiters`] and [`HttpStats`], and
+    /// the default [`RetryPolicy`]; the `with_*` methods change these.
+    pub fn new(
+        policy: NetworkPolicy,
+        secrets: Secrets,
+        limits: HttpLimits,
+    ) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(policy);
+        let redirect_policy = policy.clone();
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(limits.timeout.min(Duration::from_secs(30)))
+            // Every hop of a redirect must pass the same policy as the first request.
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if redirect_policy.check(attempt.url()).is_ok() {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .build()?;
+        Ok(HttpCapability {
+            client,
+            policy,
+            secrets,
+            limits,
+            rate_limits: Vec::new(),
+            limiters: RateLimiters::new(),
+            retry: RetryPolicy::default(),
+            jitter: Jitter::default(),
+            stats: HttpStats::new(),
+        })
+    }
+
+    /// Enforces these limits (all of them at once) on every origin and credential this client
+    /// sends to, replacing any given before. Unusable limits (0 requests, or over no time) are
+    /// dropped with a warning.
+    pub fn with_rate_limits(mut self, limits: impl IntoIterator<Item = RateLimit>) -> Self {
+        self.rate_limits = limits
+            .into_iter()
+            .filter(|limit| {
+                let usable = limit.is_usable();
+                if !usable {
+                    tracing::warn!(target: "trawl::http", %limit, "ignoring a rate limit that allows nothing");
+                }
+                usable
+            })
+            .collect();
+        self.rate_limits.sort_unstable_by_key(|limit| limit.per);
+        self.rate_limits.dedup();
+        self
+    }
+
+    /// Counts requests in `limiters`, shared with the other clients of the run, instead of in
+    /// limiters of its own.
+    pub fn with_rate_limiters(mut self, limiters: RateLimiters) -> Self {
+        self.limiters = limiters;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Counts into `stats`, shared with the other clients of the run, instead of counters of its
+    /// own.
+    pub fn with_stats(mut self, stats: HttpStats) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// The rate limits this client enforces.
+    pub fn rate_limits(&self) -> &[RateLimit] {
+        &self.rate_limits
+    }
+
+    /// What this client's counters say now.
+    pub fn stats(&self) -> HttpStatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The counters themselves, to read them later or share them.
+    pub fn stats_handle(&self) -> HttpStats {
+        self.stats.clone()
+    }
+
+    /// Sends one request on behalf of a connector, waiting for the rate limits and retrying as
+    /// the [`RetryPolicy`] says.
+    pub async fn send(&self, request: Request) -> Result<Response, Error> {
+        // Check the URL as the connector wrote it: the policy decides before secrets go in.
+        let checked = parse_url(&request.url)?;
+        self.policy.check(&checked).map_err(Error::Denied)?;
+        let mut used = vec![false; self.secrets.values.len()];
+        let url = parse_url(
+            &self
+                .secrets
+                .substitute_noting(request.url.as_str(), &mut used),
+        )?;
+
+        let mut builder = self.client.request(method(request.method), url);
+        for Header { name, value } in &request.headers {
+            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                Error::InvalidRequest(format!("`{name}` is not a valid header name"))
+            })?;
+            let value = reqwest::header::HeaderValue::from_str(
+                &self.secrets.substitute_noting(value, &mut used),
+            )
+            .map_err(|_| {
+                Error::InvalidRequest(format!("the value of header `{name}` cannot be sent"))
+            })?;
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let prepared = builder
+            .build()
+            .map_err(|error| Error::InvalidRequest(describe(&error.without_url())))?;
+
+        let key = self
+            .limiters
+            .key(policy::origin(&checked), self.secrets.credential(&used));
+        let bucket = self.limiters.bucket(&key);
+        let exchange = Exchange {
+            url: &request.url,
+            method: request.method,
+            origin: key.origin(),
+            bucket: &bucket,
+        };
+        tracing::debug!(target: "trawl::http", method = ?request.method, url = %request.url, "request");
+        self.send_with_retries(&exchange, prepared).await
+    }
+
+    async fn send_with_retries(
+        &self,
+        exchange: &Exchange<'_>,
+        prepared: reqwest::Request,
+    ) -> Result<Response, Error> {
+        let stats = &self.stats.counters;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.retry.total;
+        let mut last = None;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Some(slot) = exchange.bucket.acquire(&self.rate_limits, deadline).await else {
+                tracing::info!(target: "trawl::http", url = %exchange.url, origin = exchange.origin,
+                    budget_s = self.retry.total.as_secs_f64(),
+                    "not sent: the rate limits or a server-requested pause would hold it past its time budget");
+                return last.unwrap_or(Err(Error::Timeout));
+            };
+            let waited = slot.waited;
+            HttpStats::add_time(&stats.rate_limit_wait_micros, waited);
+            if !waited.is_zero() {
+                tracing::trace!(target: "trawl::http", url = %exchange.url,
+                    waited_ms = waited.as_millis() as u64, "waited for the rate limit");
+            }
+            let Some(request) = prepared.try_clone() else {
+                // Bodies are always bytes, which clone; a stream would not.
+                return Err(Error::InvalidRequest(
+                    "the request body cannot be sent twice".into(),
+                ));
+            };
+            HttpStats::add(&stats.requests, 1);
+            let sent_at = tokio::time::Instant::now();
+            let outcome = self.attempt(request).await;
+            // Answered: the request now counts from this instant (see `SendLog::room`).
+            drop(slot);
+
+            let (retryable, retry_after) = match &outcome {
+                Ok(response) => {
+                    tracing::debug!(target: "trawl::http", url = %exchange.url, status = response.status,
+                        bytes = response.body.len(), elapsed_ms = sent_at.elapsed().as_millis() as u64,
+                        attempt, "response");
+                    match response.status {
+                        429 => HttpStats::add(&stats.status_429, 1),
+                        500..=599 => HttpStats::add(&stats.status_5xx, 1),
+                        _ => {}
+                    }
+                    let hint = ratelimit::server_hint(
+                        response.status,
+                        &response.headers,
+                        SystemTime::now(),
+                    );
+                    if let Some(pause) = hint.pause.filter(|pause| !pause.is_zero())
+                        && exchange
+                            .bucket
+                            .pause_until(tokio::time::Instant::now() + pause)
+                    {
+                        tracing::info!(target: "trawl::http", origin = exchange.origin,
+                            status = response.status, pause_s = pause.as_secs_f64(),
+                            "the server asked to wait: holding every request to this host and credential");
+                    }
+                    (retry::retryable_status(response.status), hint.retry_after)
+                }
+                Err((error, failure)) => {
+                    HttpStats::add(&stats.transport_errors, 1);
+                    tracing::debug!(target: "trawl::http", url = %exchange.url, ?error, ?failure,
+                        attempt, "request failed");
+                    (failure.retryable(exchange.method), None)
+                }
+            };
+            let outcome = outcome.map_err(|(error, _)| error);
+            if !retryable {
+                return outcome;
+            }
+            if attempt >= self.retry.max_attempts {
+                if self.retry.max_attempts > 1 {
+                    tracing::debug!(target: "trawl::http", url = %exchange.url, attempt,
+                        "giving up: no attempts left");
+                }
+                return outcome;
+            }
+            let backoff = self.jitter.full(self.retry.ceiling(attempt));
+            let wait = backoff.max(retry_after.unwrap_or_default());
+            if tokio::time::Instant::now() + wait > deadline {
+                tracing::debug!(target: "trawl::http", url = %exchange.url, attempt,
+                    wait_ms = wait.as_millis() as u64, "giving up: the wait would exceed the time budget");
+                return outcome;
+            }
+            match &outcome {
+                Ok(response) => tracing::debug!(target: "trawl::http", url = %exchange.url,
+                    status = response.status, attempt, wait_ms = wait.as_millis() as u64, "retrying"),
+                Err(error) => tracing::debug!(target: "trawl::http", url = %exchange.url,
+                    ?error, attempt, wait_ms = wait.as_millis() as u64, "retrying"),
+            }
+            HttpStats::add(&stats.retries, 1);
+            HttpStats::add_time(&stats.backoff_wait_micros, wait);
+            tokio::time::sleep(wait).await;
+            last = Some(outcome);
+        }
+    }
+
+    /// One attempt: sends `request` and reads the whole answer within the timeout.
+    async fn attempt(&self, request: reqwest::Request) -> Result<Response, (Error, Failure)> {
+        let failed = |error: reqwest::Error| {
+            let failure = Failure::of(&error);
+            (transport_error(error), failure)
+        };
+        let exchange = async {
+            let mut response = self.client.execute(request).await.map_err(failed)?;
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.as_str().to_string(),
+                    value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                })
+                .collect();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(failed)? {
+                HttpStats::add(&self.stats.counters.bytes_received, chunk.len() as u64);
+                if (body.len() + chunk.len()) as u64 > self.limits.max_body_bytes {
+                    return Err((
+                        Error::TooLarge(self.limits.max_body_bytes),
+                        Failure::Permanent,
+                    ));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.limits.timeout, exchange)
+            .await
+            .unwrap_or(Err((Error::Timeout, Failure::Interrupted)))
+    }
+}
+
+/// What one `send` is about, for the retry loop and its log lines.
+struct Exchange<'a> {
+    /// The URL as the connector wrote it: placeholders, never secrets.
+    url: &'a str,
+    method: Method,
+    origin: &'a str,
+    bucket: &'a Bucket,
+}
+
+fn parse_url(text: &str) -> Result<Url, Error> {
+    let url =
+        Url::parse(text).map_err(|error| Error::InvalidRequest(format!("invalid URL: {error}")))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(Error::InvalidRequest(format!(
+            "only http and https URLs can be requested, not {other}"
+        ))),
+    }
+}
+
+fn method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+        Method::Head => reqwest::Method::HEAD,
+    }
+}
+
+/// Describes a transport failure without its URL, which may carry a secret in the query.
+fn transport_error(error: reqwest::Error) -> Error {
+    if error.is_timeout() {
+        return Error::Timeout;
+    }
+    Error::Transport(describe(&error.without_url()))
+}
+
+/// An error and its causes on one line.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+        let Some(http) = self.capabilities.http.clone() else {
+            return Err(Error::Denied(
+                "no requests may be sent while a connector describes itself".into(),
+            ));
+        };
+        // Waits for rate limits and backoffs are host time too: they must not count against the
+        // connector's CPU budget.
+        let started = std::time::Instant::now();
+        let outcome = http.send(request).await;
+        self.add_host_time(started.elapsed());
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::Instant;
+    use trawl_simulators::RunningServer;
+    use trawl_simulators::faults::{Action, Fault};
+    use trawl_simulators::workvivo::{self, Config, DEFAULT_START};
+
+    const TOKEN: &str = "sim-token";
+
+    fn header(name: &str, value: &str) -> Header {
+        Header {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    /// Quick retries, so that tests run in milliseconds.
+    fn fast_retry() -> RetryPolicy {
+        RetryPolicy {
+            base: Duration::from_millis(5),
+            max_delay: Duration::from_millis(40),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// A client of the Workvivo connector with `token` as its secret, granted `base_url`.
+    fn client(base_url: &str, token: &str) -> HttpCapability {
+        let declared = vec!["https://api.workvivo.io".to_string()];
+        let grants = vec![base_url.to_string()];
+        let policy = NetworkPolicy::new("workvivo", &declared, Some(&grants)).unwrap();
+        let mut secrets = Secrets::default();
+        secrets.insert("token", token.to_string());
+        HttpCapability::new(policy, secrets, HttpLimits::default())
+            .unwrap()
+            .with_retry(fast_retry())
+    }
+
+    /// One hour of SIEM events, the way the connector asks for it.
+    fn siem(base_url: &str, method: Method) -> Request {
+        Request {
+            method,
+            url: format!(
+                "{base_url}/v1/siem/{DEFAULT_START}/{}",
+                DEFAULT_START + 3600
+            ),
+            headers: vec![
+                header("authorization", "Bearer {{secret:token}}"),
+                header("workvivo-id", "sim-org"),
+            ],
+            body: None,
+        }
+    }
+
+    async fn simulator(config: Config) -> RunningServer {
+        workvivo::start(config).await.unwrap()
+    }
+
+    /// Polls `condition` until it holds (for at most 5 seconds).
+    async fn until(mut condition: impl FnMut() -> bool) {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !condition() {
+            assert!(Instant::now() < give_up, "timed out waiting");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A server that answers the n-th connection with the n-th canned bytes and closes it, and
+    /// records when each request arrived. Connections beyond the script are closed at once.
+    struct Canned {
+        base_url: String,
+        arrivals: Arc<Mutex<Vec<Instant>>>,
+    }
+
+    impl Canned {
+        async fn start(responses: Vec<Vec<u8>>) -> Canned {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base_url = format!("http://{}", listener.local_addr().unwrap());
+            let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+            let log = arrivals.clone();
+            tokio::spawn(async move {
+                let mut responses = responses.into_iter();
+                while let Ok((mut socket, _)) = listener.accept().await {
+                    let Some(response) = responses.next() else {
+                        continue;
+                    };
+                    let log = log.clone();
+                    tokio::spawn(async move {
+                        let mut head = Vec::new();
+                        let mut buf = [0; 1024];
+                        while !head.windows(4).any(|four| four == b"\r\n\r\n") {
+                            match socket.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        log.lock().unwrap().push(Instant::now());
+                        let _ = socket.write_all(&response).await;
+                        let _ = socket.shutdown().await;
+                    });
+                }
+            });
+            Canned { base_url, arrivals }
+        }
+
+        fn arrivals(&self) -> Vec<Instant> {
+            self.arrivals.lock().unwrap().clone()
+        }
+
+        fn request(&self) -> Request {
+            Request {
+                method: Method::Get,
+                url: format!("{}/events", self.base_url),
+                headers: vec![header("authorization", "Bearer {{secret:token}}")],
+                body: None,
+            }
+        }
+    }
+
+    fn canned(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+        let mut response = format!(
+            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        response.push_str(body);
+        response.into_bytes()
+    }
+
+    #[test]
+    fn secrets_are_substituted_and_not_printed() {
+        let mut secrets = Secrets::default();
+        secrets.insert("token", "s3cr3t".into());
+        assert_eq!(
+            secrets.substitute("Bearer {{secret:token}}"),
+            "Bearer s3cr3t"
+        );
+        assert_eq!(secrets.substitute("{{secret:other}}"), "{{secret:other}}");
+        assert!(!format!("{secrets:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn the_credential_is_the_secrets_sent_or_else_all_of_them() {
+        let mut secrets = Secrets::default();
+        secrets.insert("key", "k".into());
+        secrets.insert("secret", "s".into());
+        let mut used = vec![false; 2];
+        secrets.substitute_noting("https://x/?key={{secret:key}}", &mut used);
+        assert_eq!(used, [true, false]);
+        assert_eq!(secrets.credential(&used), ["k"]);
+        // A request with a token the connector obtained carries no secret: it counts against the
+        // credentials that obtained it.
+        assert_eq!(secrets.credential(&[false, false]), ["k", "s"]);
+    }
+
+    #[tokio::test]
+    async fn a_server_error_then_success_is_retried() {
+        let server = simulator(Config::default()).await;
+        server.faults().push(Fault::status_at(1, 500));
+        let client = client(&server.base_url(), TOKEN);
+        let response = client.send(siem(&server.base_url(), Method::Get)).await;
+        assert_eq!(response.unwrap().status, 200);
+        let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [500, 200]);
+        let stats = client.stats();
+        assert_eq!(
+            (
+                stats.requests,
+                stats.retries,
+                stats.status_5xx,
+                stats.status_429
+            ),
+            (2, 1, 1, 0)
+        );
+        assert!(stats.bytes_received > 0);
+    }
+
+    #[tokio::test]
+    async fn a_429_without_retry_after_backs_off_and_succeeds() {
+        let server = simulator(Config::default()).await;
+        server.faults().push(Fault::at(2, Action::status(429)));
+        server.faults().push(Fault::at(3, Action::status(429)));
+        let client = client(&server.base_url(), TOKEN);
+        let request = || siem(&server.base_url(), Method::Get);
+        assert_eq!(client.send(request()).await.unwrap().status, 200);
+        assert_eq!(client.send(request()).await.unwrap().status, 200);
+        let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [200, 429, 429, 200]);
+        let stats = client.stats();
+        assert_eq!((stats.requests, stats.retries, stats.status_429), (4, 2, 2));
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_returned_at_once() {
+        let server = simulator(Config::default()).await;
+        let client = client(&server.base_url(), TOKEN);
+        for (n, status) in [400, 403, 404, 409, 422].into_iter().enumerate() {
+            server.faults().push(Fault::status_at(n as u64 + 1, status));
+            let response = client.send(siem(&server.base_url(), Method::Get)).await;
+            assert_eq!(response.unwrap().status, status);
+            assert_eq!(server.requests().len(), n + 1, "{status} was retried");
+        }
+        // A real 401, from a token the simulator does not know.
+        let refused = self::client(&server.base_url(), "expired-token");
+        for method in [Method::Get, Method::Head] {
+            let response = refused.send(siem(&server.base_url(), method)).await;
+            assert_eq!(response.unwrap().status, 401);
+        }
+        assert_eq!(server.requests().len(), 7);
+        assert_eq!(client.stats().retries + refused.stats().retries, 0);
+    }
+
+    #[tokio::test]
+    async fn a_reset_connection_is_retried_but_not_for_a_post() {
+        let server = simulator(Config::default()).await;
+        server.faults().push(Fault::at(1, Action::ResetConnection));
+        let client = client(&server.base_url(), TOKEN);
+        let response = client.send(siem(&server.base_url(), Method::Get)).await;
+        assert_eq!(response.unwrap().status, 200);
+        let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+        assert_eq!(statuses, [0, 200]);
+
+        // The POST may have reached the server: it is not sent again.
+        server.faults().push(Fault::at(3, Action::ResetConnection));
+        let error = client
+            .send(siem(&server.base_url(), Method::Post))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Transport(_)), "{error:?}");
+        assert_eq!(server.requests().len(), 3);
+        let stats = client.stats();
+        assert_eq!(
+            (stats.requests, stats.retries, stats.transport_errors),
+            (3, 1, 2)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_for_any_method_until_attempts_run_out() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let base_url = format!("http://127.0.0.1:{port}");
+        let client = client(&base_url, "s3cr3t-in-query").with_retry(RetryPolicy {
+            max_attempts: 3,
+            ..fast_retry()
+        });
+        let mut request = siem(&base_url, Method::Post);
+        request.url.push_str("?key={{secret:token}}");
+        let error = client.send(request).await.unwrap_err();
+        let Error::Transport(message) = error else {
+            panic!("{error:?}")
+        };
+        assert!(!message.contains("s3cr3t"), "{message}");
+        let stats = client.stats();
+        assert_eq!(
+            (stats.requests, stats.retries, stats.transport_errors),
+            (3, 2, 3)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_retried() {
+        let body = r#"{"data":[],"status":"success"}"#;
+        // The server promises 100 bytes, sends 9 and closes the connection.
+        let mut cut =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\n".to_vec();
+        cut.extend_from_slice(br#"{"data":["#);
+        let server = Canned::start(vec![cut, canned("200 OK", &[], body)]).await;
+        let client = client(&server.base_url, TOKEN);
+        let response = client.send(server.request()).await.unwrap();
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, body.as_bytes())
+        );
+        assert_eq!(server.arrivals().len(), 2);
+        assert_eq!(client.stats().transport_errors, 1);
+    }
+
+    /// The simulator's `TruncatedBody` sends a `Content-Length` that matches the cut: a complete
+    /// HTTP exchange whose JSON is cut short. That is the connector's to notice (a malformed page),
+    /// not a transport failure, so it is returned as it is.
+    #[tokio::test]
+    async fn a_complete_response_with_cut_json_is_returned_as_it_is() {
+        let server = simulator(Config::default()).await;
+        server.faults().push(Fault::at(1, Action::TruncatedBody));
+        let client = client(&server.base_url(), TOKEN);
+        let response = client
+            .send(siem(&server.base_url(), Method::Get))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert!(serde_json::from_slice::<serde_json::Value>(&response.body).is_err());
+        assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn when_retries_run_out_the_last_503_is_returned() {
+        let server = simulator(Config::default()).await;
+        server
+            .faults()
+            .push(Fault::status_on_path("/v1/siem/", 503, None));
+        let client = client(&server.base_url(), TOKEN).with_retry(RetryPolicy {
+            max_attempts: 4,
+            ..fast_retry()
+        });
+        let response = client
+            .send(siem(&server.base_url(), Method::Get))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        assert!(String::from_utf8_lossy(&response.body).contains("503 Service Unavailable"));
+        assert_eq!(server.requests().len(), 4);
+        let stats = client.stats();
+        assert_eq!((stats.requests, stats.retries, stats.status_5xx), (4, 3, 4));
+
+        // The time budget ends retries too: a Retry-After longer than what is left of it is not
+        // waited for.
+        server.faults().clear();
+        server.faults().push(Fault::on_path(
+            "/v1/siem/",
+            Action::status(503).with_retry_after(2),
+        ));
+        let client = self::client(&server.base_url(), TOKEN).with_retry(RetryPolicy {
+            total: Duration::from_millis(500),
+            ..fast_retry()
+        });
+        let started = Instant::now();
+        let response = client
+            .send(siem(&server.base_url(), Method::Get))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 503);
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert_eq!(server.requests().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn retry_after_pauses_the_key_for_every_worker_of_that_credential() {
+        let server = simulator(Config::default()).await;
+        server
+            .faults()
+            .push(Fault::at(1, Action::status(429).with_retry_after(1)));
+        let limiters = RateLimiters::new();
+        let worker = |token: &str| {
+            Arc::new(client(&server.base_url(), token).with_rate_limiters(limiters.clone()))
+        };
+        let (first, second, other_profile) = (worker(TOKEN), worker(TOKEN), worker("other-token"));
+
+        let request = siem(&server.base_url(), Method::Get);
+        let first_task = {
+            let (first, request) = (first.clone(), request.clone());
+            tokio::spawn(async move { first.send(request).await })
+        };
+        until(|| first.stats().status_429 == 1).await;
+        // Another worker with the same credential waits for the pause; one with another
+        // credential does not.
+        let second_task = {
+            let (second, request) = (second.clone(), request.clone());
+            tokio::spawn(async move { second.send(request).await })
+        };
+        let other = other_profile.send(request.clone()).await.unwrap();
+        assert_eq!(other.status, 401);
+        assert_eq!(first_task.await.unwrap().unwrap().status, 200);
+        assert_eq!(second_task.await.unwrap().unwrap().status, 200);
+
+        let requests = server.requests();
+        assert_eq!(requests.len(), 4);
+        let paused_at = requests[0].received_at;
+        assert_eq!(requests[0].status, 429);
+        for request in &requests[1..] {
+            let after = request.received_at - paused_at;
+            if request.header("authorization") == Some("Bearer other-token") {
+                assert!(after < Duration::from_millis(500), "{after:?}");
+            } else {
+                assert!(after >= Duration::from_millis(990), "{after:?}");
+            }
+        }
+        assert!(second.stats().rate_limit_wait >= Duration::from_millis(500));
+        assert_eq!(first.stats().status_429, 1);
+    }
+
+    #[tokio::test]
+    async fn an_http_date_retry_after_pauses_the_key() {
+        // Two seconds ahead, whole seconds: a wait of more than one second.
+        let date = jiff::fmt::rfc2822::DateTimePrinter::new()
+            .timestamp_to_rfc9110_string(
+                &(jiff::Timestamp::now() + jiff::SignedDuration::from_secs(2)),
+            )
+            .unwrap();
+        let ok = || canned("200 OK", &[], "{}");
+        let server = Canned::start(vec![
+            canned("429 Too Many Requests", &[("retry-after", &date)], ""),
+            ok(),
+            ok(),
+        ])
+        .await;
+        let client = Arc::new(client(&server.base_url, TOKEN));
+        let first = {
+            let (client, request) = (client.clone(), server.request());
+            tokio::spawn(async move { client.send(request).await })
+        };
+        until(|| client.stats().status_429 == 1).await;
+        assert_eq!(client.send(server.request()).await.unwrap().status, 200);
+        assert_eq!(first.await.unwrap().unwrap().status, 200);
+        let arrivals = server.arrivals();
+        assert_eq!(arrivals.len(), 3);
+        for later in &arrivals[1..] {
+            assert!(*later - arrivals[0] >= Duration::from_millis(990));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_quota_pauses_the_key_until_it_resets() {
+        let server = Canned::start(vec![
+            canned(
+                "200 OK",
+                &[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1")],
+                "{}",
+            ),
+            canned("200 OK", &[], "{}"),
+        ])
+        .await;
+        let client = client(&server.base_url, TOKEN);
+        for _ in 0..2 {
+            assert_eq!(client.send(server.request()).await.unwrap().status, 200);
+        }
+        let arrivals = server.arrivals();
+        assert!(arrivals[1] - arrivals[0] >= Duration::from_millis(990));
+        assert_eq!(client.stats().retries, 0);
+    }
+
+    #[tokio::test]
+    async fn rate_limits_space_requests_of_every_client_sharing_the_registry() {
+        let server = simulator(Config::default()).await;
+        let limiters = RateLimiters::new();
+        let limit = RateLimit::new(2, Duration::from_millis(300));
+        let clients: Vec<Arc<HttpCapability>> = (0..2)
+            .map(|_| {
+                Arc::new(
+                    client(&server.base_url(), TOKEN)
+                        .with_rate_limiters(limiters.clone())
+                        .with_rate_limits([limit, RateLimit::per_minute(1000)]),
+                )
+            })
+            .collect();
+        assert_eq!(
+            clients[0].rate_limits(),
+            [limit, RateLimit::per_minute(1000)]
+        );
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for client in &clients {
+            for _ in 0..3 {
+                let (client, request) = (client.clone(), siem(&server.base_url(), Method::Get));
+                tasks.push(tokio::spawn(async move { client.send(request).await }));
+            }
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap().status, 200);
+        }
+        // Six requests at two per 300 ms: at 0, 0, 300, 300, 600 and 600 ms.
+        assert!(started.elapsed() >= Duration::from_millis(600));
+        let arrivals: Vec<Duration> = server.requests().iter().map(|r| r.received_at).collect();
+        let mut sorted = arrivals.clone();
+        sorted.sort();
+        for pair in sorted.windows(3) {
+            // Sent exactly 300 ms apart; on a loaded machine, arrival can be tens of ms uneven.
+            assert!(
+                pair[2] - pair[0] >= Duration::from_millis(200),
+                "{sorted:?}"
+            );
+        }
+        let waited = clients[0].stats().rate_limit_wait + clients[1].stats().rate_limit_wait;
+        assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_stay_out_of_logs_stats_and_errors() {
+        const SECRET: &str = "s3cr3t-t0ken-value";
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
+            .with_ansi(false)
+            .finish();
+        let dispatch = tracing::Dispatch::new(subscriber);
+        // With a single dispatcher registered, tracing decides whether a log line is wanted from
+        // the first thread that reaches it, and another test's thread, without a subscriber,
+        // would turn it off for everyone. With two, it asks all of them.
+        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+        let _guard = tracing::dispatcher::set_default(&dispatch);
+
+        let server = simulator(Config {
+            token: SECRET.into(),
+            ..Config::default()
+        })
+        .await;
+        server
+            .faults()
+            .push(Fault::at(1, Action::status(503).with_retry_after(1)));
+        server.faults().push(Fault::at(2, Action::ResetConnection));
+        let client =
+            client(&server.base_url(), SECRET).with_rate_limits([RateLimit::per_second(5)]);
+        let mut request = siem(&server.base_url(), Method::Get);
+        request.url.push_str("?key={{secret:token}}");
+        assert_eq!(client.send(request).await.unwrap().status, 200);
+        // The secret did go out.
+        let requests = server.requests();
+        assert_eq!(requests.len(), 3);
+        assert!(requests[2].path.contains(SECRET));
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("retrying"), "{logs}");
+        assert!(logs.contains("the server asked to wait"), "{logs}");
+        assert!(logs.contains("?key={{secret:token}}"), "{logs}");
+        assert!(!logs.contains(SECRET), "{logs}");
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            client.stats(),
+            client.stats_handle(),
+            client.limiters
+        );
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+}

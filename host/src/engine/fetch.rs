@@ -1,0 +1,185 @@
+//! A worker's job: one window's pages, each staged and checkpointed before the next is asked for.
+
+use super::WindowError;
+use super::plan::PlannedWindow;
+use super::staging::{StagedRecord, Staging};
+use crate::capabilities::Capabilities;
+use crate::runtime::Connector;
+use crate::runtime::wit::{FetchError, Page, PageRequest, Param, Window};
+use crate::state::{Interval, Scope, StateStore, WindowProgress};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How often a page whose body could not be read is asked for again before the window fails.
+const MALFORMED_RETRIES: u32 = 3;
+/// The first wait before asking again for such a page; it doubles each time.
+const MALFORMED_BACKOFF: Duration = Duration::from_millis(250);
+
+/// What every worker of a stream's run shares.
+pub(super) struct Shared {
+    pub connector: Arc<Connector>,
+    pub capabilities: Capabilities,
+    pub params: Vec<Param>,
+    pub state: StateStore,
+    pub scope: Scope,
+    pub staging_dir: PathBuf,
+    pub max_pages: u32,
+    /// Set when the run is stopping: workers finish the page in flight and return.
+    pub stop: AtomicBool,
+    pub pages: AtomicU64,
+}
+
+/// A window whose every page is staged.
+#[derive(Debug)]
+pub(super) struct Fetched {
+    pub window: Interval,
+    pub staging: PathBuf,
+    pub staged_len: u64,
+}
+
+/// Fetches what is left of a window, staging and checkpointing page by page.
+pub(super) async fn fetch_window(
+    shared: Arc<Shared>,
+    planned: PlannedWindow,
+) -> Result<Fetched, WindowError> {
+    let window = planned.window;
+    let resume = planned.resume.unwrap_or(WindowProgress {
+        window,
+        cursor: None,
+        staged_len: 0,
+        pages: 0,
+        done: false,
+    });
+    let dir = shared.staging_dir.clone();
+    let durable = resume.staged_len;
+    let mut staging = blocking(move || Staging::open(&dir, window, durable)).await??;
+    if resume.done {
+        return Ok(Fetched {
+            window,
+            staging: staging.file_path().to_path_buf(),
+            staged_len: staging.len(),
+        });
+    }
+    let mut request = PageRequest {
+        stream: shared.scope.stream.clone(),
+        window: Window {
+            start: window.start,
+            end: window.end,
+        },
+        cursor: resume.cursor,
+        params: shared.params.clone(),
+    };
+    let mut pages = resume.pages;
+    let mut seen_cursors: HashSet<String> = request.cursor.iter().cloned().collect();
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(WindowError::Stopped);
+        }
+        if pages >= u64::from(shared.max_pages) {
+            return Err(WindowError::TooManyPages(shared.max_pages));
+        }
+        let fetched_at = shared.capabilities.clock.now_millis();
+        let page = fetch_page(&shared, &request).await?;
+        pages += 1;
+        shared.pages.fetch_add(1, Ordering::Relaxed);
+        let records = check_records(page.records, fetched_at)?;
+        let next = page.next_cursor;
+        if let Some(cursor) = &next
+            && !seen_cursors.insert(cursor.clone())
+        {
+            return Err(WindowError::RepeatedCursor(cursor.clone()));
+        }
+        let progress = WindowProgress {
+            window,
+            cursor: next.clone(),
+            staged_len: 0,
+            pages,
+            done: next.is_none(),
+        };
+        let (state, scope) = (shared.state.clone(), shared.scope.clone());
+        // The records are durable before the checkpoint says the next page is where to go on.
+        staging = blocking(move || -> Result<Staging, WindowError> {
+            let staged_len = staging.append(&records)?;
+            state.save_progress(
+                &scope,
+                &WindowProgress {
+                    staged_len,
+                    ..progress
+                },
+            )?;
+            Ok(staging)
+        })
+        .await??;
+        match next {
+            None => {
+                return Ok(Fetched {
+                    window,
+                    staging: staging.file_path().to_path_buf(),
+                    staged_len: staging.len(),
+                });
+            }
+            Some(cursor) => request.cursor = Some(cursor),
+        }
+    }
+}
+
+/// One page, asked for again a few times when its body could not be read (cut short or garbled
+/// on the way: the HTTP layer cannot see that, the connector can).
+async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, WindowError> {
+    let mut attempt = 0;
+    loop {
+        let outcome = shared
+            .connector
+            .fetch_page(shared.capabilities.clone(), request)
+            .await?;
+        match outcome {
+            Err(FetchError::Malformed(reason)) if attempt < MALFORMED_RETRIES => {
+                let wait = MALFORMED_BACKOFF * 2u32.pow(attempt);
+                tracing::debug!(%reason, attempt, ?wait, "unreadable page; asking again");
+                attempt += 1;
+                tokio::time::sleep(wait).await;
+            }
+            other => return other.map_err(WindowError::Connector),
+        }
+    }
+}
+
+fn check_records(
+    records: Vec<crate::runtime::wit::Record>,
+    fetched_at: i64,
+) -> Result<Vec<StagedRecord>, WindowError> {
+    records
+        .into_iter()
+        .map(|record| {
+            if jiff::Timestamp::from_millisecond(record.event_time).is_err() {
+                return Err(WindowError::BadEventTime {
+                    id: record.id,
+                    event_time: record.event_time,
+                });
+            }
+            let is_object = record.json.trim_start().starts_with('{')
+                && serde_json::from_str::<serde::de::IgnoredAny>(&record.json).is_ok();
+            if !is_object {
+                return Err(WindowError::NotAnObject { id: record.id });
+            }
+            Ok(StagedRecord {
+                event_time: record.event_time,
+                fetched_at,
+                id: record.id,
+                json: record.json,
+            })
+        })
+        .collect()
+}
+
+/// Runs file and database work off the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, WindowError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| WindowError::Internal(error.to_string()))
+}
