@@ -191,23 +191,32 @@ async fn incremental_runs_with_overlap_repeat_nothing() {
         ..Config::default()
     };
     let setup = Setup::new(config, "UTC").await;
+    // A first run with a range and no overlap ...
     let first_start = start.to_string();
-    let first = setup.run(&[&first_start, "--overlap", "90m"]).await;
+    let first = setup.run(&[&first_start]).await;
     assert!(first.status.success(), "{}", stderr(&first));
     let after_first = ids(&setup.output()).len();
     assert!(after_first > 0);
 
-    // Two more runs that each re-read the last 90 minutes: nothing written twice.
+    // ... then runs that continue from its end, re-reading the last 45 minutes and stopping 5
+    // minutes short of now: nothing written twice.
     for _ in 0..2 {
-        let again = setup.run(&["--overlap", "90m"]).await;
+        let requests_before = setup.simulator.requests().len();
+        let again = setup.run(&["--overlap", "45m", "--lag", "5m"]).await;
         assert!(again.status.success(), "{}", stderr(&again));
         let message = stderr(&again);
         assert!(message.contains("already written, skipped"), "{message}");
+        let latest_end = setup.simulator.requests()[requests_before..]
+            .iter()
+            .filter_map(|request| request.path.split('/').nth(4)?.parse::<i64>().ok())
+            .max()
+            .unwrap();
+        let lagged_now = jiff::Timestamp::now().as_second() - 5 * 60;
+        assert!(latest_end <= lagged_now + 1, "{latest_end} > {lagged_now}");
     }
     let written = ids(&setup.output());
     let end = jiff::Timestamp::now().as_second() + 1;
     let truth = setup.expected_ids(start, end);
-    // Everything up to the last run's end, once; nothing after it.
     assert!(truth.starts_with(&written), "{written:?}");
     assert!(written.len() >= after_first);
     let mut unique = written.clone();

@@ -182,3 +182,60 @@ async fn a_refused_token_is_a_clear_error_without_the_token() {
         Some("Bearer wrong-token-123")
     );
 }
+
+/// The ids in a JSON Lines file, in file order.
+fn json_line_ids(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .lines()
+        .map(|line| {
+            let event: serde_json::Value =
+                serde_json::from_str(line).expect("one JSON object a line");
+            event["id"].to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lines_and_per_day_files_hold_the_same_records() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let output = setup
+        .run(&[
+            "2024-09-01",
+            "2024-09-03",
+            "--set",
+            "output.format=daily-jsonl",
+            "--set",
+            "output.directory=daily/",
+            "--set",
+            "output.base-name=siem",
+            "--set",
+            "output.extension=.log",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    for day in 0..3 {
+        let file = setup
+            .dir
+            .path()
+            .join(format!("daily/siem_2024-09-0{}.log", day + 1));
+        let from = DEFAULT_START + day * DAY;
+        assert_eq!(json_line_ids(&file), setup.expected_ids(from, from + DAY));
+    }
+
+    let output = setup
+        .run(&[
+            "2024-09-01",
+            "2024-09-03",
+            "--set",
+            "output.format=jsonl",
+            "--output",
+            "siem.jsonl",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        json_line_ids(&setup.dir.path().join("siem.jsonl")),
+        setup.expected_ids(DEFAULT_START, DEFAULT_START + 3 * DAY)
+    );
+}

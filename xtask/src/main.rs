@@ -14,11 +14,23 @@ const WASM_TARGET: &str = "wasm32-wasip2";
 const PLUGIN_PROFILE: &str = "plugin";
 
 /// Vendor connectors: (crate, file name in `target/plugins`).
-const CONNECTORS: &[(&str, &str)] = &[("trawl-workvivo", "workvivo")];
+const CONNECTORS: &[(&str, &str)] = &[
+    ("trawl-workvivo", "workvivo"),
+    ("trawl-vision-one", "vision-one"),
+    ("trawl-yandex360", "yandex360"),
+    ("trawl-verkada", "verkada"),
+];
 /// Connectors that exist only for the host's tests: (crate, file name in `target/test-plugins`).
 const TEST_CONNECTORS: &[(&str, &str)] = &[("trawl-hostile", "hostile")];
 /// Guest crates checked by clippy for the wasm target.
-const GUEST_CRATES: &[&str] = &["trawl-sdk", "trawl-workvivo", "trawl-hostile"];
+const GUEST_CRATES: &[&str] = &[
+    "trawl-sdk",
+    "trawl-workvivo",
+    "trawl-vision-one",
+    "trawl-yandex360",
+    "trawl-verkada",
+    "trawl-hostile",
+];
 
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();

@@ -11,7 +11,10 @@ pub mod request_log;
 mod rng;
 pub mod server;
 pub mod timefmt;
+pub mod verkada;
+pub mod vision_one;
 pub mod workvivo;
+pub mod yandex360;
 
 pub use request_log::RequestLogEntry;
 pub use server::RunningServer;

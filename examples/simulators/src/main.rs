@@ -30,6 +30,12 @@ struct Cli {
 enum Vendor {
     /// The Workvivo SIEM API: GET /v1/siem/{from}/{to}
     Workvivo(WorkvivoArgs),
+    /// Trend Vision One v3.0: search (detections, endpoint activities) and workbench alerts
+    VisionOne(trawl_simulators::vision_one::Args),
+    /// Yandex 360 audit logs: /security/v1/org/{orgId}/audit_log/{mail|disk}
+    Yandex360(trawl_simulators::yandex360::Args),
+    /// Verkada: POST /token, audit log and camera alerts
+    Verkada(trawl_simulators::verkada::Args),
 }
 
 #[derive(Args)]
@@ -122,6 +128,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.vendor {
         Vendor::Workvivo(args) => run_workvivo(args).await,
+        Vendor::VisionOne(args) => trawl_simulators::vision_one::serve(args).await,
+        Vendor::Yandex360(args) => trawl_simulators::yandex360::serve(args).await,
+        Vendor::Verkada(args) => trawl_simulators::verkada::serve(args).await,
     }
 }
 

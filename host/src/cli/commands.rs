@@ -299,6 +299,18 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             incomplete.push(stream.name.clone());
         }
     }
+    let traffic = stats.snapshot();
+    eprintln!(
+        "{} requests, {} retried ({} answered 429, {} answered 5xx, {} failed to connect or were \
+         cut short), {} KiB received, {:.1?} spent waiting on rate limits",
+        traffic.requests,
+        traffic.retries,
+        traffic.status_429,
+        traffic.status_5xx,
+        traffic.transport_errors,
+        traffic.bytes_received >> 10,
+        traffic.rate_limit_wait
+    );
     if !incomplete.is_empty() {
         eprintln!(
             "stopped at --max-records for {}; the next run continues after the last record written",

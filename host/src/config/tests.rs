@@ -66,6 +66,7 @@ fn stream() -> StreamInfo {
         lag: 0,
         columns: vec![],
         settings: vec![],
+        time_field: None,
     }
 }
 

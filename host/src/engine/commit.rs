@@ -31,8 +31,11 @@ pub(super) struct Committer {
     pub filter: RecordFilter,
     /// Records still allowed by the cap.
     pub remaining: Option<u64>,
-    /// How much a later incremental run re-reads, in milliseconds.
-    pub overlap: i64,
+    /// Ids of records in windows ending after this are remembered: the span a later incremental
+    /// run may read again.
+    pub remember_after: i64,
+    /// How far back from the watermark remembered ids are kept, in milliseconds.
+    pub horizon: i64,
     /// The end of the latest completed span.
     pub watermark: i64,
     pub sort_chunk_bytes: usize,
@@ -92,13 +95,14 @@ impl Committer {
             None => planned,
         };
         self.watermark = self.watermark.max(completed.end);
-        // Ids are remembered where a later run will read the same span again: the overlap, and
+        // Ids are remembered where a later run may read the same span again: the overlap, and
         // the rest of a window the cap cut short.
-        let remember: &[String] = if self.overlap > 0 || selection.cut_at.is_some() {
-            &selection.kept_ids
-        } else {
-            &[]
-        };
+        let remember: &[String] =
+            if completed.end > self.remember_after || selection.cut_at.is_some() {
+                &selection.kept_ids
+            } else {
+                &[]
+            };
         self.state.commit_window(
             &self.scope,
             &WindowCommit {
@@ -107,7 +111,7 @@ impl Committer {
                 outputs: &outputs,
                 remember,
                 remember_until: completed.end,
-                forget_before: Some(self.watermark - self.overlap),
+                forget_before: Some(self.watermark - self.horizon),
             },
         )?;
         self.seen.extend(remember.iter().cloned());

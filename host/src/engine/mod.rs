@@ -170,6 +170,11 @@ impl fmt::Display for DisplayWindow {
     }
 }
 
+/// Ids of at least this last span before the watermark are remembered, in milliseconds, so that
+/// an incremental run with an overlap up to this long repeats nothing, even when the runs before
+/// it had no overlap.
+const MIN_REMEMBER_MS: i64 = 3_600_000;
+
 /// Windows are not split below this length, in milliseconds.
 const MIN_SPLIT_MS: i64 = 1000;
 
@@ -227,6 +232,7 @@ pub async fn run_stream(
     let planned = schedule(range, &plan_against, &progress, stream.max_window);
 
     let sink = output.open(state.output_positions(&output.file_prefix())?)?;
+    let horizon = overlap.max(MIN_REMEMBER_MS);
     let committer = Committer {
         sink,
         state: state.clone(),
@@ -234,7 +240,8 @@ pub async fn run_stream(
         seen: state.seen_ids(&scope)?,
         filter: context.options.filter.clone(),
         remaining: context.options.max_records,
-        overlap,
+        remember_after: range.end.max(watermark.unwrap_or(i64::MIN)) - horizon,
+        horizon,
         watermark: watermark.unwrap_or(i64::MIN),
         sort_chunk_bytes: context.options.sort_chunk_bytes,
         scratch: staging_dir.clone(),

@@ -31,7 +31,7 @@ pub mod log;
 
 pub use bindings::exports::trawl::connector::connector::{
     ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
-    RateLimit, Record, StatusError, StreamInfo,
+    RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
 };
 pub use bindings::trawl::connector::types::{Header, Timestamp, Window};
 
@@ -174,6 +174,7 @@ impl StreamInfo {
             lag: 0,
             columns: Vec::new(),
             settings: Vec::new(),
+            time_field: None,
         }
     }
 
@@ -186,6 +187,15 @@ impl StreamInfo {
     /// How far back a first incremental run starts, in milliseconds.
     pub fn default_lookback(mut self, millis: u64) -> Self {
         self.default_lookback = millis;
+        self
+    }
+
+    /// Where the event time is in a record, so the host can read records it wrote before.
+    pub fn time_field(mut self, path: &str, format: TimeFormat) -> Self {
+        self.time_field = Some(TimeField {
+            path: path.to_string(),
+            format,
+        });
         self
     }
 

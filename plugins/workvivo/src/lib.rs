@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use trawl_sdk::http::{self, Response};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, Record, StreamInfo, id_text, secret_placeholder,
+    ParamInfo, ParamKind, Record, StreamInfo, TimeFormat, id_text, secret_placeholder,
 };
 
 struct Workvivo;
@@ -26,7 +26,8 @@ impl Connector for Workvivo {
                     // The vendor's samples never ask for more than an hour: a hint of a cap.
                     .max_window(HOUR_MS)
                     // Workvivo keeps SIEM events for 365 days.
-                    .default_lookback(365 * DAY_MS),
+                    .default_lookback(365 * DAY_MS)
+                    .time_field("created_at_timestamp", TimeFormat::EpochSeconds),
             ],
             params: vec![
                 ParamInfo::new(

@@ -1,0 +1,2 @@
+//! The verkada connector (being written).
+#![cfg(target_arch = "wasm32")]

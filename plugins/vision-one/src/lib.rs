@@ -1,0 +1,2 @@
+//! The vision-one connector (being written).
+#![cfg(target_arch = "wasm32")]
