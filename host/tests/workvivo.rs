@@ -239,3 +239,91 @@ async fn json_lines_and_per_day_files_hold_the_same_records() {
         setup.expected_ids(DEFAULT_START, DEFAULT_START + 3 * DAY)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_without_a_range_continues_after_the_seed_file() {
+    // Events up to now, and a seed script's CSV holding the older ones.
+    let now = jiff::Timestamp::now().as_second();
+    let start = now - now % HOUR - 5 * HOUR;
+    let config = Config {
+        dataset: trawl_simulators::workvivo::Dataset::generate(start, 1, 12, 5),
+        ..Config::default()
+    };
+    let setup = Setup::new(config, "UTC").await;
+    // The seed stopped in the middle of the burst of equal timestamps two hours in: it wrote two
+    // of its three events.
+    let burst = start + 2 * HOUR;
+    let at_burst: Vec<_> = setup
+        .dataset
+        .events
+        .iter()
+        .filter(|event| event.created_at_timestamp == burst)
+        .collect();
+    assert!(at_burst.len() >= 3, "the dataset has a burst on the hour");
+    let seed_events: Vec<_> = setup
+        .dataset
+        .events
+        .iter()
+        .filter(|event| event.created_at_timestamp < burst)
+        .chain(at_burst[..2].iter().copied())
+        .collect();
+    let columns = [
+        "local_timestamp",
+        "created_at",
+        "created_at_timestamp",
+        "event",
+        "id",
+        "ip_address",
+        "note",
+        "user_agent",
+        "user_email",
+        "workvivo_id",
+    ];
+    std::fs::create_dir_all(setup.output().parent().unwrap()).unwrap();
+    let mut seed = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_path(setup.output())
+        .unwrap();
+    seed.write_record(columns).unwrap();
+    for event in &seed_events {
+        let cell = |column: &str| match &event.json[column] {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        let row: Vec<String> = columns
+            .iter()
+            .map(|column| match *column {
+                "local_timestamp" => "2025-06-08 09:07:21 UTC".to_string(),
+                column => cell(column),
+            })
+            .collect();
+        seed.write_record(&row).unwrap();
+    }
+    seed.flush().unwrap();
+    drop(seed);
+
+    let output = setup.run(&[]).await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("continuing after its newest record"),
+        "{message}"
+    );
+    assert!(message.contains("2 already written, skipped"), "{message}");
+    // The seed's rows, then every later event up to the last whole hour, once.
+    let last_whole_hour = now - now % HOUR;
+    let mut expected: Vec<String> = seed_events
+        .iter()
+        .map(|event| event.id.to_string())
+        .collect();
+    expected.extend(
+        setup
+            .dataset
+            .between(burst, last_whole_hour)
+            .into_iter()
+            .filter(|event| !seed_events.iter().any(|seen| seen.id == event.id))
+            .map(|event| event.id.to_string()),
+    );
+    assert_eq!(ids(&setup.output()), expected);
+}

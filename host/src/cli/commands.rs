@@ -271,9 +271,11 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let mut incomplete = Vec::new();
     for (stream, settings) in &streams {
         let now = clock.now();
-        let request = match &args.start {
+        let start = args.start.as_ref().or(args.start_flag.as_ref());
+        let end = args.end.as_ref().or(args.end_flag.as_ref());
+        let request = match start {
             Some(start) => RangeRequest::Explicit(
-                parse_range(start, args.end.as_deref(), &settings.timezone, now)
+                parse_range(start, end.map(String::as_str), &settings.timezone, now)
                     .map_err(Failure::input)?,
             ),
             None => RangeRequest::Incremental {

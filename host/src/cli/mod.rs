@@ -76,6 +76,17 @@ pub struct RunArgs {
     pub start: Option<String>,
     /// End of the range (a date includes that whole day) [default: now].
     pub end: Option<String>,
+    /// The start of the range, as a flag (the same forms as START; e.g. Unix seconds).
+    #[arg(long = "start", value_name = "TIME", conflicts_with = "start")]
+    pub start_flag: Option<String>,
+    /// The end of the range, as a flag (the same forms as END).
+    #[arg(
+        long = "end",
+        value_name = "TIME",
+        conflicts_with = "end",
+        requires = "start_flag"
+    )]
+    pub end_flag: Option<String>,
     /// A RON config file with params, settings and grants.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

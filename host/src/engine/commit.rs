@@ -4,7 +4,8 @@ use super::RunError;
 use super::fetch::Fetched;
 use super::filter::RecordFilter;
 use super::order::{self, Sorted};
-use crate::sinks::{OutputRecord, Sink, SinkError};
+use super::staging::StagedRecord;
+use crate::sinks::{Newest, OutputRecord, Sink, SinkError, flatten};
 use crate::state::{Interval, Scope, StateStore, WindowCommit};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub(super) struct Committer {
     pub sort_chunk_bytes: usize,
     pub scratch: PathBuf,
     pub tally: Tally,
+    /// The newest records of an output another tool wrote, which the first run fetches again.
+    pub seed_boundary: Option<Newest>,
 }
 
 /// Counts for the run summary.
@@ -131,6 +134,21 @@ impl Committer {
         })
     }
 
+    fn is_seed_record(&self, record: &StagedRecord) -> bool {
+        let Some(boundary) = &self.seed_boundary else {
+            return false;
+        };
+        if record.event_time != boundary.time {
+            return false;
+        }
+        match serde_json::from_str(&record.json) {
+            Ok(serde_json::Value::Object(object)) => {
+                boundary.contains(&flatten(&object).into_iter().collect())
+            }
+            _ => false,
+        }
+    }
+
     /// Walks the window's records in order, handing batches of those that go out to `each`.
     /// Deterministic, so both passes choose the same records. Positions `each` returns (a
     /// rewritten file) are recorded at once.
@@ -167,7 +185,7 @@ impl Committer {
         };
         for record in sorted.iter().map_err(staging_error)? {
             let record = record.map_err(staging_error)?;
-            if self.seen.contains(&record.id) {
+            if self.seen.contains(&record.id) || self.is_seed_record(&record) {
                 selection.duplicates += 1;
                 continue;
             }

@@ -24,7 +24,7 @@ pub use plan::{PlannedWindow, schedule, subtract, windows};
 use crate::capabilities::Capabilities;
 use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputSpec, SinkError};
+use crate::sinks::{OutputSpec, SinkError, TimeEncoding, TimeLocation};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
 use commit::{Committed, Committer};
 use fetch::{Fetched, Shared};
@@ -159,6 +159,15 @@ pub enum RunError {
 #[derive(Debug, Clone, Copy)]
 pub struct DisplayWindow(pub Interval);
 
+impl DisplayWindow {
+    /// The window's start, as RFC 3339.
+    pub fn start(&self) -> String {
+        jiff::Timestamp::from_millisecond(self.0.start)
+            .map(|time| time.to_string())
+            .unwrap_or_else(|_| self.0.start.to_string())
+    }
+}
+
 impl fmt::Display for DisplayWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let show = |millis: i64| {
@@ -185,6 +194,27 @@ fn millis(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// `time` rounded down to a multiple of `step` (counted from the epoch); `step` 0 leaves it.
+fn align_down(time: i64, step: i64) -> i64 {
+    if step <= 0 {
+        time
+    } else {
+        time - time.rem_euclid(step)
+    }
+}
+
+fn time_location(field: &crate::runtime::wit::TimeField) -> TimeLocation {
+    use crate::runtime::wit::TimeFormat;
+    TimeLocation {
+        path: field.path.clone(),
+        encoding: match field.format {
+            TimeFormat::Rfc3339 => TimeEncoding::Rfc3339,
+            TimeFormat::EpochSeconds => TimeEncoding::EpochSeconds,
+            TimeFormat::EpochMillis => TimeEncoding::EpochMillis,
+        },
+    }
+}
+
 /// Pulls `request`'s range of `stream` into `output`, skipping what is already checkpointed for
 /// this output and resuming windows an earlier run started.
 pub async fn run_stream(
@@ -201,17 +231,27 @@ pub async fn run_stream(
         output: output.key(),
     };
     let completed = state.completed(&scope)?;
+    // Without a checkpoint, an output another tool filled is continued after its newest record.
+    let seed_boundary = match (&request, completed.is_empty(), &stream.time_field) {
+        (RangeRequest::Incremental { .. }, true, Some(field)) => {
+            let newest = output.newest(&time_location(field))?;
+            if let Some(newest) = &newest {
+                tracing::info!(stream = %stream.name, output = %output.location(),
+                    newest = %DisplayWindow(Interval::new(newest.time, newest.time)).start(),
+                    "no checkpoint for this output: continuing after its newest record");
+            }
+            newest
+        }
+        _ => None,
+    };
     let overlap = millis(context.options.overlap.unwrap_or(stream.overlap));
     let lag = millis(context.options.lag.unwrap_or(stream.lag));
     let watermark = completed.last().map(|done| done.end);
     let (range, plan_against) = match request {
         RangeRequest::Explicit(range) => (range, completed.clone()),
         RangeRequest::Incremental { now } => {
-            let end = now.saturating_sub(lag);
-            let lookback = match millis(stream.default_lookback) {
-                0 => FALLBACK_LOOKBACK_MS,
-                lookback => lookback,
-            };
+            // Only whole windows: a window that ends in the future would be fetched half.
+            let end = align_down(now.saturating_sub(lag), millis(stream.max_window));
             match watermark {
                 // Re-read the overlap: the vendor may have indexed events there since.
                 Some(watermark) => {
@@ -220,7 +260,16 @@ pub async fn run_stream(
                     (Interval::new(start, end.max(start)), reopened)
                 }
                 None => {
-                    let start = now.saturating_sub(lookback);
+                    let start = match &seed_boundary {
+                        Some(newest) => newest.time,
+                        None => {
+                            let lookback = match millis(stream.default_lookback) {
+                                0 => FALLBACK_LOOKBACK_MS,
+                                lookback => lookback,
+                            };
+                            end.saturating_sub(lookback)
+                        }
+                    };
                     (Interval::new(start, end.max(start)), completed.clone())
                 }
             }
@@ -245,6 +294,7 @@ pub async fn run_stream(
         watermark: watermark.unwrap_or(i64::MIN),
         sort_chunk_bytes: context.options.sort_chunk_bytes,
         scratch: staging_dir.clone(),
+        seed_boundary,
         tally: Default::default(),
     };
     let shared = Arc::new(Shared {
@@ -480,6 +530,15 @@ fn describe_fetch_error(error: &FetchError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incremental_ends_are_whole_windows() {
+        const QUARTER: i64 = 15 * 60_000;
+        assert_eq!(align_down(7 * QUARTER + 5, QUARTER), 7 * QUARTER);
+        assert_eq!(align_down(7 * QUARTER, QUARTER), 7 * QUARTER);
+        assert_eq!(align_down(12_345, 0), 12_345);
+        assert_eq!(align_down(-5, 10), -10);
+    }
 
     #[test]
     fn windows_display_in_utc() {

@@ -25,7 +25,7 @@ pub mod wit {
 
     pub use self::exports::trawl::connector::connector::{
         ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
-        Record, StatusError, StreamInfo,
+        RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
     };
     pub use self::trawl::connector::types::{Header, Window};
 }

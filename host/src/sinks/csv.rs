@@ -27,7 +27,7 @@ impl ExtraColumn {
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ExtraColumn::LocalTimestamp => "local_timestamp",
         }

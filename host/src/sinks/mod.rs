@@ -4,12 +4,15 @@
 
 mod csv;
 mod daily;
+mod existing;
 mod flatten;
 mod jsonl;
 mod stdout;
 
 pub use self::csv::{CsvOptions, CsvSink, ExtraColumn};
 pub use self::daily::DailySink;
+pub use self::existing::{Newest, TimeEncoding, TimeLocation, parse_time};
+pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
 
