@@ -191,18 +191,18 @@ async fn incremental_runs_with_overlap_repeat_nothing() {
         ..Config::default()
     };
     let setup = Setup::new(config, "UTC").await;
-    // A first run with a range and no overlap ...
+    // A first run with a range ...
     let first_start = start.to_string();
-    let first = setup.run(&[&first_start]).await;
+    let first = setup.run(&[&first_start, "--overlap", "90m"]).await;
     assert!(first.status.success(), "{}", stderr(&first));
     let after_first = ids(&setup.output()).len();
     assert!(after_first > 0);
 
-    // ... then runs that continue from its end, re-reading the last 45 minutes and stopping 5
-    // minutes short of now: nothing written twice.
+    // ... then runs that continue from its end, re-reading the last 90 minutes and stopping 5
+    // minutes short of now, on a whole hour: nothing written twice.
     for _ in 0..2 {
         let requests_before = setup.simulator.requests().len();
-        let again = setup.run(&["--overlap", "45m", "--lag", "5m"]).await;
+        let again = setup.run(&["--overlap", "90m", "--lag", "5m"]).await;
         assert!(again.status.success(), "{}", stderr(&again));
         let message = stderr(&again);
         assert!(message.contains("already written, skipped"), "{message}");

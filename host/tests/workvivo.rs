@@ -327,3 +327,21 @@ async fn a_first_run_without_a_range_continues_after_the_seed_file() {
     );
     assert_eq!(ids(&setup.output()), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracing_http_shows_everything_but_the_secret() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let output = setup
+        .run(&[
+            "2024-09-01T00:00:00Z",
+            "2024-09-01T01:00:00Z",
+            "--trace-http",
+        ])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    let trace = stderr(&output);
+    assert!(trace.contains("Bearer {{secret:token}}"), "{trace}");
+    assert!(trace.contains("Workvivo-Id: sim-org"), "{trace}");
+    assert!(trace.contains("\"created_at_timestamp\""), "{trace}");
+    assert!(!trace.contains(support::TOKEN), "{trace}");
+}

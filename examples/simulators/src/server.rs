@@ -106,6 +106,10 @@ pub async fn start_on(app: Router, port: u16) -> anyhow::Result<RunningServer> {
             get(list_faults).post(add_faults).delete(clear_faults),
         )
         .route("/__mock/requests", get(list_requests))
+        // For testing clients' defences: what a hostile or broken server might do.
+        .route("/__mock/echo", get(echo))
+        .route("/__mock/redirect", get(redirect))
+        .route("/__mock/big", get(big))
         .with_state(shared.clone());
     let app = app
         .merge(control)
@@ -201,6 +205,48 @@ async fn add_faults(
 async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCode {
     shared.faults.clear();
     StatusCode::NO_CONTENT
+}
+
+/// Sends back the request's query and headers, as a server that echoes (and so could leak) what
+/// it was sent.
+async fn echo(uri: axum::http::Uri, headers: axum::http::HeaderMap) -> Json<serde_json::Value> {
+    let headers: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                String::from_utf8_lossy(value.as_bytes())
+                    .into_owned()
+                    .into(),
+            )
+        })
+        .collect();
+    Json(serde_json::json!({"query": uri.query(), "headers": headers}))
+}
+
+/// Redirects to `?to=URL`.
+async fn redirect(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    match query.get("to") {
+        Some(to) => (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, to.clone())],
+        )
+            .into_response(),
+        None => (StatusCode::BAD_REQUEST, "missing ?to=").into_response(),
+    }
+}
+
+/// A body of `?bytes=N` bytes.
+async fn big(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let bytes: usize = query
+        .get("bytes")
+        .and_then(|bytes| bytes.parse().ok())
+        .unwrap_or(1 << 20);
+    vec![b'x'; bytes].into_response()
 }
 
 async fn list_requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RequestLogEntry>> {

@@ -25,7 +25,7 @@ pub struct Failure {
 
 impl Failure {
     /// Bad input: flags, config, credentials, a connector file. Nothing was fetched.
-    fn input(message: impl ToString) -> Self {
+    pub(super) fn input(message: impl ToString) -> Self {
         Failure {
             exit_code: 2,
             message: message.to_string(),
@@ -33,7 +33,7 @@ impl Failure {
     }
 
     /// A run that stopped part way; what was done is kept and a rerun resumes.
-    fn run(message: impl ToString) -> Self {
+    pub(super) fn run(message: impl ToString) -> Self {
         Failure {
             exit_code: 1,
             message: message.to_string(),
@@ -50,10 +50,12 @@ pub async fn execute(cli: Cli) -> Result<(), Failure> {
         Command::Run(args) => run(&cli, args).await,
         Command::Plugins => plugins(&cli).await,
         Command::Inspect { connector } => inspect(&cli, connector).await,
+        Command::Plugin(super::PluginCommand::List) => plugins(&cli).await,
+        Command::Plugin(command) => super::install::execute(&cli, command).await,
     }
 }
 
-fn plugin_dirs(cli: &Cli, extra: &[PathBuf]) -> PluginDirs {
+pub(super) fn plugin_dirs(cli: &Cli, extra: &[PathBuf]) -> PluginDirs {
     let mut explicit = cli.plugin_dirs.clone();
     explicit.extend_from_slice(extra);
     PluginDirs::new(
@@ -64,14 +66,14 @@ fn plugin_dirs(cli: &Cli, extra: &[PathBuf]) -> PluginDirs {
 }
 
 /// `$VAR`, or `$HOME/<fallback>`, per the XDG base directory spec.
-fn xdg_dir(variable: &str, fallback: &str) -> Option<PathBuf> {
+pub(super) fn xdg_dir(variable: &str, fallback: &str) -> Option<PathBuf> {
     std::env::var_os(variable)
         .map(PathBuf::from)
         .filter(|path| path.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(fallback)))
 }
 
-fn cache_dir(cli: &Cli) -> Option<PathBuf> {
+pub(super) fn cache_dir(cli: &Cli) -> Option<PathBuf> {
     cli.cache_dir
         .clone()
         .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("trawl")))
@@ -127,6 +129,15 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         .map_err(Failure::run)?;
     let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
     let connector = load(&runtime, &dirs, &args.connector).await?;
+    let state_dir = cli
+        .state_dir
+        .clone()
+        .or_else(|| file_or_default.state_dir.clone())
+        .or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("trawl")))
+        .ok_or_else(|| Failure::input("no state folder: set --state DIR or HOME"))?;
+    let state = StateStore::open(&state_dir).map_err(Failure::run)?;
+    // Refuses a connector whose file is not the one approved under its name (see install.rs).
+    super::install::check_integrity(&connector, &state)?;
     let info = connector.info().clone();
     if let (Some(path), Some(expected)) = (&args.config, &file_or_default.connector)
         && expected != &info.name
@@ -232,15 +243,9 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         .map_err(Failure::run)?
         .with_rate_limits(rate_limits)
         .with_retry(retry)
+        .with_trace(args.trace_http)
         .with_stats(stats.clone());
 
-    let state_dir = cli
-        .state_dir
-        .clone()
-        .or_else(|| file_or_default.state_dir.clone())
-        .or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("trawl")))
-        .ok_or_else(|| Failure::input("no state folder: set --state DIR or HOME"))?;
-    let state = StateStore::open(&state_dir).map_err(Failure::run)?;
     let profile = args
         .profile
         .clone()
@@ -394,6 +399,14 @@ fn run_options(
         filter,
         max_records: args.max_records.or(file.max_records),
         sort_chunk_bytes: defaults.sort_chunk_bytes,
+        max_page_records: file
+            .limits
+            .max_page_records
+            .unwrap_or(defaults.max_page_records),
+        max_page_bytes: file
+            .limits
+            .max_page_mib
+            .map_or(defaults.max_page_bytes, |mib| mib << 20),
     })
 }
 
@@ -483,6 +496,7 @@ async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
     let connector = load(&runtime, &plugin_dirs(cli, &[]), name_or_path).await?;
     print!("{}", describe(connector.info(), connector.path()));
+    print!("{}", super::install::integrity_report(cli, &connector));
     Ok(())
 }
 

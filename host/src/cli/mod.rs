@@ -1,8 +1,10 @@
 //! The `trawl` command line: parses flags, sets up logging, and turns a command into a run.
 
 mod commands;
+mod install;
 mod range;
 
+pub use install::PluginCommand;
 pub use range::{RangeError, parse_range};
 
 use clap::{ArgAction, Parser, Subcommand};
@@ -66,6 +68,11 @@ pub enum Command {
         /// A connector name (looked up in the plugin folders) or a path to a .wasm file.
         connector: String,
     },
+    /// Install a connector, or approve one whose file changed since it was installed.
+    ///
+    /// `trawl run` refuses a connector whose file is not the one approved under its name.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -137,6 +144,10 @@ pub struct RunArgs {
     /// connector's declared quotas.
     #[arg(long = "rate-limit", value_name = "N/DURATION")]
     pub rate_limits: Vec<String>,
+    /// Log every HTTP request and response in full (headers, the start of bodies), with every
+    /// secret replaced by its placeholder.
+    #[arg(long)]
+    pub trace_http: bool,
 }
 
 /// A duration such as `90s`, `2m`, `1h 30m` or `500ms`, in milliseconds.
@@ -161,6 +172,7 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 /// Runs the command line and returns the process's exit code: 0 when everything asked for was
 /// done, 1 when a run failed part way (rerun to resume), 2 for bad input.
 pub fn main() -> ExitCode {
+    harden_process();
     let cli = Cli::parse();
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -179,6 +191,28 @@ pub fn main() -> ExitCode {
             eprintln!("error: {}", failure.message);
             ExitCode::from(failure.exit_code)
         }
+    }
+}
+
+/// Keeps secrets in memory out of core dumps: none are written, and other processes of the same
+/// user cannot attach to read them.
+fn harden_process() {
+    #[cfg(unix)]
+    {
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads the struct passed by reference and changes only this process's
+        // limits; a failure leaves them as they were, which is acceptable.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_DUMPABLE takes plain integers and affects only this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
 }
 

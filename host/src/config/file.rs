@@ -86,6 +86,10 @@ pub struct Limits {
     pub storage_kib: Option<u64>,
     /// Pages per window before paging is taken for a runaway (default 10000).
     pub max_pages_per_window: Option<u32>,
+    /// Records one page may hold (default 100000).
+    pub max_page_records: Option<usize>,
+    /// Bytes of records one page may hold, in MiB (default 64).
+    pub max_page_mib: Option<usize>,
     /// Attempts per request when the vendor fails or throttles (default 8).
     pub retry_attempts: Option<u32>,
     /// Time one request may spend being retried, in seconds (default: the call timeout less
@@ -101,15 +105,44 @@ pub enum ConfigValue {
     Integer(i64),
     Float(f64),
     Bool(bool),
+    /// Where a secret is kept instead of the file itself: `(file: "/run/secrets/token")` (a
+    /// mounted secret; surrounding white space is trimmed) or `(env: "VENDOR_TOKEN")`.
+    Reference(Reference),
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Reference {
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub env: Option<String>,
+}
+
+impl ConfigValue {
+    /// The plain value, if it is one (not a reference).
+    pub fn plain(&self) -> Option<String> {
+        match self {
+            ConfigValue::Text(text) => Some(text.clone()),
+            ConfigValue::Integer(number) => Some(number.to_string()),
+            ConfigValue::Float(number) => Some(number.to_string()),
+            ConfigValue::Bool(flag) => Some(flag.to_string()),
+            ConfigValue::Reference(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigValue::Text(text) => f.write_str(text),
-            ConfigValue::Integer(number) => write!(f, "{number}"),
-            ConfigValue::Float(number) => write!(f, "{number}"),
-            ConfigValue::Bool(flag) => write!(f, "{flag}"),
+            ConfigValue::Reference(Reference {
+                file: Some(path), ..
+            }) => write!(f, "(file: {})", path.display()),
+            ConfigValue::Reference(Reference {
+                env: Some(name), ..
+            }) => write!(f, "(env: {name})"),
+            ConfigValue::Reference(_) => f.write_str("(an empty reference)"),
+            plain => f.write_str(&plain.plain().unwrap_or_default()),
         }
     }
 }

@@ -63,6 +63,7 @@ pub enum ValueSource {
     Flag(&'static str),
     File(PathBuf),
     Env { variable: String, dotenv: bool },
+    SecretFile(PathBuf),
     ConnectorDefault,
     HostDefault,
 }
@@ -79,6 +80,7 @@ impl fmt::Display for ValueSource {
             ValueSource::Env { variable, .. } => {
                 write!(f, "from the environment variable {variable}")
             }
+            ValueSource::SecretFile(path) => write!(f, "from the file {}", path.display()),
             ValueSource::ConnectorDefault => write!(f, "the connector's default"),
             ValueSource::HostDefault => write!(f, "trawl's default"),
         }
@@ -133,15 +135,44 @@ impl Sources<'_> {
         ))
     }
 
+    /// A value from the config file, following a `(file: ...)` or `(env: ...)` reference.
     fn file_value<'b>(
         &'b self,
         section: impl Fn(&'b ConfigFile) -> &'b std::collections::BTreeMap<String, ConfigValue>,
         name: &str,
-    ) -> Option<(String, ValueSource)> {
-        let (path, file) = self.file?;
-        section(file)
-            .get(name)
-            .map(|value| (value.to_string(), ValueSource::File(path.to_path_buf())))
+    ) -> Result<Option<(String, ValueSource)>, ConfigError> {
+        let Some((path, file)) = self.file else {
+            return Ok(None);
+        };
+        let Some(value) = section(file).get(name) else {
+            return Ok(None);
+        };
+        if let Some(plain) = value.plain() {
+            return Ok(Some((plain, ValueSource::File(path.to_path_buf()))));
+        }
+        let ConfigValue::Reference(reference) = value else {
+            return Ok(None);
+        };
+        match (&reference.file, &reference.env) {
+            (Some(secret_file), None) => {
+                let text =
+                    std::fs::read_to_string(secret_file).map_err(|source| ConfigError::Read {
+                        path: secret_file.clone(),
+                        source,
+                    })?;
+                Ok(Some((
+                    text.trim().to_string(),
+                    ValueSource::SecretFile(secret_file.clone()),
+                )))
+            }
+            (None, Some(variable)) => Ok(self.env_value(Some(variable))),
+            _ => Err(ConfigError::InvalidValue {
+                name: name.to_string(),
+                shown: String::new(),
+                origin: ValueSource::File(path.to_path_buf()),
+                expected: "a value, `(file: \"PATH\")` or `(env: \"NAME\")`".into(),
+            }),
+        }
     }
 }
 
@@ -192,8 +223,9 @@ pub fn resolve_params(
             .rev()
             .find(|(name, _)| name == &param.name)
             .map(|(_, value)| (value.clone(), ValueSource::Flag("--param")));
+        let from_file = sources.file_value(|file| &file.params, &param.name)?;
         let value = flag
-            .or_else(|| sources.file_value(|file| &file.params, &param.name))
+            .or(from_file)
             .or_else(|| sources.env_value(param.env.as_ref()))
             .or_else(|| {
                 param
@@ -220,7 +252,18 @@ pub fn resolve_params(
                         .unwrap_or_default()
                 ));
             }
-            resolved.secrets.insert(&param.name, value);
+            let hosts = param
+                .secret_hosts
+                .iter()
+                .map(|pattern| pattern.parse())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| ConfigError::InvalidValue {
+                    name: param.name.clone(),
+                    shown: String::new(),
+                    origin: ValueSource::ConnectorDefault,
+                    expected: format!("hosts the connector can bind a secret to: {error}"),
+                })?;
+            resolved.secrets.insert_bound(&param.name, value, hosts);
             resolved.params.push(Param {
                 name: param.name.clone(),
                 value: Secrets::placeholder(&param.name),
@@ -318,6 +361,13 @@ pub fn resolve_settings(
             origin: ValueSource::File(path.to_path_buf()),
         });
     }
+    // References are followed once, up front, so that an unreadable one is an error.
+    let mut from_file = std::collections::HashMap::new();
+    for key in SETTING_KEYS {
+        if let Some(value) = sources.file_value(|file| &file.settings, key)? {
+            from_file.insert(*key, value);
+        }
+    }
     let lookup = |key: &str| -> Option<(String, ValueSource)> {
         let declared = |settings: &[HostSetting]| {
             settings
@@ -339,7 +389,7 @@ pub fn resolve_settings(
             .rev()
             .find(|(name, _, _)| name == key)
             .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)))
-            .or_else(|| sources.file_value(|file| &file.settings, key))
+            .or_else(|| from_file.get(key).cloned())
             .or_else(|| declared(&stream.settings))
             .or_else(|| declared(&info.settings))
             .filter(|(value, _)| !value.is_empty())

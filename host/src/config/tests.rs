@@ -471,3 +471,39 @@ fn an_unknown_format_lists_the_known_ones() {
         "`output.format` `parquet` (from acme.ron) is not valid: expected one of csv, jsonl, daily-jsonl, stdout"
     );
 }
+
+#[test]
+fn a_secret_can_live_in_its_own_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("token");
+    std::fs::write(&secret_file, "from-a-mounted-file\n").unwrap();
+    let text = format!(
+        r#"(params: {{"token": (file: "{}")}})"#,
+        secret_file.display()
+    );
+    let file = ConfigFile::parse(Path::new("acme.ron"), &text).unwrap();
+    let overrides = Overrides::default();
+    let empty = env(&[]);
+    let sources = Sources {
+        overrides: &overrides,
+        file: Some((Path::new("acme.ron"), &file)),
+        env: &empty,
+    };
+    let resolved = resolve_params(&info(), &sources).unwrap();
+    // Not a plain-text secret: no warning, and the connector still sees only the placeholder.
+    assert!(resolved.warnings.is_empty(), "{:?}", resolved.warnings);
+    assert!(!format!("{:?}", resolved.params).contains("from-a-mounted-file"));
+
+    let missing = ConfigFile::parse(
+        Path::new("acme.ron"),
+        r#"(params: {"token": (file: "/nonexistent/token")})"#,
+    )
+    .unwrap();
+    let sources = Sources {
+        overrides: &overrides,
+        file: Some((Path::new("acme.ron"), &missing)),
+        env: &empty,
+    };
+    let error = resolve_params(&info(), &sources).err().unwrap().to_string();
+    assert!(error.contains("/nonexistent/token"), "{error}");
+}

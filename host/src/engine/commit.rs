@@ -56,6 +56,9 @@ pub struct Tally {
 
 /// The outcome of choosing which of a window's records go out.
 struct Selection {
+    kept: u64,
+    /// The ids of the records kept, when they may need remembering (a window near the end of
+    /// the range, or under a cap): a big backfill window does not hold its ids in memory.
     kept_ids: Vec<String>,
     duplicates: u64,
     filtered: u64,
@@ -120,7 +123,7 @@ impl Committer {
         self.seen.extend(remember.iter().cloned());
         let _ = std::fs::remove_file(&fetched.staging);
 
-        let kept = selection.kept_ids.len() as u64;
+        let kept = selection.kept;
         self.tally.records += kept;
         self.tally.duplicates += selection.duplicates;
         self.tally.filtered += selection.filtered;
@@ -162,12 +165,14 @@ impl Committer {
         ) -> Result<Vec<crate::state::OutputPosition>, SinkError>,
     ) -> Result<Selection, RunError> {
         let mut selection = Selection {
+            kept: 0,
             kept_ids: Vec::new(),
             duplicates: 0,
             filtered: 0,
             cut_at: None,
         };
         let mut remaining = self.remaining;
+        let collect_ids = fetched.window.end > self.remember_after || self.remaining.is_some();
         let mut batch: Vec<OutputRecord> = Vec::with_capacity(BATCH);
         let staging_error = |source| RunError::Staging {
             path: fetched.staging.clone(),
@@ -200,7 +205,10 @@ impl Committer {
             if let Some(left) = &mut remaining {
                 *left -= 1;
             }
-            selection.kept_ids.push(record.id.clone());
+            selection.kept += 1;
+            if collect_ids {
+                selection.kept_ids.push(record.id.clone());
+            }
             batch.push(OutputRecord {
                 id: record.id,
                 event_time: record.event_time,

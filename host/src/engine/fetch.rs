@@ -27,6 +27,8 @@ pub(super) struct Shared {
     pub scope: Scope,
     pub staging_dir: PathBuf,
     pub max_pages: u32,
+    pub max_page_records: usize,
+    pub max_page_bytes: usize,
     /// Set when the run is stopping: workers finish the page in flight and return.
     pub stop: AtomicBool,
     pub pages: AtomicU64,
@@ -85,6 +87,7 @@ pub(super) async fn fetch_window(
         let page = fetch_page(&shared, &request).await?;
         pages += 1;
         shared.pages.fetch_add(1, Ordering::Relaxed);
+        check_page_size(&shared, &page)?;
         let records = check_records(page.records, fetched_at)?;
         let next = page.next_cursor;
         if let Some(cursor) = &next
@@ -145,6 +148,28 @@ async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, Wind
             other => return other.map_err(WindowError::Connector),
         }
     }
+}
+
+/// A page bigger than the limits is refused rather than held in memory and staged.
+fn check_page_size(shared: &Shared, page: &Page) -> Result<(), WindowError> {
+    if page.records.len() > shared.max_page_records {
+        return Err(WindowError::PageTooLarge {
+            found: page.records.len(),
+            what: "records",
+            limit: shared.max_page_records,
+            setting: "max_page_records",
+        });
+    }
+    let bytes: usize = page.records.iter().map(|record| record.json.len()).sum();
+    if bytes > shared.max_page_bytes {
+        return Err(WindowError::PageTooLarge {
+            found: bytes,
+            what: "bytes",
+            limit: shared.max_page_bytes,
+            setting: "max_page_mib",
+        });
+    }
+    Ok(())
 }
 
 fn check_records(

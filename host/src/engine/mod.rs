@@ -54,6 +54,10 @@ pub struct RunOptions {
     pub max_records: Option<u64>,
     /// How much of a window is sorted in memory before sorting spills to disk.
     pub sort_chunk_bytes: usize,
+    /// The most records one page may hold.
+    pub max_page_records: usize,
+    /// The most bytes of records one page may hold.
+    pub max_page_bytes: usize,
 }
 
 impl Default for RunOptions {
@@ -66,6 +70,8 @@ impl Default for RunOptions {
             filter: RecordFilter::default(),
             max_records: None,
             sort_chunk_bytes: 16 << 20,
+            max_page_records: 100_000,
+            max_page_bytes: 64 << 20,
         }
     }
 }
@@ -110,8 +116,19 @@ pub enum WindowError {
     Sandbox(#[from] CallError),
     #[error("{}", describe_fetch_error(.0))]
     Connector(FetchError),
-    #[error("more than {0} pages in one window; the connector's cursor does not end")]
+    #[error(
+        "more than {0} pages in one window; the connector's cursor does not end (`limits: (max_pages_per_window: ...)` in the config)"
+    )]
     TooManyPages(u32),
+    #[error(
+        "a page held {found} {what}, more than the limit of {limit} (`limits: ({setting}: ...)` in the config)"
+    )]
+    PageTooLarge {
+        found: usize,
+        what: &'static str,
+        limit: usize,
+        setting: &'static str,
+    },
     #[error("the connector returned the cursor `{0}` a second time; paging would never end")]
     RepeatedCursor(String),
     #[error("record {id} has an event time outside any valid date ({event_time} ms)")]
@@ -305,6 +322,8 @@ pub async fn run_stream(
         scope,
         staging_dir,
         max_pages: context.options.max_pages_per_window,
+        max_page_records: context.options.max_page_records,
+        max_page_bytes: context.options.max_page_bytes,
         stop: AtomicBool::new(false),
         pages: AtomicU64::new(0),
     });
@@ -499,10 +518,11 @@ fn describe_fetch_error(error: &FetchError) -> String {
     use crate::runtime::wit::trawl::connector::http::Error as HttpError;
     match error {
         FetchError::Http(HttpError::Denied(message)) => format!("request denied: {message}"),
-        FetchError::Http(HttpError::Timeout) => "the vendor did not answer in time".into(),
-        FetchError::Http(HttpError::TooLarge(limit)) => {
-            format!("the vendor's response was larger than the {limit}-byte limit")
-        }
+        FetchError::Http(HttpError::Timeout) => "the vendor did not answer in time (`limits: (http_timeout_seconds: ...)` in the config)".into(),
+        FetchError::Http(HttpError::TooLarge(limit)) => format!(
+            "the vendor's response was larger than the {} MiB limit (`limits: (max_body_mib: ...)` in the config)",
+            limit >> 20
+        ),
         FetchError::Http(HttpError::Transport(message)) => {
             format!("could not reach the vendor: {message}")
         }

@@ -35,9 +35,9 @@ impl Default for GuestLimits {
 /// A limit a connector ran into; the call is aborted.
 #[derive(Clone, Debug, Error)]
 pub enum LimitExceeded {
-    #[error("connector tried to use more than {} MiB of memory (the memory limit)", .limit >> 20)]
+    #[error("connector tried to use more than {} MiB of memory (the memory limit, `limits: (memory_mib: ...)` in the config)", .limit >> 20)]
     Memory { limit: usize },
-    #[error("connector ran for more than {}s of CPU time in one call (the CPU limit)", .limit.as_secs_f64())]
+    #[error("connector ran for more than {}s of CPU time in one call (the CPU limit, `limits: (cpu_seconds: ...)` in the config)", .limit.as_secs_f64())]
     CpuTime { limit: Duration },
 }
 

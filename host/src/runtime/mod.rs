@@ -66,7 +66,10 @@ pub enum LoadError {
 pub enum CallError {
     #[error("{0}")]
     Limit(#[from] LimitExceeded),
-    #[error("connector did not return within the {}s wall-clock limit", .0.as_secs())]
+    #[error(
+        "connector did not return within the {}s wall-clock limit (`limits: (call_timeout_seconds: ...)` in the config)",
+        .0.as_secs()
+    )]
     WallClock(Duration),
     #[error("connector crashed: {0}")]
     Trap(String),
@@ -147,6 +150,7 @@ impl Runtime {
         check_info(&info).map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
             sandbox,
             info,
         })
@@ -200,6 +204,8 @@ fn check_info(info: &ConnectorInfo) -> Result<(), String> {
 /// A loaded connector, ready to be instantiated once per call.
 pub struct Connector {
     path: PathBuf,
+    /// The digest of the bytes that were compiled (hex).
+    sha256: String,
     sandbox: Sandbox,
     info: ConnectorInfo,
 }
@@ -213,6 +219,11 @@ impl Connector {
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The sha256 (hex) of exactly the bytes that were compiled and run.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash); the

@@ -5,6 +5,7 @@
 //! it leaves must commit together), because users and support can open it with the `sqlite3` shell,
 //! and because its durability (WAL, `synchronous=FULL`) is the best-tested there is.
 
+pub mod approvals;
 mod intervals;
 
 pub use intervals::{Interval, gaps, merge};
@@ -139,6 +140,7 @@ impl StateStore {
         // A checkpoint that is acknowledged must survive a power cut, or records are fetched twice.
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
+        approvals::create_table(&connection)?;
         Ok(StateStore {
             connection: Arc::new(Mutex::new(connection)),
             path,

@@ -16,7 +16,7 @@ mod policy;
 mod ratelimit;
 mod retry;
 
-pub use policy::{HostPattern, NetworkPolicy, PatternError};
+pub use policy::{HostPattern, InternalAddress, NetworkPolicy, PatternError, is_internal};
 pub use ratelimit::{RateLimit, RateLimitParseError, RateLimiters};
 pub use retry::RetryPolicy;
 
@@ -52,13 +52,22 @@ impl Default for HttpLimits {
 /// Secret values and the placeholders connectors use for them.
 #[derive(Clone, Default)]
 pub struct Secrets {
-    values: Vec<(String, String)>,
+    values: Vec<Secret>,
+}
+
+#[derive(Clone)]
+struct Secret {
+    name: String,
+    placeholder: String,
+    value: String,
+    /// Where it may be sent; empty: every declared host.
+    hosts: Vec<HostPattern>,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.values.iter().map(|(placeholder, _)| placeholder))
+            .entries(self.values.iter().map(|secret| &secret.placeholder))
             .finish()
     }
 }
@@ -69,8 +78,19 @@ impl Secrets {
         format!("{{{{secret:{name}}}}}")
     }
 
+    /// A secret that may go to every host the connector declared.
     pub fn insert(&mut self, name: &str, value: String) {
-        self.values.push((Self::placeholder(name), value));
+        self.insert_bound(name, value, Vec::new());
+    }
+
+    /// A secret that may only go to `hosts` (empty: every declared host).
+    pub fn insert_bound(&mut self, name: &str, value: String, hosts: Vec<HostPattern>) {
+        self.values.push(Secret {
+            name: name.to_string(),
+            placeholder: Self::placeholder(name),
+            value,
+            hosts,
+        });
     }
 
     #[cfg(test)]
@@ -81,13 +101,70 @@ impl Secrets {
     /// Replaces placeholders with their values, marking in `used` (one flag a secret) which were.
     fn substitute_noting(&self, text: &str, used: &mut [bool]) -> String {
         let mut text = text.to_string();
-        for ((placeholder, value), used) in self.values.iter().zip(used) {
-            if text.contains(placeholder.as_str()) {
-                text = text.replace(placeholder.as_str(), value);
+        for (secret, used) in self.values.iter().zip(used) {
+            if text.contains(secret.placeholder.as_str()) {
+                text = text.replace(secret.placeholder.as_str(), &secret.value);
                 *used = true;
             }
         }
         text
+    }
+
+    /// Refuses a request that would carry a secret somewhere it is not bound to.
+    fn check_bindings(
+        &self,
+        policy: &NetworkPolicy,
+        url: &Url,
+        used: &[bool],
+    ) -> Result<(), Error> {
+        for (secret, _) in self.values.iter().zip(used).filter(|(_, used)| **used) {
+            if !policy.may_carry(url, &secret.hosts) {
+                let hosts = if secret.hosts.is_empty() {
+                    "the connector's declared hosts".to_string()
+                } else {
+                    secret
+                        .hosts
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(Error::Denied(format!(
+                    "the secret `{}` may only be sent to {hosts}, not to {}",
+                    secret.name,
+                    policy::origin(url)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every secret may go to `url` (a redirect may only carry them where they belong).
+    fn all_may_go(&self, policy: &NetworkPolicy, url: &Url) -> bool {
+        self.values
+            .iter()
+            .all(|secret| policy.may_carry(url, &secret.hosts))
+    }
+
+    /// Replaces every secret value in `bytes` (as is, and percent-encoded as a query would carry
+    /// it) with its placeholder: a server that echoes a request back must not hand the
+    /// connector what the host kept from it.
+    fn redact(&self, bytes: &mut Vec<u8>) {
+        for secret in &self.values {
+            let encoded = percent_encode(&secret.value);
+            for form in [secret.value.as_str(), encoded.as_str()] {
+                if form.len() < 4 || memchr::memmem::find(bytes, form.as_bytes()).is_none() {
+                    continue;
+                }
+                *bytes = replace_bytes(bytes, form.as_bytes(), secret.placeholder.as_bytes());
+            }
+        }
+    }
+
+    fn redact_text(&self, text: &str) -> String {
+        let mut bytes = text.as_bytes().to_vec();
+        self.redact(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// The values that identify the credential of a request: the secrets it carries, or, when it
@@ -98,9 +175,25 @@ impl Secrets {
             .iter()
             .zip(used)
             .filter(|(_, used)| **used || !any)
-            .map(|((_, value), _)| value.as_str())
+            .map(|(secret, _)| secret.value.as_str())
             .collect()
     }
+}
+
+fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut rest = haystack;
+    while let Some(at) = memchr::memmem::find(rest, needle) {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn percent_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Counters of a run's HTTP traffic. Cloning is cheap: clones count together.
@@ -189,6 +282,29 @@ pub struct HttpCapability {
     retry: RetryPolicy,
     jitter: Jitter,
     stats: HttpStats,
+    /// Logs every exchange in full (secrets redacted).
+    trace: bool,
+}
+
+/// How much of a body `--trace-http` shows.
+const TRACE_BODY: usize = 2048;
+
+/// Logs a request and its response for `--trace-http`: URL and headers as the connector wrote
+/// them (placeholders, never secrets), the response already redacted.
+fn trace_exchange(url: &str, headers: &[Header], response: &Response) {
+    let request_headers: Vec<String> = headers
+        .iter()
+        .map(|header| format!("{}: {}", header.name, header.value))
+        .collect();
+    let response_headers: Vec<String> = response
+        .headers
+        .iter()
+        .map(|header| format!("{}: {}", header.name, header.value))
+        .collect();
+    let body = String::from_utf8_lossy(&response.body[..response.body.len().min(TRACE_BODY)]);
+    tracing::info!(target: "trawl::http", %url, request_headers = ?request_headers,
+        status = response.status, response_headers = ?response_headers,
+        body_bytes = response.body.len(), "exchange\n{body}");
 }
 
 impl HttpCapability {
@@ -201,14 +317,25 @@ impl HttpCapability {
     ) -> Result<Self, reqwest::Error> {
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
+        let redirect_secrets = Arc::new(secrets.clone());
         let client = reqwest::Client::builder()
             .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(limits.timeout.min(Duration::from_secs(30)))
-            // Every hop of a redirect must pass the same policy as the first request.
+            .dns_resolver(Arc::new(policy::GuardedResolver {
+                policy: policy.clone(),
+            }))
+            // Every hop of a redirect must pass the same policy as the first request, and one to
+            // another origin only while every secret may go there (headers travel with it).
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
                 if attempt.previous().len() >= 5 {
                     attempt.error("more than 5 redirects")
-                } else if redirect_policy.check(attempt.url()).is_ok() {
+                } else if redirect_policy.check(attempt.url()).is_ok()
+                    && (same_origin || redirect_secrets.all_may_go(&redirect_policy, attempt.url()))
+                {
                     attempt.follow()
                 } else {
                     attempt.stop()
@@ -225,6 +352,7 @@ impl HttpCapability {
             retry: RetryPolicy::default(),
             jitter: Jitter::default(),
             stats: HttpStats::new(),
+            trace: false,
         })
     }
 
@@ -251,6 +379,12 @@ impl HttpCapability {
     /// limiters of its own.
     pub fn with_rate_limiters(mut self, limiters: RateLimiters) -> Self {
         self.limiters = limiters;
+        self
+    }
+
+    /// Logs every request and response in full, secrets redacted (`--trace-http`).
+    pub fn with_trace(mut self, trace: bool) -> Self {
+        self.trace = trace;
         self
     }
 
@@ -307,6 +441,7 @@ impl HttpCapability {
             })?;
             builder = builder.header(name, value);
         }
+        self.secrets.check_bindings(&self.policy, &checked, &used)?;
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
@@ -325,7 +460,15 @@ impl HttpCapability {
             bucket: &bucket,
         };
         tracing::debug!(target: "trawl::http", method = ?request.method, url = %request.url, "request");
-        self.send_with_retries(&exchange, prepared).await
+        let mut response = self.send_with_retries(&exchange, prepared).await?;
+        self.secrets.redact(&mut response.body);
+        for header in &mut response.headers {
+            header.value = self.secrets.redact_text(&header.value);
+        }
+        if self.trace {
+            trace_exchange(&request.url, &request.headers, &response);
+        }
+        Ok(response)
     }
 
     async fn send_with_retries(
@@ -431,7 +574,10 @@ impl HttpCapability {
     /// One attempt: sends `request` and reads the whole answer within the timeout.
     async fn attempt(&self, request: reqwest::Request) -> Result<Response, (Error, Failure)> {
         let failed = |error: reqwest::Error| {
-            let failure = Failure::of(&error);
+            let failure = match internal_address(&error) {
+                Some(_) => Failure::Permanent,
+                None => Failure::of(&error),
+            };
             (transport_error(error), failure)
         };
         let exchange = async {
@@ -499,8 +645,23 @@ fn method(method: Method) -> reqwest::Method {
     }
 }
 
+/// The refusal of the name resolver, when that is why a request failed.
+fn internal_address(error: &reqwest::Error) -> Option<&InternalAddress> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(internal) = cause.downcast_ref::<InternalAddress>() {
+            return Some(internal);
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// Describes a transport failure without its URL, which may carry a secret in the query.
 fn transport_error(error: reqwest::Error) -> Error {
+    if let Some(internal) = internal_address(&error) {
+        return Error::Denied(internal.to_string());
+    }
     if error.is_timeout() {
         return Error::Timeout;
     }

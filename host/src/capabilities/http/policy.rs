@@ -2,8 +2,9 @@
 //! patterns it declared and the user granted.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
+use std::sync::Arc;
 use thiserror::Error;
 use url::Url;
 
@@ -119,9 +120,46 @@ impl NetworkPolicy {
         })
     }
 
+    /// Whether the user's grants name `host` itself (not through a wildcard, not by default):
+    /// only then may it be, or resolve to, an internal address.
+    pub fn grants_explicitly(&self, host: &str) -> bool {
+        self.granted
+            .iter()
+            .flatten()
+            .any(|pattern| !pattern.wildcard && pattern.host.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether a request to `url` may carry a secret bound to `hosts` (empty: every declared
+    /// host). A loopback server the user granted stands in for the vendor in tests.
+    pub fn may_carry(&self, url: &Url, hosts: &[HostPattern]) -> bool {
+        let bound = if hosts.is_empty() {
+            self.declared.iter().any(|pattern| pattern.matches(url))
+        } else {
+            hosts.iter().any(|pattern| pattern.matches(url))
+        };
+        bound
+            || (is_loopback(url)
+                && url
+                    .host_str()
+                    .is_some_and(|host| self.grants_explicitly(host)))
+    }
+
     /// Whether `url` may be sent to; the error says why not and what would allow it.
     pub fn check(&self, url: &Url) -> Result<(), String> {
         let origin = origin(url);
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal.filter(|ip| is_internal(*ip))
+            && !self.grants_explicitly(url.host_str().unwrap_or_default())
+        {
+            return Err(format!(
+                "{origin} is an internal address ({ip}); only a grant that names it allows that \
+                 (`--grant {origin}`)"
+            ));
+        }
         let declared = self.declared.iter().any(|pattern| pattern.matches(url));
         let granted = match &self.granted {
             None => declared,
@@ -162,6 +200,69 @@ impl NetworkPolicy {
     }
 }
 
+/// Addresses a name may only lead to when the user named it in a grant: this machine, private
+/// networks, carrier-grade NAT, and link-local ones (where cloud metadata services answer).
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [first, second, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (first == 100 && (second & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_unique_local()
+                || v6.is_unicast_link_local()
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| is_internal(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// A name that resolved to an internal address without a grant naming it.
+#[derive(Debug, Error)]
+#[error(
+    "{host} resolves to {address}, an internal address; only a grant that names it allows that \
+     (`--grant https://{host}`)"
+)]
+pub struct InternalAddress {
+    pub host: String,
+    pub address: IpAddr,
+}
+
+/// Resolves names for the HTTP client, refusing internal addresses the user did not grant by
+/// name: a declared vendor host must not become a way into the local network (DNS rebinding).
+pub(super) struct GuardedResolver {
+    pub policy: Arc<NetworkPolicy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addresses: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !policy.grants_explicitly(&host)
+                && let Some(internal) = addresses.iter().find(|address| is_internal(address.ip()))
+            {
+                return Err(Box::new(InternalAddress {
+                    host,
+                    address: internal.ip(),
+                })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// `scheme://host:port` of `url`, the port always spelled out.
 pub(super) fn origin(url: &Url) -> String {
     match url.port_or_known_default() {
@@ -185,6 +286,61 @@ mod tests {
 
     fn url(text: &str) -> Url {
         Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn internal_addresses() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["8.8.8.8", "203.0.113.7", "2001:db8::1", "100.128.0.1"] {
+            assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn internal_literals_need_a_grant_naming_them() {
+        let declared = vec![
+            "https://*.example.com".to_string(),
+            "http://10.0.0.5".to_string(),
+        ];
+        let policy = NetworkPolicy::new("acme", &declared, None).unwrap();
+        let denied = policy.check(&url("http://10.0.0.5/")).unwrap_err();
+        assert!(denied.contains("internal address"), "{denied}");
+        let grants = vec!["http://10.0.0.5".to_string()];
+        let granted = NetworkPolicy::new("acme", &declared, Some(&grants)).unwrap();
+        assert!(granted.check(&url("http://10.0.0.5/")).is_ok());
+    }
+
+    #[test]
+    fn secrets_go_only_where_they_are_bound() {
+        let declared = vec![
+            "https://api.example.com".to_string(),
+            "https://upload.example.com".to_string(),
+        ];
+        let grants = vec![
+            "https://api.example.com".to_string(),
+            "https://upload.example.com".to_string(),
+            "http://127.0.0.1:9000".to_string(),
+        ];
+        let policy = NetworkPolicy::new("acme", &declared, Some(&grants)).unwrap();
+        let bound = vec!["https://api.example.com".parse::<HostPattern>().unwrap()];
+        assert!(policy.may_carry(&url("https://api.example.com/x"), &bound));
+        assert!(!policy.may_carry(&url("https://upload.example.com/x"), &bound));
+        assert!(policy.may_carry(&url("https://upload.example.com/x"), &[]));
+        assert!(policy.may_carry(&url("http://127.0.0.1:9000/x"), &bound));
     }
 
     #[test]

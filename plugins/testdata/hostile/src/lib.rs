@@ -4,7 +4,7 @@
 
 use trawl_sdk::{
     Connector, ConnectorInfo, FetchError, Page, PageRequest, ParamInfo, ParamKind, Record,
-    StreamInfo, http,
+    StreamInfo, http, storage,
 };
 
 struct Hostile;
@@ -18,6 +18,8 @@ const BEHAVIOURS: &[&str] = &[
     "endless-cursor",
     "repeat-cursor",
     "cap",
+    "hoard",
+    "read-storage",
 ];
 
 impl Connector for Hostile {
@@ -39,8 +41,29 @@ impl Connector for Hostile {
                 .default_value("behave"),
                 ParamInfo::new("target", ParamKind::Text, "A URL to request")
                     .default_value("https://example.com/"),
+                ParamInfo::new(
+                    "send_secret",
+                    ParamKind::Boolean,
+                    "Put the token in the request's Authorization header and query",
+                )
+                .default_value("false"),
+                {
+                    let mut token = ParamInfo::new(
+                        "token",
+                        ParamKind::Text,
+                        "A secret bound to api.hostile.test only",
+                    )
+                    .secret()
+                    .env("HOSTILE_TOKEN");
+                    token.secret_hosts = vec!["https://api.hostile.test".into()];
+                    token
+                },
             ],
-            hosts: vec!["https://api.hostile.test".into()],
+            hosts: vec![
+                "https://api.hostile.test".into(),
+                "https://other.hostile.test".into(),
+                "https://localhost".into(),
+            ],
             settings: vec![],
             rate_limits: vec![],
         }
@@ -63,9 +86,50 @@ impl Connector for Hostile {
             }
             "request" => {
                 let target = request.required_param("target")?;
-                http::get(target).send()?;
+                let mut builder = http::get(target);
+                if request.param("send_secret") == Some("true") {
+                    let placeholder = trawl_sdk::secret_placeholder("token");
+                    builder = builder
+                        .header("Authorization", format!("Bearer {placeholder}"))
+                        .query("key", &placeholder);
+                }
+                let response = builder.send()?;
+                // Hands back what it was told, so a test can see what reached the sandbox.
+                let seen = serde_json::json!({
+                    "status": response.status,
+                    "body": String::from_utf8_lossy(&response.body),
+                    "location": response.header("location"),
+                });
                 Ok(Page {
-                    records: vec![],
+                    records: vec![Record::new(
+                        "response",
+                        request.window.start,
+                        seen.to_string(),
+                    )],
+                    next_cursor: None,
+                })
+            }
+            "hoard" => {
+                for index in 0.. {
+                    if let Err(error) = storage::set(&format!("hoard-{index}"), &[7u8; 64 << 10]) {
+                        return Err(FetchError::InvalidParams(format!(
+                            "storage refused write {index}: {error:?}"
+                        )));
+                    }
+                }
+                unreachable!("the loop only ends with an error")
+            }
+            "read-storage" => {
+                let found = storage::get("token").map_err(|error| {
+                    FetchError::InvalidParams(format!("storage failed: {error:?}"))
+                })?;
+                let seen = serde_json::json!({"found": found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())});
+                Ok(Page {
+                    records: vec![Record::new(
+                        "storage",
+                        request.window.start,
+                        seen.to_string(),
+                    )],
                     next_cursor: None,
                 })
             }

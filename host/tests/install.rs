@@ -1,0 +1,477 @@
+//! `trawl plugin install` and `trawl plugin approve`, and `trawl run` refusing a connector whose
+//! file changed since it was approved.
+//!
+//! No test here may reach the network: runs use the hostile test connector, which does nothing
+//! but return a record when it behaves, or point Workvivo's `base_url` at 127.0.0.1 port 9 without
+//! a `--grant`, which the network policy refuses before anything is sent.
+
+mod support;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tempfile::TempDir;
+use trawl::state::StateStore;
+use trawl::state::approvals::ApprovedSecret;
+
+/// A `base_url` that is neither declared by the connector nor granted.
+const UNREACHABLE_BASE_URL: &str = "base_url=http://127.0.0.1:9";
+
+/// `trawl` with its working folder, state, cache, home and XDG folders all inside `dir`, and
+/// `plugins` as its only plugin folder (so the default install folder).
+fn trawl_with(dir: &TempDir, plugins: &Path) -> Command {
+    let root = dir.path();
+    let mut command = Command::cargo_bin("trawl").expect("the trawl binary is built");
+    command
+        .current_dir(root)
+        .env_remove("WORKVIVOID")
+        .env_remove("WORKVIVOTOKEN")
+        .env_remove("TIMEZONE")
+        .env_remove("TRAWL_PLUGIN_PATH")
+        .env_remove("TRAWL_STATE_DIR")
+        .env_remove("TRAWL_CACHE_DIR")
+        .env_remove("RUST_LOG")
+        .env("HOME", root.join("home"))
+        .env("XDG_DATA_HOME", root.join("xdg-data"))
+        .env("XDG_STATE_HOME", root.join("xdg-state"))
+        .env("XDG_CACHE_HOME", root.join("xdg-cache"))
+        .arg("--state")
+        .arg(root.join("state"))
+        .arg("--cache")
+        .arg(root.join("cache"))
+        .arg("--plugins")
+        .arg(plugins)
+        // Never a terminal: stdin is empty, as in CI.
+        .write_stdin("")
+        .timeout(Duration::from_secs(120));
+    command
+}
+
+/// `trawl` whose plugin folder is `<dir>/plugins`, where `trawl plugin install` copies to.
+fn trawl(dir: &TempDir) -> Command {
+    trawl_with(dir, &plugins(dir))
+}
+
+fn plugins(dir: &TempDir) -> PathBuf {
+    dir.path().join("plugins")
+}
+
+fn hostile() -> PathBuf {
+    support::test_plugin_dir().join("hostile.wasm")
+}
+
+fn workvivo() -> PathBuf {
+    support::plugin_dir().join("workvivo.wasm")
+}
+
+fn sha256(path: &Path) -> String {
+    hex::encode(Sha256::digest(
+        std::fs::read(path).expect("the file is there"),
+    ))
+}
+
+fn state(dir: &TempDir) -> StateStore {
+    StateStore::open(&dir.path().join("state")).expect("the state store opens")
+}
+
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The component with a custom section appended: still valid, same behaviour, another digest.
+fn with_custom_section(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
+    let name = b"trawl-test";
+    let mut section = leb128(name.len());
+    section.extend_from_slice(name);
+    section.extend_from_slice(payload);
+    let mut out = bytes.to_vec();
+    out.push(0); // a custom section
+    out.extend(leb128(section.len()));
+    out.extend(section);
+    out
+}
+
+/// A hostile run that behaves: one record per window, written to `hostile_events.csv`.
+const HOSTILE_RUN: [&str; 4] = ["run", "hostile", "2024-09-01", "2024-09-01"];
+
+#[test]
+fn install_with_yes_copies_the_file_and_records_its_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0)
+        .stdout(contains("hostile 0.1.0 - Misbehaves on request"))
+        .stdout(contains("Hosts it will send requests to:\n"))
+        .stdout(contains("  https://api.hostile.test\n"))
+        .stdout(contains(
+            "No connector named `hostile` was approved before.",
+        ))
+        .stdout(contains("Installed hostile 0.1.0 as"));
+
+    let installed = plugins(&dir).join("hostile.wasm");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(hostile()).unwrap()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(plugins(&dir))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "a new plugin folder is owner-only");
+    }
+    // Nothing but the connector is left in the folder.
+    assert_eq!(std::fs::read_dir(plugins(&dir)).unwrap().count(), 1);
+
+    let approval = state(&dir).approval("hostile").unwrap().expect("recorded");
+    assert_eq!(approval.sha256, sha256(&hostile()));
+    assert_eq!(approval.version, "0.1.0");
+    assert!(
+        approval
+            .hosts
+            .contains(&"https://api.hostile.test".to_string()),
+        "{approval:?}"
+    );
+    assert_eq!(approval.path, std::path::absolute(&installed).unwrap());
+
+    // Installing the same file again changes nothing and asks nothing.
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .assert()
+        .code(0)
+        .stdout(contains("already installed"));
+
+    trawl(&dir)
+        .args(["inspect", "hostile"])
+        .assert()
+        .code(0)
+        .stdout(contains(format!("sha256    {}", sha256(&hostile()))))
+        .stdout(contains("approved  yes, version 0.1.0"));
+    trawl(&dir)
+        .args(["plugin", "list"])
+        .assert()
+        .code(0)
+        .stdout(contains("hostile 0.1.0"));
+}
+
+#[test]
+fn install_into_another_folder_with_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--to")
+        .arg(&elsewhere)
+        .arg("-y")
+        .assert()
+        .code(0)
+        .stdout(contains("is not in the plugin folders trawl searches"));
+    assert!(elsewhere.join("hostile.wasm").is_file());
+    assert!(!plugins(&dir).exists());
+}
+
+#[test]
+fn install_without_a_terminal_or_yes_refuses_and_copies_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .assert()
+        .code(2)
+        // What it asks for is still shown, for review.
+        .stdout(contains("https://api.hostile.test"))
+        .stderr(contains("not installed"))
+        .stderr(contains("no terminal"))
+        .stderr(contains("--yes"));
+    assert!(!plugins(&dir).join("hostile.wasm").exists());
+    assert_eq!(state(&dir).approval("hostile").unwrap(), None);
+}
+
+#[test]
+fn a_corrupt_file_is_refused_without_copying() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(hostile()).unwrap();
+    for (name, contents) in [
+        ("truncated.wasm", bytes[..bytes.len() / 2].to_vec()),
+        ("text.wasm", b"not a connector at all".to_vec()),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        trawl(&dir)
+            .args(["plugin", "install"])
+            .arg(&path)
+            .arg("--yes")
+            .assert()
+            .code(2)
+            .stderr(contains("not installed"))
+            .stderr(contains("is not a WebAssembly component trawl can load"));
+    }
+    assert!(!plugins(&dir).exists());
+    assert_eq!(state(&dir).approval("hostile").unwrap(), None);
+}
+
+#[test]
+fn workvivo_install_shows_its_secret_and_where_it_may_go_and_then_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(workvivo())
+        .arg("--yes")
+        .assert()
+        .code(0)
+        .stdout(contains("token (env WORKVIVOTOKEN), sent only to:"))
+        .stdout(contains("    https://*.workvivo.com"))
+        .stdout(contains("Other params: base_url, workvivo_id"));
+    let approval = state(&dir).approval("workvivo").unwrap().expect("recorded");
+    assert_eq!(approval.secrets.len(), 1);
+    assert_eq!(approval.secrets[0].name, "token");
+    assert_eq!(approval.secrets[0].hosts, approval.hosts);
+
+    // An approved connector runs without a word about approvals; this run gets as far as its
+    // first request, which the network policy denies.
+    std::fs::write(
+        dir.path().join(".env"),
+        "WORKVIVOID=12345\nWORKVIVOTOKEN=test-token\n",
+    )
+    .unwrap();
+    trawl(&dir)
+        .args(["run", "workvivo", "2024-09-01", "2024-09-01"])
+        .args(["--param", UNREACHABLE_BASE_URL])
+        .assert()
+        .code(1)
+        .stderr(contains("request denied"))
+        .stderr(contains("trawl plugin").not());
+}
+
+#[test]
+fn a_changed_file_is_refused_until_it_is_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0);
+    trawl(&dir).args(HOSTILE_RUN).assert().code(0);
+    let output = dir.path().join("hostile_events.csv");
+    assert!(output.is_file());
+    std::fs::remove_file(&output).unwrap();
+
+    let installed = plugins(&dir).join("hostile.wasm");
+    let approved = sha256(&installed);
+    std::fs::write(
+        &installed,
+        with_custom_section(&std::fs::read(&installed).unwrap(), b"rebuilt"),
+    )
+    .unwrap();
+    let changed = sha256(&installed);
+
+    trawl(&dir)
+        .args(HOSTILE_RUN)
+        .assert()
+        .code(2)
+        .stderr(contains(installed.display().to_string()))
+        .stderr(contains(&approved[..12]))
+        .stderr(contains(&changed[..12]))
+        .stderr(contains("trawl plugin approve hostile"));
+    assert!(!output.exists(), "nothing ran");
+    trawl(&dir)
+        .args(["inspect", "hostile"])
+        .assert()
+        .code(0)
+        .stdout(contains("approved  no: the file changed"));
+
+    // Without a terminal, approving needs --yes too.
+    trawl(&dir)
+        .args(["plugin", "approve", "hostile"])
+        .assert()
+        .code(2)
+        .stdout(contains("Changes since version 0.1.0"))
+        .stdout(contains("none in what it declares"))
+        .stderr(contains("--yes"));
+    trawl(&dir).args(HOSTILE_RUN).assert().code(2);
+
+    trawl(&dir)
+        .args(["plugin", "approve", "hostile", "--yes"])
+        .assert()
+        .code(0)
+        .stdout(contains(format!(
+            "Approved hostile 0.1.0 ({}",
+            installed.display()
+        )));
+    assert_eq!(
+        state(&dir).approval("hostile").unwrap().unwrap().sha256,
+        changed
+    );
+    trawl(&dir)
+        .args(HOSTILE_RUN)
+        .assert()
+        .code(0)
+        .stderr(contains("trawl plugin").not());
+    assert!(output.is_file());
+}
+
+#[test]
+fn another_file_under_an_approved_name_is_refused_wherever_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0);
+    let rebuilt = dir.path().join("build").join("hostile.wasm");
+    std::fs::create_dir_all(rebuilt.parent().unwrap()).unwrap();
+    std::fs::write(
+        &rebuilt,
+        with_custom_section(&std::fs::read(hostile()).unwrap(), b"dev build"),
+    )
+    .unwrap();
+    trawl(&dir)
+        .arg("run")
+        .arg(&rebuilt)
+        .args(&HOSTILE_RUN[2..])
+        .assert()
+        .code(2)
+        .stderr(contains("trawl plugin approve hostile"));
+}
+
+#[test]
+fn a_connector_never_approved_runs_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = trawl_with(&dir, &support::test_plugin_dir())
+        .args(HOSTILE_RUN)
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(
+        stderr
+            .matches("was not installed with `trawl plugin install`")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("trawl plugin approve hostile"), "{stderr}");
+    trawl_with(&dir, &support::test_plugin_dir())
+        .args(["inspect", "hostile"])
+        .assert()
+        .code(0)
+        .stdout(contains("approved  no: not installed"));
+}
+
+#[test]
+fn an_upgrade_shows_what_changed_since_the_approved_version() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0);
+    // Make the approval on record look like an older version that asked for other things.
+    let store = state(&dir);
+    let mut older = store.approval("hostile").unwrap().unwrap();
+    older.version = "0.0.9".into();
+    older.sha256 = "0".repeat(64);
+    older.hosts = vec!["https://old.hostile.test".into()];
+    older.secrets = vec![ApprovedSecret {
+        name: "old_secret".into(),
+        env: Some("HOSTILE_OLD_SECRET".into()),
+        hosts: vec!["https://old.hostile.test".into()],
+    }];
+    older.params = vec![
+        "behaviour".into(),
+        "old_secret".into(),
+        "region".into(),
+        "target".into(),
+    ];
+    store.record_approval(&older).unwrap();
+    drop(store);
+
+    // The file on disk is not the approved one any more.
+    trawl(&dir)
+        .args(HOSTILE_RUN)
+        .assert()
+        .code(2)
+        .stderr(contains("version 0.0.9"));
+
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0)
+        .stdout(contains("Changes since version 0.0.9"))
+        .stdout(contains("  version 0.0.9 -> 0.1.0\n"))
+        .stdout(contains("  + host https://api.hostile.test\n"))
+        .stdout(contains("  - host https://old.hostile.test\n"))
+        .stdout(contains("  - secret old_secret\n"))
+        .stdout(contains("  - param region\n"))
+        .stdout(contains("replacing the file there"));
+    assert_eq!(
+        state(&dir).approval("hostile").unwrap().unwrap().version,
+        "0.1.0"
+    );
+    trawl(&dir).args(HOSTILE_RUN).assert().code(0);
+
+    // A new build that declares the same things: only the digest changed, and the review says so.
+    let rebuilt = dir.path().join("hostile-rebuilt.wasm");
+    std::fs::write(
+        &rebuilt,
+        with_custom_section(&std::fs::read(hostile()).unwrap(), b"v2"),
+    )
+    .unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(&rebuilt)
+        .arg("--yes")
+        .assert()
+        .code(0)
+        .stdout(contains("none in what it declares"));
+    assert_eq!(
+        sha256(&plugins(&dir).join("hostile.wasm")),
+        sha256(&rebuilt)
+    );
+}
+
+#[test]
+fn an_approval_edited_to_other_hosts_is_refused_even_with_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    trawl(&dir)
+        .args(["plugin", "install"])
+        .arg(hostile())
+        .arg("--yes")
+        .assert()
+        .code(0);
+    let store = state(&dir);
+    let mut edited = store.approval("hostile").unwrap().unwrap();
+    edited.hosts.push("https://evil.test".into());
+    store.record_approval(&edited).unwrap();
+    drop(store);
+    trawl(&dir)
+        .args(HOSTILE_RUN)
+        .assert()
+        .code(2)
+        .stderr(contains("does not match"))
+        .stderr(contains("https://evil.test"))
+        .stderr(contains("trawl plugin approve hostile"));
+}
