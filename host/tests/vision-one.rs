@@ -512,6 +512,22 @@ async fn seed_users_get_the_seed_file() {
     }
 }
 
+/// A refusal is not asked again: no request repeats another. The host may have started a few
+/// more windows (one request each) before the refusal stops the run: its scheduler frees a
+/// worker as soon as a window fails and runs at most `4 * workers` windows ahead.
+fn assert_not_retried(requests: &[trawl_simulators::RequestLogEntry]) {
+    assert!((1..=6).contains(&requests.len()), "{requests:?}");
+    let paths: std::collections::HashSet<&str> = requests
+        .iter()
+        .map(|request| request.path.as_str())
+        .collect();
+    assert_eq!(
+        paths.len(),
+        requests.len(),
+        "a refused request was sent again"
+    );
+}
+
 /// The seed's query as the simulator reads it.
 fn seed_match(detection: &Value) -> bool {
     let product = detection["productCode"].as_str().unwrap_or("");
@@ -537,10 +553,11 @@ async fn a_refused_token_is_a_clear_error_without_the_token() {
     // Not retried: one request, then a stop. The token reached the simulator only through the
     // host's substitution.
     let requests = setup.simulator.requests();
-    assert_eq!(requests.len(), 1);
-    assert_eq!(
-        requests[0].header("authorization"),
-        Some("Bearer wrong-token-123")
+    assert_not_retried(&requests);
+    assert!(
+        requests
+            .iter()
+            .all(|request| request.header("authorization") == Some("Bearer wrong-token-123"))
     );
 }
 
@@ -563,7 +580,7 @@ async fn a_token_without_the_search_permission_is_a_clear_error() {
     );
     assert!(message.contains("V1_API_TOKEN"), "{message}");
     assert!(!message.contains("alerts-only"), "{message}");
-    assert_eq!(setup.simulator.requests().len(), 1);
+    assert_not_retried(&setup.simulator.requests());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -579,7 +596,7 @@ async fn a_rejected_query_is_reported_with_the_vendors_message() {
     assert!(message.contains("Invalid TMV1-Query"), "{message}");
     assert!(message.contains("V1_QUERY_FILTER"), "{message}");
     // A 400 is not asked again.
-    assert_eq!(setup.simulator.requests().len(), 1);
+    assert_not_retried(&setup.simulator.requests());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -742,7 +759,8 @@ async fn a_stopped_window_resumes_from_its_saved_next_link() {
         .filter(|request| param(&request.path, "skipToken").is_none())
         .map(|request| request.path.clone())
         .collect();
-    assert_eq!(started.len(), 1);
+    // One window (two when the host started the next before the failure stopped the run).
+    assert!((1..=2).contains(&started.len()), "{started:?}");
 
     setup.simulator.faults().clear();
     let second = setup.run(&args).await;

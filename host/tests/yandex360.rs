@@ -463,8 +463,10 @@ async fn killed_mid_window_a_rerun_resumes_with_the_page_token() {
         "3",
     ];
     let mut kills = 0;
+    let mut run_starts = Vec::new();
     for point in 0..8u64 {
         let before = setup.simulator.requests().len();
+        run_starts.push(before);
         let mut child = setup
             .command(&args)
             .stderr(std::process::Stdio::null())
@@ -491,17 +493,14 @@ async fn killed_mid_window_a_rerun_resumes_with_the_page_token() {
         files(&setup.folder(Stream::Disk)),
         setup.expected_files(Stream::Disk, DEFAULT_START_MS, DEFAULT_START_MS + DAY_MS)
     );
-    // Windows were resumed from a stored page token rather than started over.
-    let resumed = setup
-        .simulator
-        .requests()
+    // Some run began with a window an earlier run had started: from its stored page token.
+    let requests = setup.simulator.requests();
+    let resumed = run_starts[1..]
         .iter()
-        .filter(|request| request.status == 200)
+        .filter_map(|&start| requests.get(start))
+        .filter(|first| !query_values(&first.path, "pageToken").is_empty())
         .count();
-    let events = setup
-        .truth(Stream::Disk, DEFAULT_START_MS, DEFAULT_START_MS + DAY_MS)
-        .len();
-    assert!(resumed < 2 * (events + 96), "{resumed}");
+    assert!(resumed >= 1, "no run resumed a window from its page token");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

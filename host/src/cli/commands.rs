@@ -9,7 +9,7 @@ use crate::capabilities::http::{
 use crate::capabilities::storage::StorageScope;
 use crate::config::{self, ConfigFile, Environment, Overrides, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
-use crate::runtime::wit::{ConnectorInfo, ParamKind};
+use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo};
 use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
 use crate::state::StateStore;
 use std::fmt::Write as _;
@@ -182,13 +182,9 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     } else if !file_or_default.streams.is_empty() {
         file_or_default.streams.clone()
     } else {
-        info.streams
-            .iter()
-            .take(1)
-            .map(|stream| stream.name.clone())
-            .collect()
+        default_streams(&info)
     };
-    let mut streams = Vec::new();
+    let mut streams: Vec<(StreamInfo, config::StreamSettings)> = Vec::new();
     for name in &stream_names {
         let stream = info
             .streams
@@ -206,6 +202,18 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
                 ))
             })?;
         let settings = config::resolve_settings(&info, stream, &sources).map_err(Failure::input)?;
+        // Two streams in one output would interleave and share checkpoints: refuse it.
+        if let Some((other, _)) = streams
+            .iter()
+            .find(|(_, other)| other.output.key() == settings.output.key())
+        {
+            return Err(Failure::input(format!(
+                "streams `{}` and `{name}` would both write to {}; give each its own output \
+                 (different settings per stream: a config file per stream, or run them apart)",
+                other.name,
+                settings.output.location()
+            )));
+        }
         streams.push((stream.clone(), settings));
     }
 
@@ -274,6 +282,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     };
 
     let mut incomplete = Vec::new();
+    let (mut done, mut failed, mut not_started) = (Vec::new(), Vec::new(), Vec::new());
     for (stream, settings) in &streams {
         let now = clock.now();
         let start = args.start.as_ref().or(args.start_flag.as_ref());
@@ -289,9 +298,22 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         };
         let output = &settings.output;
         let stream_started = Instant::now();
-        let summary = engine::run_stream(&context, stream, request, output)
-            .await
-            .map_err(Failure::run)?;
+        let summary = match engine::run_stream(&context, stream, request, output).await {
+            Ok(summary) => summary,
+            Err(error) if streams.len() == 1 => return Err(Failure::run(error)),
+            Err(error) => {
+                // One stream failing does not keep the others from their data, unless the vendor
+                // refused the credentials, which the others share.
+                eprintln!("error: {error}");
+                failed.push(stream.name.clone());
+                if error.is_unauthorized() {
+                    let started = failed.len() + done.len();
+                    not_started.extend(streams[started..].iter().map(|(s, _)| s.name.clone()));
+                    break;
+                }
+                continue;
+            }
+        };
         eprintln!(
             "{}",
             summary_line(
@@ -305,6 +327,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         if summary.capped {
             incomplete.push(stream.name.clone());
         }
+        done.push(stream.name.clone());
     }
     let traffic = stats.snapshot();
     eprintln!(
@@ -328,7 +351,45 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "run complete"
     );
+    if !failed.is_empty() {
+        let mut message = format!("failed: {} (see above)", failed.join(", "));
+        if !not_started.is_empty() {
+            message.push_str(&format!(
+                "; not started, as the credentials were refused: {}",
+                not_started.join(", ")
+            ));
+        }
+        if !done.is_empty() {
+            message.push_str(&format!("; completed: {}", done.join(", ")));
+        }
+        return Err(Failure::run(message));
+    }
     Ok(())
+}
+
+/// The streams a run pulls when neither flags nor the config name any: the connector's
+/// `streams` setting (a comma-separated list, as a seed script pulled several), else its first.
+fn default_streams(info: &ConnectorInfo) -> Vec<String> {
+    let declared = info
+        .settings
+        .iter()
+        .find(|setting| setting.key == "streams")
+        .and_then(|setting| setting.default.as_deref())
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .filter(|names| !names.is_empty());
+    declared.unwrap_or_else(|| {
+        info.streams
+            .iter()
+            .take(1)
+            .map(|stream| stream.name.clone())
+            .collect()
+    })
 }
 
 /// The quotas requests are spaced by: the user's (flags, then config), which replace the
@@ -520,6 +581,9 @@ fn describe(info: &ConnectorInfo, path: &Path) -> String {
             "  {:<20} {} (max window {window})",
             stream.name, stream.description
         );
+        for setting in &stream.settings {
+            let _ = writeln!(out, "  {:<20}   {}", "", describe_setting(setting));
+        }
     }
     let _ = writeln!(out, "\nParams:");
     for param in &info.params {
@@ -553,20 +617,24 @@ fn describe(info: &ConnectorInfo, path: &Path) -> String {
     if !info.settings.is_empty() {
         let _ = writeln!(out, "\nDefault settings:");
         for setting in &info.settings {
-            let _ = writeln!(
-                out,
-                "  {:<20} {}{}",
-                setting.key,
-                setting.default.as_deref().unwrap_or("-"),
-                setting
-                    .env
-                    .as_ref()
-                    .map(|variable| format!(" (env {variable})"))
-                    .unwrap_or_default()
-            );
+            let _ = writeln!(out, "  {}", describe_setting(setting));
         }
     }
     out
+}
+
+/// `key = default (env VAR)`.
+fn describe_setting(setting: &crate::runtime::wit::HostSetting) -> String {
+    format!(
+        "{:<20} {}{}",
+        setting.key,
+        setting.default.as_deref().unwrap_or("-"),
+        setting
+            .env
+            .as_ref()
+            .map(|variable| format!(" (env {variable})"))
+            .unwrap_or_default()
+    )
 }
 
 fn humanize(millis: u64) -> String {

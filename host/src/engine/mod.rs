@@ -150,7 +150,7 @@ pub enum WindowError {
 pub enum RunError {
     #[error(
         "stream `{stream}`, window {window}: {source}\n\
-         {done} of {total} windows completed; run the same command again to resume from there"
+         {done} of {total} windows completed; {}", next_step(source)
     )]
     Window {
         stream: String,
@@ -170,6 +170,33 @@ pub enum RunError {
     State(#[from] StateError),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl RunError {
+    /// Whether the vendor refused the credentials: other streams would be refused alike.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(
+            self,
+            RunError::Window {
+                source: WindowError::Connector(FetchError::Unauthorized(_)),
+                ..
+            }
+        )
+    }
+}
+
+/// What the user should do about a failed window.
+fn next_step(error: &WindowError) -> &'static str {
+    use crate::runtime::wit::trawl::connector::http::Error as HttpError;
+    match error {
+        WindowError::Connector(
+            FetchError::Unauthorized(_)
+            | FetchError::InvalidParams(_)
+            | FetchError::UnknownStream(_)
+            | FetchError::Http(HttpError::Denied(_)),
+        ) => "fix that, then run the same command again to resume from there",
+        _ => "run the same command again to resume from there",
+    }
 }
 
 /// A window for messages: `2024-09-01T05:00:00Z..2024-09-01T06:00:00Z`.

@@ -190,6 +190,19 @@ impl StreamInfo {
         self
     }
 
+    /// Record fields that lead a CSV file, in this order.
+    pub fn columns(mut self, columns: &[&str]) -> Self {
+        self.columns = columns.iter().map(|column| column.to_string()).collect();
+        self
+    }
+
+    /// A host setting for this stream only (e.g. its output file), with the environment variable
+    /// the script it replaces read it from.
+    pub fn setting(mut self, key: &str, default: Option<&str>, env: Option<&str>) -> Self {
+        self.settings.push(HostSetting::new(key, default, env));
+        self
+    }
+
     /// Where the event time is in a record, so the host can read records it wrote before.
     pub fn time_field(mut self, path: &str, format: TimeFormat) -> Self {
         self.time_field = Some(TimeField {
