@@ -10,7 +10,6 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use predicates::str::{contains, is_match};
 use std::path::PathBuf;
-use std::time::Duration;
 use tempfile::TempDir;
 
 /// A `base_url` that is neither declared by the connector nor granted, so a request to it is
@@ -25,33 +24,9 @@ fn dotenv_credentials() -> String {
     format!("WORKVIVOID=12345\nWORKVIVOTOKEN={TOKEN}\n")
 }
 
-/// `trawl` with its working folder, state, cache, home and XDG folders all inside `dir`, and
-/// none of the caller's variables that would change what it reads or where it looks.
+/// `trawl` isolated inside `dir`, with the built connectors.
 fn trawl(dir: &TempDir) -> Command {
-    let root = dir.path();
-    let mut command = Command::cargo_bin("trawl").expect("the trawl binary is built");
-    command
-        .current_dir(root)
-        .env_remove("WORKVIVOID")
-        .env_remove("WORKVIVOTOKEN")
-        .env_remove("TIMEZONE")
-        .env_remove("TRAWL_PLUGIN_PATH")
-        .env_remove("TRAWL_STATE_DIR")
-        .env_remove("TRAWL_CACHE_DIR")
-        .env_remove("RUST_LOG")
-        .env("HOME", root.join("home"))
-        .env("XDG_DATA_HOME", root.join("xdg-data"))
-        .env("XDG_STATE_HOME", root.join("xdg-state"))
-        .env("XDG_CACHE_HOME", root.join("xdg-cache"))
-        .arg("--state")
-        .arg(root.join("state"))
-        .arg("--cache")
-        .arg(root.join("cache"))
-        .arg("--plugins")
-        .arg(support::plugin_dir())
-        // A hung run is a failure, not a stuck test suite.
-        .timeout(Duration::from_secs(120));
-    command
+    support::isolated_trawl(dir.path(), &support::plugin_dir())
 }
 
 fn sandbox() -> TempDir {

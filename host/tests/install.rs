@@ -12,7 +12,6 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tempfile::TempDir;
 use trawl::state::StateStore;
 use trawl::state::approvals::ApprovedSecret;
@@ -20,34 +19,10 @@ use trawl::state::approvals::ApprovedSecret;
 /// A `base_url` that is neither declared by the connector nor granted.
 const UNREACHABLE_BASE_URL: &str = "base_url=http://127.0.0.1:9";
 
-/// `trawl` with its working folder, state, cache, home and XDG folders all inside `dir`, and
-/// `plugins` as its only plugin folder (so the default install folder).
+/// `trawl` isolated inside `dir`, with `plugins` as its first plugin folder (so the default
+/// install folder).
 fn trawl_with(dir: &TempDir, plugins: &Path) -> Command {
-    let root = dir.path();
-    let mut command = Command::cargo_bin("trawl").expect("the trawl binary is built");
-    command
-        .current_dir(root)
-        .env_remove("WORKVIVOID")
-        .env_remove("WORKVIVOTOKEN")
-        .env_remove("TIMEZONE")
-        .env_remove("TRAWL_PLUGIN_PATH")
-        .env_remove("TRAWL_STATE_DIR")
-        .env_remove("TRAWL_CACHE_DIR")
-        .env_remove("RUST_LOG")
-        .env("HOME", root.join("home"))
-        .env("XDG_DATA_HOME", root.join("xdg-data"))
-        .env("XDG_STATE_HOME", root.join("xdg-state"))
-        .env("XDG_CACHE_HOME", root.join("xdg-cache"))
-        .arg("--state")
-        .arg(root.join("state"))
-        .arg("--cache")
-        .arg(root.join("cache"))
-        .arg("--plugins")
-        .arg(plugins)
-        // Never a terminal: stdin is empty, as in CI.
-        .write_stdin("")
-        .timeout(Duration::from_secs(120));
-    command
+    support::isolated_trawl(dir.path(), plugins)
 }
 
 /// `trawl` whose plugin folder is `<dir>/plugins`, where `trawl plugin install` copies to.

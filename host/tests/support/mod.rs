@@ -141,3 +141,33 @@ pub async fn run_to_end(mut command: std::process::Command) -> Output {
         .await
         .unwrap()
 }
+
+/// `trawl` with its working folder, state, cache, home and XDG folders all inside `root`,
+/// `plugins` as its first plugin folder, none of the caller's variables that would change what it
+/// reads or where it looks, no terminal on stdin, and a time limit (a hung run is a failure, not
+/// a stuck test suite).
+pub fn isolated_trawl(root: &Path, plugins: &Path) -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("trawl").expect("the trawl binary is built");
+    command
+        .current_dir(root)
+        .env_remove("WORKVIVOID")
+        .env_remove("WORKVIVOTOKEN")
+        .env_remove("TIMEZONE")
+        .env_remove("TRAWL_PLUGIN_PATH")
+        .env_remove("TRAWL_STATE_DIR")
+        .env_remove("TRAWL_CACHE_DIR")
+        .env_remove("RUST_LOG")
+        .env("HOME", root.join("home"))
+        .env("XDG_DATA_HOME", root.join("xdg-data"))
+        .env("XDG_STATE_HOME", root.join("xdg-state"))
+        .env("XDG_CACHE_HOME", root.join("xdg-cache"))
+        .arg("--state")
+        .arg(root.join("state"))
+        .arg("--cache")
+        .arg(root.join("cache"))
+        .arg("--plugins")
+        .arg(plugins)
+        .write_stdin("")
+        .timeout(std::time::Duration::from_secs(120));
+    command
+}
