@@ -607,8 +607,21 @@ fn describe(info: &ConnectorInfo, path: &Path) -> String {
         if let Some(default) = &param.default {
             notes.push(format!("default {default}"));
         }
-        let _ = writeln!(out, "  {:<20} {kind}; {}", param.name, notes.join(", "));
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", notes.join(", "))
+        };
+        let _ = writeln!(out, "  {:<20} {kind}{notes}", param.name);
         let _ = writeln!(out, "  {:<20} {}", "", param.help);
+    }
+    if !info.rate_limits.is_empty() {
+        let quotas: Vec<String> = info
+            .rate_limits
+            .iter()
+            .map(|limit| RateLimit::from(limit).to_string())
+            .collect();
+        let _ = writeln!(out, "\nVendor quotas: {}", quotas.join(", "));
     }
     let _ = writeln!(out, "\nHosts it needs to reach:");
     for host in &info.hosts {

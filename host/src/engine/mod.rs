@@ -172,6 +172,13 @@ pub enum RunError {
     Internal(String),
 }
 
+impl WindowError {
+    /// The vendor asked for the window in smaller pieces: not a failure.
+    fn is_split_request(&self) -> bool {
+        matches!(self, WindowError::Connector(FetchError::WindowTooLarge(_)))
+    }
+}
+
 impl RunError {
     /// Whether the vendor refused the credentials: other streams would be refused alike.
     pub fn is_unauthorized(&self) -> bool {
@@ -396,15 +403,38 @@ impl StreamRun {
             sender,
         ));
         let mut outcome = Ok(());
+        // Once a window was stopped because another failed, later windows cannot be committed
+        // (the output must stay in order); what is left is to find the failure that stopped it.
+        let mut stopped = None;
         while let Some((planned, handle)) = receiver.recv().await {
             let result = join(handle).await;
-            if let Err(error) = self.settle(planned, result).await {
-                outcome = Err(error);
-                break;
+            match result {
+                Err(WindowError::Stopped) => {
+                    stopped.get_or_insert(planned.window);
+                    continue;
+                }
+                Ok(_) if stopped.is_some() => continue,
+                result => {
+                    if let Err(error) = self.settle(planned, result).await {
+                        outcome = Err(error);
+                        break;
+                    }
+                }
             }
             if self.summary.capped {
                 break;
             }
+        }
+        if let (Ok(()), Some(window)) = (&outcome, stopped)
+            && !self.summary.capped
+        {
+            outcome = Err(RunError::Window {
+                stream: self.stream.clone(),
+                window: DisplayWindow(window),
+                source: WindowError::Stopped,
+                done: self.summary.windows_committed,
+                total: self.summary.windows_total,
+            });
         }
         // Stopping: workers finish the page in flight (its checkpoint stays valid) and return.
         self.shared.stop.store(true, Ordering::Relaxed);
@@ -508,7 +538,14 @@ async fn schedule_windows(
         let worker_shared = shared.clone();
         let job = window.clone();
         let handle = tokio::spawn(async move {
-            let result = fetch::fetch_window(worker_shared, job).await;
+            let result = fetch::fetch_window(worker_shared.clone(), job).await;
+            // A failed window fails the run: no new window should start (with a refused token,
+            // each would only be refused again). Set before the worker's place is given up.
+            if let Err(error) = &result
+                && !error.is_split_request()
+            {
+                worker_shared.stop.store(true, Ordering::Relaxed);
+            }
             drop(permit);
             result
         });
