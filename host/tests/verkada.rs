@@ -19,8 +19,8 @@ use trawl_simulators::verkada::{
 use trawl_simulators::{RequestLogEntry, RunningServer};
 
 const HOUR: i64 = 3600;
-const AUDIT_FILE: &str = "verkada_audit-log.jsonl";
-const ALERTS_FILE: &str = "verkada_camera-alerts.jsonl";
+const AUDIT_FILE: &str = "verkada_audit_log.jsonl";
+const ALERTS_FILE: &str = "verkada_camera_alerts.jsonl";
 
 /// A working folder with the seed script's `.env`, and a simulator to talk to.
 struct Setup {
@@ -169,16 +169,7 @@ async fn audit_log_rows_each_once_in_window_order() {
         (DEFAULT_START + 2 * HOUR).to_string(),
     );
     setup
-        .run_ok(&[
-            &start,
-            &end,
-            "--set",
-            "output.format=jsonl",
-            "--param",
-            "page_size=4",
-            "--workers",
-            "4",
-        ])
+        .run_ok(&[&start, &end, "--param", "page_size=4", "--workers", "4"])
         .await;
 
     // Everything Verkada processed in the range, each row once, by window then event time:
@@ -256,8 +247,6 @@ async fn camera_alerts_each_once_even_when_the_start_is_exclusive() {
             &end,
             "--stream",
             "camera-alerts",
-            "--set",
-            "output.format=jsonl",
             "--param",
             "page_size=4",
         ])
@@ -290,8 +279,6 @@ async fn camera_alerts_each_once_even_when_the_start_is_exclusive() {
             &end,
             "--stream",
             "camera-alerts",
-            "--set",
-            "output.format=jsonl",
             "--output",
             "motion.jsonl",
             "--param",
@@ -333,8 +320,8 @@ async fn rows_processed_late_are_caught_by_a_later_window() {
                 .run_ok(&[
                     &from,
                     &to,
-                    "--set",
-                    "output.format=jsonl",
+                    "--stream",
+                    "audit-log",
                     "--output",
                     file,
                     "--param",
@@ -400,10 +387,10 @@ async fn a_run_without_range_takes_the_last_whole_quarter_and_the_next_goes_on()
         ..Config::default()
     })
     .await;
-    let args = ["--set", "output.format=jsonl"];
+    let both = ["--stream", "audit-log", "--stream", "camera-alerts"];
 
     // The seed's cron run: the quarter hour that ended last, nothing else.
-    setup.run_ok(&args).await;
+    setup.run_ok(&both).await;
     // The windows asked for, whatever order the workers asked in.
     let windows = |requests: &[RequestLogEntry]| -> Vec<(i64, i64)> {
         let mut windows: Vec<(i64, i64)> = requests
@@ -427,16 +414,24 @@ async fn a_run_without_range_takes_the_last_whole_quarter_and_the_next_goes_on()
         .map(|event| &event.json)
         .collect();
     assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &expected, audit_order);
+    let alerts: Vec<&Value> = setup
+        .dataset
+        .alerts_between(last_end - QUARTER, last_end)
+        .into_iter()
+        .map(|alert| &alert.json)
+        .collect();
+    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
 
     // The next run reads that quarter again (for rows that became visible late) and writes none
     // of it twice.
     let before = setup.requests().len();
-    let again = setup.run_ok(&args).await;
+    let again = setup.run_ok(&both).await;
     assert_eq!(
         windows(&setup.requests()[before..]),
         [(last_end - QUARTER, last_end)]
     );
     assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &expected, audit_order);
+    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
     assert!(
         stderr(&again).contains("already written"),
         "{}",
@@ -453,9 +448,9 @@ async fn a_run_without_range_takes_the_last_whole_quarter_and_the_next_goes_on()
         (last_end - 4 * QUARTER).to_string(),
         (last_end - 3 * QUARTER).to_string(),
     );
-    other.run_ok(&[&from, &to, args[0], args[1]]).await;
+    other.run_ok(&[&from, &to]).await;
     let before = other.requests().len();
-    other.run_ok(&args).await;
+    other.run_ok(&[]).await;
     assert_eq!(
         windows(&other.requests()[before..]),
         [
@@ -478,9 +473,7 @@ async fn a_run_without_range_takes_the_last_whole_quarter_and_the_next_goes_on()
 async fn the_token_is_cached_in_trawls_state_and_reused() {
     let setup = Setup::two_hours(Config::default()).await;
     let quarter = |n: i64| (DEFAULT_START + n * QUARTER).to_string();
-    setup
-        .run_ok(&[&quarter(0), &quarter(1), "--set", "output.format=jsonl"])
-        .await;
+    setup.run_ok(&[&quarter(0), &quarter(1)]).await;
     assert_eq!(setup.requests().iter().filter(|r| is_token(r)).count(), 1);
     let token = setup.requests()[0].header("x-api-key").map(String::from);
     assert_eq!(token.as_deref(), Some(DEFAULT_API_KEY));
@@ -494,8 +487,6 @@ async fn the_token_is_cached_in_trawls_state_and_reused() {
             "audit-log",
             "--stream",
             "camera-alerts",
-            "--set",
-            "output.format=jsonl",
         ])
         .await;
     let requests = setup.requests();
@@ -541,8 +532,6 @@ async fn a_token_near_its_end_is_renewed_before_verkada_refuses_it() {
         .run_ok(&[
             &start,
             &end,
-            "--set",
-            "output.format=jsonl",
             "--param",
             "page_size=3",
             "--param",
@@ -586,16 +575,7 @@ async fn an_expired_token_is_renewed_once_and_the_page_asked_again() {
         (DEFAULT_START + HOUR).to_string(),
     );
     setup
-        .run_ok(&[
-            &start,
-            &end,
-            "--set",
-            "output.format=jsonl",
-            "--param",
-            "page_size=4",
-            "--workers",
-            "1",
-        ])
+        .run_ok(&[&start, &end, "--param", "page_size=4", "--workers", "1"])
         .await;
     let requests = setup.requests();
     let refused: Vec<usize> = (0..requests.len())
@@ -621,9 +601,7 @@ async fn an_expired_token_is_renewed_once_and_the_page_asked_again() {
 async fn a_token_refused_twice_stops_the_run_instead_of_looping() {
     let setup = Setup::two_hours(Config::default()).await;
     let quarter = |n: i64| (DEFAULT_START + n * QUARTER).to_string();
-    setup
-        .run_ok(&[&quarter(0), &quarter(1), "--set", "output.format=jsonl"])
-        .await;
+    setup.run_ok(&[&quarter(0), &quarter(1)]).await;
     let before = setup.requests().len();
 
     // Now Verkada refuses every token: the cached one, then the one it has just issued.
@@ -634,9 +612,7 @@ async fn a_token_refused_twice_stops_the_run_instead_of_looping() {
             &serde_json::json!({"id": "0e2d", "message": "Token expired", "data": null}),
         ),
     ));
-    let output = setup
-        .run(&[&quarter(1), &quarter(2), "--set", "output.format=jsonl"])
-        .await;
+    let output = setup.run(&[&quarter(1), &quarter(2)]).await;
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let message = stderr(&output);
     assert!(
@@ -699,14 +675,7 @@ async fn a_key_without_permission_and_a_bad_request_are_clear_errors() {
         (DEFAULT_START + QUARTER).to_string(),
     );
     let output = setup
-        .run(&[
-            &start,
-            &end,
-            "--stream",
-            "camera-alerts",
-            "--set",
-            "output.format=jsonl",
-        ])
+        .run(&[&start, &end, "--stream", "camera-alerts"])
         .await;
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
@@ -727,9 +696,7 @@ async fn a_key_without_permission_and_a_bad_request_are_clear_errors() {
         ),
     ));
     let before = setup.requests().len();
-    let output = setup
-        .run(&[&start, &end, "--set", "output.format=jsonl"])
-        .await;
+    let output = setup.run(&[&start, &end, "--stream", "audit-log"]).await;
     assert_eq!(output.status.code(), Some(1));
     let message = stderr(&output);
     assert!(
@@ -756,8 +723,6 @@ async fn the_rate_limit_is_never_exceeded() {
             "audit-log",
             "--stream",
             "camera-alerts",
-            "--set",
-            "output.format=jsonl",
             "--param",
             "page_size=4",
             "--workers",
@@ -790,30 +755,28 @@ async fn the_rate_limit_is_never_exceeded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_seed_command_line_prints_the_seeds_json() {
-    // Needs the host's --start/--end flags. The seed printed the interesting audit rows, then
-    // every alert, as JSON on standard output.
+async fn the_seed_command_line_gives_the_seeds_json() {
+    // The seed's `--start`/`--end` (Unix seconds) and its INTERESTED_EVENTS: the interesting
+    // audit rows and every alert, one JSON object a line, a file a stream.
     let setup = Setup::two_hours(Config::default()).await;
     let (start, end) = (DEFAULT_START + QUARTER, DEFAULT_START + HOUR);
+    let (from, to) = (start.to_string(), end.to_string());
+    let seed_events = format!("event_names={}", INTERESTED_EVENTS.join(","));
     let output = setup
         .run_ok(&[
             "--start",
-            &start.to_string(),
+            &from,
             "--end",
-            &end.to_string(),
+            &to,
             "--stream",
             "audit-log",
             "--stream",
             "camera-alerts",
             "--param",
-            &format!("event_names={}", INTERESTED_EVENTS.join(",")),
+            &seed_events,
         ])
         .await;
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let printed: Vec<Value> = stdout
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
-        .collect();
+    assert!(output.stdout.is_empty());
     let audit: Vec<&Value> = setup
         .dataset
         .audit_processed_between(start, end)
@@ -827,18 +790,42 @@ async fn the_seed_command_line_prints_the_seeds_json() {
         .into_iter()
         .map(|alert| &alert.json)
         .collect();
-    assert!(!audit.is_empty() && !alerts.is_empty());
-    let (printed_audit, printed_alerts) = printed.split_at(audit.len());
-    assert_exactly_once_in_order(printed_audit, &audit, audit_order);
-    assert_exactly_once_in_order(printed_alerts, &alerts, alert_order);
-    // Nothing else on standard output, and nothing left in the working folder but trawl's own.
-    assert_eq!(stdout.lines().count(), audit.len() + alerts.len());
+    assert!(audit.len() < setup.dataset.audit_processed_between(start, end).len());
+    assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &audit, audit_order);
+    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
     let mut names: Vec<String> = std::fs::read_dir(setup.dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, [".env", "cache", "state"]);
+    assert_eq!(names, [".env", "cache", "state", AUDIT_FILE, ALERTS_FILE]);
+
+    // Printed, as the seed did, for a pipe: one stream a run, nothing else on standard output.
+    for (stream, expected, order) in [
+        ("audit-log", &audit, audit_order as fn(&Value) -> (i64, i64)),
+        ("camera-alerts", &alerts, alert_order),
+    ] {
+        let output = setup
+            .run_ok(&[
+                "--start",
+                &from,
+                "--end",
+                &to,
+                "--stream",
+                stream,
+                "--param",
+                &seed_events,
+                "--set",
+                "output.format=stdout",
+            ])
+            .await;
+        let printed: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
+            .collect();
+        assert_exactly_once_in_order(&printed, expected, order);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -851,9 +838,7 @@ async fn a_backfill_across_the_day_verkada_started_processing_times() {
     })
     .await;
     let (from, to) = (start.to_string(), (start + 2 * HOUR).to_string());
-    setup
-        .run_ok(&[&from, &to, "--set", "output.format=jsonl"])
-        .await;
+    setup.run_ok(&[&from, &to]).await;
     let mut expected: Vec<&Value> = setup
         .dataset
         .audit_between(start, PROCESSED_TIMESTAMPS_FROM)
@@ -924,8 +909,6 @@ async fn vendor_faults_do_not_change_the_output() {
             "audit-log",
             "--stream",
             "camera-alerts",
-            "--set",
-            "output.format=jsonl",
             "--param",
             "page_size=5",
         ])

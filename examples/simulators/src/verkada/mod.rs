@@ -1,10 +1,469 @@
-//! The verkada API simulator (being written).
+//! The Verkada API: `POST /token` (API key for a 30-minute token), `GET /core/v1/audit_log` and
+//! `GET /cameras/v1/alerts`, with Verkada's rate limit shared by every route of an organisation.
+//!
+//! Where the real API's behaviour is unknown (window edges, ordering, error bodies, strictness),
+//! the default is the choice that is hardest on a client, and [`Config`] switches to the others.
+//! Audit rows become visible only once processed (`processed_timestamp`), which is what makes
+//! `use_processed_timestamp` matter; the simulator's [`Clock`] can be set by a test to replay a
+//! moment at which some rows were still being processed.
+
+mod api;
+mod dataset;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::Router;
+
+pub use dataset::{
+    Alert, AuditEvent, Dataset, INTERESTED_EVENTS, NOTIFICATION_TYPES, ORGANIZATION_ID,
+    PROCESSED_TIMESTAMPS_FROM, QUARTER, SYSTEM_USER_ID,
+};
+
+use crate::faults::{Action, Fault};
+use crate::ratelimit::Quota;
+use crate::server::{self, RunningServer};
+
+/// 2025-09-16T00:00:00Z, the start of the default data (the day of Verkada's sample row).
+pub const DEFAULT_START: i64 = 1_757_980_800;
+
+/// The API key the default configuration accepts.
+pub const DEFAULT_API_KEY: &str = "sim-verkada-key";
+
+/// Verkada's regions; a key belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Region {
+    Us,
+    Eu,
+    /// The seed script's region.
+    #[default]
+    Au,
+    Gov,
+}
+
+impl Region {
+    /// The real API host of the region.
+    pub fn host(self) -> &'static str {
+        match self {
+            Region::Us => "api.verkada.com",
+            Region::Eu => "api.eu.verkada.com",
+            Region::Au => "api.au.verkada.com",
+            Region::Gov => "api.verkadagov.com",
+        }
+    }
+}
+
+/// An API key: its organisation, region and permissions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    pub org: String,
+    pub region: Region,
+    /// May read the audit log (403 otherwise).
+    pub audit_log: bool,
+    /// May read camera alerts (403 otherwise).
+    pub camera_alerts: bool,
+}
+
+impl ApiKey {
+    /// A key of organisation `sim-org` with every permission.
+    pub fn new(key: &str, region: Region) -> Self {
+        ApiKey {
+            key: key.to_owned(),
+            org: "sim-org".to_owned(),
+            region,
+            audit_log: true,
+            camera_alerts: true,
+        }
+    }
+}
+
+/// Which rows `start_time` and `end_time` select, by the time the query filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WindowMode {
+    /// `start <= t <= end`: a row on a shared edge comes back in both adjacent windows.
+    #[default]
+    InclusiveBoth,
+    /// `start <= t < end`.
+    HalfOpen,
+    /// `start < t <= end`: a client that asks for adjacent windows edge to edge and drops what
+    /// lies at the end loses the rows on the edges.
+    ExclusiveStart,
+}
+
+/// The order rows are served in. Verkada's is undocumented (ascending is the likely guess);
+/// newest first is the default here, as the one a client is least likely to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Order {
+    /// Event time ascending (`timestamp`, `created`).
+    Ascending,
+    /// Event time descending.
+    #[default]
+    Descending,
+    /// Audit rows by processing time ascending (alerts by `created`).
+    Processed,
+}
+
+/// How error bodies are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ErrorStyle {
+    /// `{"id":"0e2d","message":"Token expired","data":null}`.
+    #[default]
+    Json,
+    /// `{'id': '0e2d', 'message': 'Token expired', 'data': None}`, as Verkada's docs print it.
+    Python,
+}
+
+/// The simulator's idea of now, in Unix seconds: the system clock, or a time a test sets.
+/// Clones share the same clock. (Token lifetimes and rate limits run on real time.)
+#[derive(Debug, Clone, Default)]
+pub struct Clock(Arc<Mutex<Option<i64>>>);
+
+impl Clock {
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    pub fn fixed(unix: i64) -> Self {
+        Clock(Arc::new(Mutex::new(Some(unix))))
+    }
+
+    /// Fixes the clock at `unix`.
+    pub fn set(&self, unix: i64) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(unix);
+    }
+
+    /// Follows the system clock again.
+    pub fn release(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    pub fn now(&self) -> i64 {
+        let fixed = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        fixed.unwrap_or_else(system_now)
+    }
+}
+
+fn system_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dataset: Dataset,
+    /// The keys `/token` accepts.
+    pub keys: Vec<ApiKey>,
+    /// The region this server plays.
+    pub region: Region,
+    /// A key of another region is refused (401), as on the real regional hosts.
+    pub region_bound_keys: bool,
+    /// How long a token lasts (Verkada: 30 minutes).
+    pub token_ttl: Duration,
+    pub window: WindowMode,
+    pub order: Order,
+    /// Booleans must be exactly `true` or `false` (so Python's `False` is a 400); otherwise any
+    /// case is accepted.
+    pub strict_booleans: bool,
+    /// `start_time` after `end_time` is a 400 (otherwise an empty result).
+    pub reject_inverted_windows: bool,
+    /// `page_size=0` means the default of 100 (otherwise a 400).
+    pub zero_page_size_is_default: bool,
+    /// An empty page has `null` instead of `[]` for its list.
+    pub null_when_empty: bool,
+    /// Seconds after its processing (its creation, for alerts) before a row can be seen.
+    pub visibility_delay: i64,
+    pub clock: Clock,
+    /// Quotas per organisation over sliding windows, every route together; past one, 429.
+    pub quotas: Vec<Quota>,
+    /// After a 429, every request of the organisation is refused until the end of the current
+    /// window of this length (Verkada: 5 seconds); zero for none.
+    pub cooldown: Duration,
+    /// Whether a 429 says how long to wait (Verkada does not document one).
+    pub retry_after_on_429: bool,
+    pub error_style: ErrorStyle,
+    /// An unknown API key or token gets `{"id":"401","message":"Unauthorized"}` rather than the
+    /// guessed `Missing or invalid API key` / `Invalid token` (Verkada documents neither; an
+    /// expired token's `Token expired` is documented and always sent).
+    pub terse_auth_errors: bool,
+}
+
+impl Config {
+    /// Verkada's limits: 300 requests a minute and 25 in any 5 seconds per organisation.
+    pub fn verkada_quotas() -> Vec<Quota> {
+        vec![
+            Quota {
+                requests: 300,
+                per: Duration::from_secs(60),
+            },
+            Quota {
+                requests: 25,
+                per: Duration::from_secs(5),
+            },
+        ]
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            dataset: Dataset::generate(DEFAULT_START, 24, 8, 600, 7),
+            keys: vec![ApiKey::new(DEFAULT_API_KEY, Region::Au)],
+            region: Region::Au,
+            region_bound_keys: true,
+            token_ttl: Duration::from_secs(1800),
+            window: WindowMode::default(),
+            order: Order::default(),
+            strict_booleans: true,
+            reject_inverted_windows: true,
+            zero_page_size_is_default: true,
+            null_when_empty: true,
+            visibility_delay: 0,
+            clock: Clock::system(),
+            quotas: Config::verkada_quotas(),
+            cooldown: Duration::from_secs(5),
+            retry_after_on_429: false,
+            error_style: ErrorStyle::default(),
+            terse_auth_errors: false,
+        }
+    }
+}
+
+/// The API's routes, for serving with [`server::start`] or alongside other simulators.
+pub fn router(config: Config) -> Router {
+    api::router(config)
+}
+
+/// Starts the simulator on 127.0.0.1 with a random port.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    server::start(router(config)).await
+}
 
 /// Command-line settings of this simulator.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Start of the generated data: YYYY-MM-DD (midnight UTC) or Unix seconds (rounded down to a
+    /// quarter hour)
+    #[arg(long, default_value = "2025-09-16", value_parser = parse_start)]
+    pub start: i64,
+    /// Hours of generated data
+    #[arg(long, default_value_t = 6)]
+    pub hours: u32,
+    /// Audit rows (and alerts) per quarter hour, the first exactly on it
+    #[arg(long, default_value_t = 8)]
+    pub per_quarter: u32,
+    /// Longest time between an event and the end of its processing, in seconds
+    #[arg(long, default_value_t = 600)]
+    pub processing_lag: i64,
+    /// Seed of the generated data (and of --fail-rate)
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// The API key /token accepts
+    #[arg(long, default_value = DEFAULT_API_KEY)]
+    pub api_key: String,
+    /// The region this server plays; the key belongs to it
+    #[arg(long, value_enum, default_value_t = Region::Au)]
+    pub region: Region,
+    /// How long a token lasts, in seconds
+    #[arg(long, default_value_t = 1800)]
+    pub token_ttl: u64,
+    /// Which edges of start_time..end_time a window includes
+    #[arg(long, value_enum, default_value_t)]
+    pub window: WindowMode,
+    /// Order of the rows
+    #[arg(long, value_enum, default_value_t)]
+    pub order: Order,
+    /// Accept booleans in any case (True, FALSE); by default only true/false, else 400
+    #[arg(long)]
+    pub lenient_booleans: bool,
+    /// Answer an empty page to start_time > end_time instead of 400
+    #[arg(long)]
+    pub accept_inverted_windows: bool,
+    /// Reject page_size=0 with 400 instead of using the default of 100
+    #[arg(long)]
+    pub reject_zero_page_size: bool,
+    /// Answer [] instead of null for an empty page
+    #[arg(long)]
+    pub empty_lists: bool,
+    /// Seconds after processing before a row can be seen
+    #[arg(long, default_value_t = 0)]
+    pub visibility_delay: i64,
+    /// Fix the simulator's clock at these Unix seconds (default: the system clock)
+    #[arg(long, value_name = "UNIX")]
+    pub now: Option<i64>,
+    /// Quota per organisation, e.g. 25/5s (repeatable; default Verkada's 300/60s and 25/5s)
+    #[arg(long = "quota", value_name = "N/DURATION", value_parser = parse_quota)]
+    pub quotas: Vec<Quota>,
+    /// No rate limit at all
+    #[arg(long)]
+    pub no_rate_limit: bool,
+    /// Seconds of the cooldown after a 429 (0 for none)
+    #[arg(long, default_value_t = 5)]
+    pub cooldown: u64,
+    /// Add Retry-After to 429s
+    #[arg(long)]
+    pub retry_after: bool,
+    /// Error bodies written the way Verkada's docs print them (Python style)
+    #[arg(long)]
+    pub python_errors: bool,
+    /// Answer an unknown key or token with a bare "Unauthorized"
+    #[arg(long)]
+    pub terse_auth_errors: bool,
+    /// Share of requests (0 to 1) that fail with 500, 502, 503 or 504
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub fail_rate: Option<f64>,
+    /// Write every generated audit row to FILE, one JSON object a line
+    #[arg(long, value_name = "FILE")]
+    pub audit_truth: Option<PathBuf>,
+    /// Write every generated camera alert to FILE, one JSON object a line
+    #[arg(long, value_name = "FILE")]
+    pub alerts_truth: Option<PathBuf>,
+}
+
+fn parse_start(text: &str) -> Result<i64, String> {
+    let unix = match text.parse::<i64>() {
+        Ok(unix) => unix,
+        Err(_) => crate::timefmt::parse_date(text)
+            .ok_or_else(|| format!("`{text}` is neither a date YYYY-MM-DD nor Unix seconds"))?,
+    };
+    Ok(unix - unix.rem_euclid(QUARTER))
+}
+
+fn parse_quota(text: &str) -> Result<Quota, String> {
+    let invalid = || format!("`{text}` is not a quota such as 25/5s, 300/60s or 25/5000ms");
+    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
+    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
+    let per = per.trim();
+    let per = if let Some(millis) = per.strip_suffix("ms") {
+        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
+    } else if let Some(seconds) = per.strip_suffix('s') {
+        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
+    } else {
+        return Err(invalid());
+    };
+    Ok(Quota { requests, per })
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a number between 0 and 1")),
+    }
+}
+
+impl Args {
+    /// The configuration these arguments describe.
+    pub fn config(&self) -> Config {
+        let dataset = Dataset::generate(
+            self.start,
+            self.hours * 4,
+            self.per_quarter,
+            self.processing_lag,
+            self.seed,
+        );
+        let quotas = if self.no_rate_limit {
+            Vec::new()
+        } else if self.quotas.is_empty() {
+            Config::verkada_quotas()
+        } else {
+            self.quotas.clone()
+        };
+        Config {
+            dataset,
+            keys: vec![ApiKey::new(&self.api_key, self.region)],
+            region: self.region,
+            region_bound_keys: true,
+            token_ttl: Duration::from_secs(self.token_ttl.max(1)),
+            window: self.window,
+            order: self.order,
+            strict_booleans: !self.lenient_booleans,
+            reject_inverted_windows: !self.accept_inverted_windows,
+            zero_page_size_is_default: !self.reject_zero_page_size,
+            null_when_empty: !self.empty_lists,
+            visibility_delay: self.visibility_delay.max(0),
+            clock: self.now.map_or_else(Clock::system, Clock::fixed),
+            quotas,
+            cooldown: Duration::from_secs(self.cooldown),
+            retry_after_on_429: self.retry_after,
+            error_style: if self.python_errors {
+                ErrorStyle::Python
+            } else {
+                ErrorStyle::Json
+            },
+            terse_auth_errors: self.terse_auth_errors,
+        }
+    }
+}
 
 /// Serves the simulator until the process is stopped.
-pub async fn serve(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("the verkada simulator is not written yet")
+pub async fn serve(args: Args) -> anyhow::Result<()> {
+    let config = args.config();
+    for (path, lines) in [
+        (&args.audit_truth, config.dataset.audit_json_lines()),
+        (&args.alerts_truth, config.dataset.alerts_json_lines()),
+    ] {
+        if let Some(path) = path {
+            std::fs::write(path, lines)
+                .with_context(|| format!("cannot write the ground truth to {}", path.display()))?;
+        }
+    }
+    let server = server::start_on(router(config), args.port)
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    if let Some(rate) = args.fail_rate {
+        // A quarter of the failures each: a JSON 500 and a gateway's HTML 502, 503 and 504.
+        let share = rate / 4.0;
+        server.faults().extend([
+            Fault::with_probability(
+                share,
+                args.seed,
+                Action::json(
+                    500,
+                    &serde_json::json!({"id": "500", "message": "Internal Server Error", "data": null}),
+                ),
+            ),
+            Fault::with_probability(share / (1.0 - share), args.seed + 1, Action::html(502)),
+            Fault::with_probability(
+                share / (1.0 - 2.0 * share),
+                args.seed + 2,
+                Action::html(503),
+            ),
+            Fault::with_probability(
+                share / (1.0 - 3.0 * share),
+                args.seed + 3,
+                Action::html(504),
+            ),
+        ]);
+    }
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {}", server.base_url())?;
+        stdout.flush()?;
+    }
+    terminated().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn terminated() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

@@ -290,18 +290,48 @@ pub struct HttpCapability {
 const TRACE_BODY: usize = 2048;
 
 /// Logs a request and its response for `--trace-http`: URL and headers as the connector wrote
-/// them (placeholders, never secrets), the response already redacted.
+/// them (placeholders, never secrets), the response already redacted. Credentials the connector
+/// obtained itself (a session token from a login call) are not secrets the host knows, so header
+/// values and JSON fields that look like credentials are hidden.
 fn trace_exchange(url: &str, headers: &[Header], response: &Response) {
-    let request_headers: Vec<String> = headers
+    let shown = |header: &Header| {
+        let name = header.name.to_ascii_lowercase();
+        let sensitive = [
+            "auth",
+            "token",
+            "key",
+            "cookie",
+            "secret",
+            "session",
+            "signature",
+        ]
         .iter()
-        .map(|header| format!("{}: {}", header.name, header.value))
-        .collect();
-    let response_headers: Vec<String> = response
-        .headers
-        .iter()
-        .map(|header| format!("{}: {}", header.name, header.value))
-        .collect();
-    let body = String::from_utf8_lossy(&response.body[..response.body.len().min(TRACE_BODY)]);
+        .any(|word| name.contains(word));
+        if sensitive && !header.value.contains("{{secret:") {
+            format!("{}: <hidden>", header.name)
+        } else {
+            format!("{}: {}", header.name, header.value)
+        }
+    };
+    let request_headers: Vec<String> = headers.iter().map(shown).collect();
+    let response_headers: Vec<String> = response.headers.iter().map(shown).collect();
+    let body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            for (name, value) in fields.iter_mut() {
+                let name = name.to_ascii_lowercase();
+                if ["token", "secret", "password", "session"]
+                    .iter()
+                    .any(|word| name.contains(word))
+                {
+                    *value = "<hidden>".into();
+                }
+            }
+            let text = serde_json::Value::Object(fields).to_string();
+            text.chars().take(TRACE_BODY).collect()
+        }
+        _ => String::from_utf8_lossy(&response.body[..response.body.len().min(TRACE_BODY)])
+            .into_owned(),
+    };
     tracing::info!(target: "trawl::http", %url, request_headers = ?request_headers,
         status = response.status, response_headers = ?response_headers,
         body_bytes = response.body.len(), "exchange\n{body}");
