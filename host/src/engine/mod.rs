@@ -150,7 +150,8 @@ pub enum WindowError {
 pub enum RunError {
     #[error(
         "stream `{stream}`, window {window}: {source}\n\
-         {done} of {total} windows completed; {}", next_step(source)
+         {done} of {total} windows completed; {}",
+        next_step(source)
     )]
     Window {
         stream: String,
