@@ -76,6 +76,7 @@ impl Committer {
         let sorted = order::sort(
             &fetched.staging,
             fetched.staged_len,
+            &fetched.last_page,
             self.sort_chunk_bytes,
             &self.scratch,
         )

@@ -34,12 +34,17 @@ pub(super) struct Shared {
     pub pages: AtomicU64,
 }
 
-/// A window whose every page is staged.
+/// A window whose every page is in: the pages before the last staged on disk (if any), the last
+/// one in memory.
 #[derive(Debug)]
 pub(super) struct Fetched {
     pub window: Interval,
     pub staging: PathBuf,
     pub staged_len: u64,
+    /// The last page's records. They are not staged: until the window is committed, a crash
+    /// only costs asking for that one page again, and a window of one page (the common case)
+    /// then costs no staging at all.
+    pub last_page: Vec<StagedRecord>,
 }
 
 /// Fetches what is left of a window, staging and checkpointing page by page.
@@ -48,21 +53,30 @@ pub(super) async fn fetch_window(
     planned: PlannedWindow,
 ) -> Result<Fetched, WindowError> {
     let window = planned.window;
-    let resume = planned.resume.unwrap_or(WindowProgress {
-        window,
-        cursor: None,
-        staged_len: 0,
-        pages: 0,
-        done: false,
-    });
-    let dir = shared.staging_dir.clone();
-    let durable = resume.staged_len;
-    let mut staging = blocking(move || Staging::open(&dir, window, durable)).await??;
+    let staging_path = Staging::path(&shared.staging_dir, window);
+    let mut staging: Option<Staging> = None;
+    let resume = match planned.resume {
+        Some(resume) => {
+            // Cut the staging file back to what the checkpoint vouches for.
+            let dir = shared.staging_dir.clone();
+            let durable = resume.staged_len;
+            staging = Some(blocking(move || Staging::open(&dir, window, durable)).await??);
+            resume
+        }
+        None => WindowProgress {
+            window,
+            cursor: None,
+            staged_len: 0,
+            pages: 0,
+            done: false,
+        },
+    };
     if resume.done {
         return Ok(Fetched {
             window,
-            staging: staging.file_path().to_path_buf(),
-            staged_len: staging.len(),
+            staging: staging_path,
+            staged_len: resume.staged_len,
+            last_page: Vec::new(),
         });
     }
     let mut request = PageRequest {
@@ -89,43 +103,49 @@ pub(super) async fn fetch_window(
         shared.pages.fetch_add(1, Ordering::Relaxed);
         check_page_size(&shared, &page)?;
         let records = check_records(page.records, fetched_at)?;
-        let next = page.next_cursor;
-        if let Some(cursor) = &next
-            && !seen_cursors.insert(cursor.clone())
-        {
-            return Err(WindowError::RepeatedCursor(cursor.clone()));
+        let Some(next) = page.next_cursor else {
+            return Ok(Fetched {
+                window,
+                staged_len: staging.as_ref().map_or(0, Staging::len),
+                staging: staging_path,
+                last_page: records,
+            });
+        };
+        if !seen_cursors.insert(next.clone()) {
+            return Err(WindowError::RepeatedCursor(next));
         }
         let progress = WindowProgress {
             window,
-            cursor: next.clone(),
+            cursor: Some(next.clone()),
             staged_len: 0,
             pages,
-            done: next.is_none(),
+            done: false,
         };
-        let (state, scope) = (shared.state.clone(), shared.scope.clone());
+        let (state, scope, dir) = (
+            shared.state.clone(),
+            shared.scope.clone(),
+            shared.staging_dir.clone(),
+        );
         // The records are durable before the checkpoint says the next page is where to go on.
-        staging = blocking(move || -> Result<Staging, WindowError> {
-            let staged_len = staging.append(&records)?;
-            state.save_progress(
-                &scope,
-                &WindowProgress {
-                    staged_len,
-                    ..progress
-                },
-            )?;
-            Ok(staging)
-        })
-        .await??;
-        match next {
-            None => {
-                return Ok(Fetched {
-                    window,
-                    staging: staging.file_path().to_path_buf(),
-                    staged_len: staging.len(),
-                });
-            }
-            Some(cursor) => request.cursor = Some(cursor),
-        }
+        staging = Some(
+            blocking(move || -> Result<Staging, WindowError> {
+                let mut staging = match staging {
+                    Some(staging) => staging,
+                    None => Staging::open(&dir, window, 0)?,
+                };
+                let staged_len = staging.append(&records)?;
+                state.save_progress(
+                    &scope,
+                    &WindowProgress {
+                        staged_len,
+                        ..progress
+                    },
+                )?;
+                Ok(staging)
+            })
+            .await??,
+        );
+        request.cursor = Some(next);
     }
 }
 

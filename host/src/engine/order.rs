@@ -20,12 +20,24 @@ pub enum Sorted {
 
 /// Sorts the first `len` bytes of the staging file at `path`, holding at most about
 /// `chunk_bytes` of records in memory; run files go in a temporary folder inside `scratch`.
-pub fn sort(path: &Path, len: u64, chunk_bytes: usize, scratch: &Path) -> io::Result<Sorted> {
+/// `also` (records kept in memory) join them.
+pub fn sort(
+    path: &Path,
+    len: u64,
+    also: &[StagedRecord],
+    chunk_bytes: usize,
+    scratch: &Path,
+) -> io::Result<Sorted> {
     let mut chunk: Vec<StagedRecord> = Vec::new();
     let mut chunk_size = 0usize;
     let mut runs: Vec<(PathBuf, u64)> = Vec::new();
     let mut dir: Option<tempfile::TempDir> = None;
-    for record in staging::read(path, len)? {
+    let staged: Box<dyn Iterator<Item = io::Result<StagedRecord>>> = if len == 0 {
+        Box::new(std::iter::empty())
+    } else {
+        Box::new(staging::read(path, len)?)
+    };
+    for record in staged.chain(also.iter().cloned().map(Ok)) {
         let record = record?;
         chunk_size += record.json.len() + record.id.len() + 64;
         chunk.push(record);
@@ -171,7 +183,7 @@ mod tests {
             })
             .collect();
         let len = staging.append(&records).unwrap();
-        (staging.file_path().to_path_buf(), len)
+        (Staging::path(dir, Interval::new(0, 1)), len)
     }
 
     fn keys(sorted: &Sorted) -> Vec<(i64, String)> {
@@ -203,14 +215,37 @@ mod tests {
             .iter()
             .map(|(time, id)| (*time, id.to_string()))
             .collect();
-        let in_memory = sort(&path, len, 1 << 20, dir.path()).unwrap();
+        let in_memory = sort(&path, len, &[], 1 << 20, dir.path()).unwrap();
         assert!(matches!(in_memory, Sorted::InMemory(_)));
         assert_eq!(keys(&in_memory), expected);
         // A chunk of about one record forces a run per record and a real merge.
-        let on_disk = sort(&path, len, 1, dir.path()).unwrap();
+        let on_disk = sort(&path, len, &[], 1, dir.path()).unwrap();
         assert!(matches!(&on_disk, Sorted::Runs { runs, .. } if runs.len() == input.len()));
         assert_eq!(keys(&on_disk), expected);
         // It can be read twice.
         assert_eq!(keys(&on_disk), expected);
+    }
+
+    #[test]
+    fn records_kept_in_memory_join_the_staged_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, len) = staged(dir.path(), &[(3, "c"), (1, "a")]);
+        let last_page = [StagedRecord {
+            event_time: 2,
+            fetched_at: 0,
+            id: "b".into(),
+            json: "{}".into(),
+        }];
+        let expected: Vec<(i64, String)> = [(1, "a"), (2, "b"), (3, "c")]
+            .iter()
+            .map(|(time, id)| (*time, id.to_string()))
+            .collect();
+        for chunk in [1 << 20, 1] {
+            let sorted = sort(&path, len, &last_page, chunk, dir.path()).unwrap();
+            assert_eq!(keys(&sorted), expected);
+        }
+        // Nothing staged at all: a window of one page.
+        let sorted = sort(&dir.path().join("none"), 0, &last_page, 1 << 20, dir.path()).unwrap();
+        assert_eq!(keys(&sorted), vec![(2, "b".to_string())]);
     }
 }

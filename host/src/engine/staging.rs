@@ -22,7 +22,6 @@ pub struct StagedRecord {
 
 /// The staging file of one window, open for appending.
 pub struct Staging {
-    path: PathBuf,
     file: File,
     len: u64,
 }
@@ -58,7 +57,7 @@ impl Staging {
             durable_len
         };
         file.set_len(len)?;
-        Ok(Staging { path, file, len })
+        Ok(Staging { file, len })
     }
 
     /// Appends one page's records and makes them durable; returns the new durable length.
@@ -78,10 +77,6 @@ impl Staging {
 
     pub fn len(&self) -> u64 {
         self.len
-    }
-
-    pub fn file_path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -176,7 +171,7 @@ mod tests {
             record("2", 2, "{\n  \"pretty\": true\n}"),
         ];
         let len = staging.append(&records).unwrap();
-        let read: Vec<StagedRecord> = read(staging.file_path(), len)
+        let read: Vec<StagedRecord> = read(&Staging::path(dir.path(), window), len)
             .unwrap()
             .collect::<io::Result<_>>()
             .unwrap();
@@ -194,7 +189,12 @@ mod tests {
         drop(staging);
         let staging = Staging::open(dir.path(), window, durable).unwrap();
         assert_eq!(staging.len(), durable);
-        assert_eq!(read(staging.file_path(), durable).unwrap().count(), 1);
+        assert_eq!(
+            read(&Staging::path(dir.path(), window), durable)
+                .unwrap()
+                .count(),
+            1
+        );
         assert!(Staging::open(dir.path(), window, durable + 100).is_err());
     }
 }
