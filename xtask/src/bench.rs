@@ -15,10 +15,10 @@
 //!   within 2%, no 429).
 //!
 //! The table goes to stdout and, with the machine, date and commit, to `xtask/bench-results.md`
-//! (`--quick`, ten times smaller and one run each, writes `target/bench/bench-results-quick.md`
+//! (`--quick`, ten times smaller and one run each, writes `target/bench-results-quick.md`
 //! instead); a line per run is kept in the file's History section.
 
-use crate::{Simulator, build_plugins, cargo, root, run, target_dir};
+use crate::{Simulator, build_plugins, cargo, root, run, show, target_dir};
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -169,14 +169,14 @@ impl Plan {
                 quick,
                 runs,
                 // A million records take a while: two runs are enough for a median of the memory.
-                big_runs: runs.min(2).max(1),
+                big_runs: runs.min(2),
                 start_runs: runs.max(5),
                 // 216,314 records.
                 throughput: Dataset {
                     days: 30,
                     per_hour: 300,
                 },
-                // 1,008,622 records.
+                // 1,008,623 records.
                 big: Dataset {
                     days: 60,
                     per_hour: 700,
@@ -211,6 +211,8 @@ struct Measured {
     wall: Duration,
     /// Peak resident set size in KiB.
     max_rss_kib: Option<u64>,
+    /// CPU time, user and system, in seconds (measured with the peak RSS).
+    cpu: Option<f64>,
     stdout: String,
 }
 
@@ -244,6 +246,7 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     let plan = Plan::new(quick, runs);
     let started = Instant::now();
+    let load_before = load_average();
 
     let (plugins, _) = build_plugins()?;
     run(cargo().args([
@@ -300,12 +303,16 @@ pub fn bench(args: &[String]) -> Result<()> {
         println!("problem: {problem}");
     }
     let results = if plan.quick {
-        bench.work.join("bench-results-quick.md")
+        target_dir().join("bench-results-quick.md")
     } else {
         root().join("xtask").join("bench-results.md")
     };
     let previous = std::fs::read_to_string(&results).unwrap_or_default();
-    let text = results_file(&plan, &rows, &details, &bench.problems, &previous)?;
+    let load = format!(
+        "{load_before} before the builds, {} at the end",
+        load_average()
+    );
+    let text = results_file(&plan, &rows, &details, &bench.problems, &previous, &load)?;
     std::fs::write(&results, text).with_context(|| format!("writing {}", results.display()))?;
     eprintln!(
         "\nwrote {} ({:.0?} in all)",
@@ -335,7 +342,9 @@ impl Bench {
 
     fn inspect(&self, cache: &Path) -> Result<Measured> {
         let mut command = self.trawl_command(cache);
-        command.args(["inspect", "workvivo"]).current_dir(&self.work);
+        command
+            .args(["inspect", "workvivo"])
+            .current_dir(&self.work);
         measure(command, &self.work.join("inspect"), false)
     }
 
@@ -439,13 +448,18 @@ impl Bench {
         let mut raw: Vec<Vec<f64>> = vec![Vec::new(); plan.workers.len()];
         let mut jsonl: Vec<Vec<f64>> = vec![Vec::new(); plan.workers.len()];
         let mut csv = Vec::new();
+        let mut in_memory = Vec::new();
         let mut rss = Vec::new();
+        let (mut trawl_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
         for run in 0..plan.runs {
             for (index, &workers) in plan.workers.iter().enumerate() {
                 let dir = self.work.join("throughput");
                 let measured = self.raw_run(&simulator, hours, workers, &dir)?;
                 progress("raw", workers, run, plan.runs, &measured);
                 raw[index].push(measured.wall.as_secs_f64());
+                if workers == 4 {
+                    raw_cpu.extend(measured.cpu);
+                }
 
                 let (measured, written) =
                     self.trawl_run(&simulator, hours, workers, "jsonl", &[], &dir)?;
@@ -454,6 +468,7 @@ impl Bench {
                 jsonl[index].push(measured.wall.as_secs_f64());
                 if workers == 4 {
                     rss.extend(measured.max_rss_kib);
+                    trawl_cpu.extend(measured.cpu);
                 }
             }
             let dir = self.work.join("throughput");
@@ -461,6 +476,14 @@ impl Bench {
             progress("trawl csv", 4, run, plan.runs, &measured);
             self.check_count("CSV, 4 workers", written, records);
             csv.push(measured.wall.as_secs_f64());
+            // The same in memory: what the flushes to disk cost, for reference.
+            if let Some(shm) = shm_dir() {
+                let (measured, written) =
+                    self.trawl_run(&simulator, hours, 4, "jsonl", &[], &shm)?;
+                progress("trawl tmpfs", 4, run, plan.runs, &measured);
+                self.check_count("JSONL in /dev/shm, 4 workers", written, records);
+                in_memory.push(measured.wall.as_secs_f64());
+            }
         }
         drop(simulator);
 
@@ -480,6 +503,16 @@ impl Bench {
                 ratio: Some(ratio),
                 goal: format!(">= {GOAL_THROUGHPUT:.2}x"),
                 pass: Some(ratio >= GOAL_THROUGHPUT),
+            });
+        }
+        if !in_memory.is_empty() {
+            rows.push(Row {
+                scenario: "Throughput to JSONL, 4 workers, state and output in /dev/shm".into(),
+                trawl: format!("{} rec/s", group(rate(median(&in_memory)) as u64)),
+                baseline: format!("raw, 4 connections: {} rec/s", group(rate(raw4) as u64)),
+                ratio: Some(raw4 / median(&in_memory)),
+                goal: "(for reference: no cost of flushes to disk)".into(),
+                pass: None,
             });
         }
         for (index, &workers) in plan.workers.iter().enumerate() {
@@ -504,12 +537,17 @@ impl Bench {
         let _ = writeln!(
             details,
             "### Throughput\n\n{} records ({} days x 24 h x {}/h, {hours} hourly windows, one \
-             request each). Wall time of each process, seconds, in run order:\n",
+             request each). Records per second count the simulator's events in the range for \
+             both sides (raw also receives each event on an hour edge twice, as trawl does; it \
+             writes them unparsed). Wall time of each process, seconds, in run order:\n",
             group(records),
             dataset.days,
             dataset.per_hour
         );
-        let _ = writeln!(details, "| workers | raw | trawl to JSONL | scaling of trawl |");
+        let _ = writeln!(
+            details,
+            "| workers | raw | trawl to JSONL | scaling of trawl |"
+        );
         let _ = writeln!(details, "|---|---|---|---|");
         let one = median(&jsonl[0]);
         for (index, &workers) in plan.workers.iter().enumerate() {
@@ -526,11 +564,21 @@ impl Bench {
             "\ntrawl to CSV, 4 workers: {}.\n",
             seconds_list(&csv)
         );
+        if !in_memory.is_empty() {
+            let _ = writeln!(
+                details,
+                "trawl to JSONL, 4 workers, state and output in /dev/shm: {}.\n",
+                seconds_list(&in_memory)
+            );
+        }
         if !rss.is_empty() {
             let _ = writeln!(
                 details,
-                "Peak RSS of trawl to JSONL, 4 workers: {} MiB.\n",
-                list(rss.iter().map(|&kib| format!("{:.1}", kib as f64 / 1024.0)))
+                "Peak RSS of trawl to JSONL, 4 workers: {} MiB. CPU time (user + system) of \
+                 trawl to JSONL, 4 workers: {} s; of raw, 4 connections: {} s.\n",
+                list(rss.iter().map(|&kib| format!("{:.1}", kib as f64 / 1024.0))),
+                seconds_list(&trawl_cpu),
+                seconds_list(&raw_cpu)
             );
         }
         Ok(rows)
@@ -590,17 +638,21 @@ impl Bench {
         let simulator = start_simulator(&self.simulator, &dataset.simulator_args())?;
         let hours = dataset.hours();
         let dir = self.work.join("backfill");
-        let (mut trawl_wall, mut trawl_rss, mut raw_wall, mut raw_rss) = (vec![], vec![], vec![], vec![]);
+        let (mut trawl_wall, mut trawl_rss, mut raw_wall, mut raw_rss) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut trawl_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
         for run in 0..plan.big_runs {
             let measured = self.raw_run(&simulator, hours, 4, &dir)?;
             progress("raw", 4, run, plan.big_runs, &measured);
             raw_wall.push(measured.wall.as_secs_f64());
             raw_rss.extend(measured.max_rss_kib.map(mib));
+            raw_cpu.extend(measured.cpu);
             let (measured, written) = self.trawl_run(&simulator, hours, 4, "jsonl", &[], &dir)?;
             progress("trawl jsonl", 4, run, plan.big_runs, &measured);
             self.check_count("backfill to JSONL", written, records);
             trawl_wall.push(measured.wall.as_secs_f64());
             trawl_rss.extend(measured.max_rss_kib.map(mib));
+            trawl_cpu.extend(measured.cpu);
         }
         drop(simulator);
 
@@ -608,14 +660,16 @@ impl Bench {
         let _ = writeln!(
             details,
             "### Backfill\n\n{} records ({} days x 24 h x {}/h) to JSONL, 4 workers. trawl: {} s, \
-             peak RSS {} MiB. raw, 4 connections: {} s, peak RSS {} MiB.\n",
+             peak RSS {} MiB, CPU {} s. raw, 4 connections: {} s, peak RSS {} MiB, CPU {} s.\n",
             group(records),
             dataset.days,
             dataset.per_hour,
             seconds_list(&trawl_wall),
             list(trawl_rss.iter().map(|m| format!("{m:.1}"))),
+            seconds_list(&trawl_cpu),
             seconds_list(&raw_wall),
-            list(raw_rss.iter().map(|m| format!("{m:.1}")))
+            list(raw_rss.iter().map(|m| format!("{m:.1}"))),
+            seconds_list(&raw_cpu)
         );
         let mut rows = Vec::new();
         if !trawl_rss.is_empty() && !raw_rss.is_empty() {
@@ -674,7 +728,8 @@ impl Bench {
         for run in 0..plan.runs {
             // A fresh simulator each run: its windows still remember the previous run.
             let simulator = start_simulator(&self.simulator, &args)?;
-            let (measured, written) = self.trawl_run(&simulator, hours, 4, "jsonl", &extra, &dir)?;
+            let (measured, written) =
+                self.trawl_run(&simulator, hours, 4, "jsonl", &extra, &dir)?;
             self.check_count("quota run", written, records);
             let log: serde_json::Value =
                 serde_json::from_str(&http_get(&simulator.url, "/__mock/requests")?)
@@ -741,6 +796,13 @@ impl Bench {
     }
 }
 
+/// A folder in memory (`/dev/shm`), where fsync costs nothing, when there is one.
+fn shm_dir() -> Option<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    shm.is_dir()
+        .then(|| shm.join(format!("trawl-bench-{}", std::process::id())))
+}
+
 /// Starts a simulator; `Simulator::start` waits for the line announcing its address.
 fn start_simulator(binary: &Path, args: &[String]) -> Result<Simulator> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -756,7 +818,7 @@ fn measure(command: Command, dir: &Path, rss: bool) -> Result<Measured> {
     let mut command = if rss {
         let mut timed = Command::new(TIME);
         timed
-            .args(["-f", "%M", "-o"])
+            .args(["-f", "%M %U %S", "-o"])
             .arg(&rss_file)
             .arg(command.get_program())
             .args(command.get_args());
@@ -781,7 +843,7 @@ fn measure(command: Command, dir: &Path, rss: bool) -> Result<Measured> {
         .stderr(std::fs::File::create(&stderr_path)?)
         // Its own process group, so that a hung run can be stopped with everything it started.
         .process_group(0);
-    let shown = show_args(&command);
+    let shown = show(&command);
     let started = Instant::now();
     let mut child = command
         .spawn()
@@ -806,30 +868,29 @@ fn measure(command: Command, dir: &Path, rss: bool) -> Result<Measured> {
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!("{shown} failed ({status}):\n{}", tail.join("\n"));
     }
-    let max_rss_kib = if rss {
+    let (max_rss_kib, cpu) = if rss {
         let text = std::fs::read_to_string(&rss_file)?;
-        Some(
-            text.lines()
-                .last()
-                .and_then(|line| line.trim().parse().ok())
-                .with_context(|| format!("{TIME} wrote `{}`", text.trim()))?,
-        )
+        let parsed = text.lines().last().and_then(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields[..] {
+                [kib, user, system] => Some((
+                    kib.parse::<u64>().ok()?,
+                    user.parse::<f64>().ok()? + system.parse::<f64>().ok()?,
+                )),
+                _ => None,
+            }
+        });
+        let (kib, cpu) = parsed.with_context(|| format!("{TIME} wrote `{}`", text.trim()))?;
+        (Some(kib), Some(cpu))
     } else {
-        None
+        (None, None)
     };
     Ok(Measured {
         wall,
         max_rss_kib,
+        cpu,
         stdout: std::fs::read_to_string(&stdout_path)?,
     })
-}
-
-fn show_args(command: &Command) -> String {
-    std::iter::once(command.get_program())
-        .chain(command.get_args())
-        .map(|part| part.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn progress(what: &str, workers: usize, run: usize, runs: usize, measured: &Measured) {
@@ -951,8 +1012,9 @@ fn group(number: u64) -> String {
 }
 
 fn render_table(rows: &[Row]) -> String {
-    let mut out =
-        String::from("| Scenario | trawl | Baseline | Ratio | Goal | Result |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| Scenario | trawl | Baseline | Ratio | Goal | Result |\n|---|---|---|---|---|---|\n",
+    );
     for row in rows {
         let _ = writeln!(
             out,
@@ -998,10 +1060,24 @@ fn machine() -> String {
     let memory = meminfo
         .lines()
         .find_map(|line| line.strip_prefix("MemTotal:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map(|kib| format!("{:.1} GiB", kib as f64 / (1024.0 * 1024.0)))
         .unwrap_or_else(|| "unknown".into());
     format!("{uname}, {cpus} CPUs{model}, {memory} RAM")
+}
+
+/// The 1-minute load average.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn commit() -> String {
@@ -1026,8 +1102,11 @@ fn results_file(
     details: &str,
     problems: &[String],
     previous: &str,
+    load: &str,
 ) -> Result<String> {
-    let date = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC").to_string();
+    let date = jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M UTC")
+        .to_string();
     let commit = commit();
     let rustc: OsString = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let rustc = output_of(&rustc.to_string_lossy(), &["--version"]);
@@ -1035,7 +1114,7 @@ fn results_file(
     let _ = writeln!(
         out,
         "# trawl benchmarks\n\n\
-         Written by `cargo xtask bench`{}; see `xtask/src/bench.rs` for what each scenario does. \
+         Written by `cargo xtask bench{}`; see `xtask/src/bench.rs` for what each scenario does. \
          Ratios are trawl against its baseline, both measured in the same run; goals are from the \
          performance issue.\n",
         if plan.quick { " --quick" } else { "" }
@@ -1044,6 +1123,10 @@ fn results_file(
     let _ = writeln!(out, "- Commit: {commit}");
     let _ = writeln!(out, "- Machine: {}", machine());
     let _ = writeln!(out, "- Toolchain: {rustc}");
+    let _ = writeln!(
+        out,
+        "- Load average (1 min): {load}; other work on the machine makes the times noisy"
+    );
     let _ = writeln!(
         out,
         "- Runs: {} per scenario ({} for the backfill, {} for start-up), medians shown{}\n",
@@ -1064,7 +1147,7 @@ fn results_file(
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "## Runs\n\n{details}");
+    let _ = writeln!(out, "## Runs\n\n{}\n", details.trim_end());
 
     let headline = rows
         .iter()

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask build-plugins | demo | test`.
+//! Project tasks: `cargo xtask build-plugins | demo | test | bench`.
 //!
 //! Each task sets up what it needs from nothing (the wasm32-wasip2 target included), so a fresh
 //! clone needs only `cargo xtask demo` or `cargo xtask test`.
@@ -8,6 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
+
+mod bench;
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// The cargo profile connectors are built with (size-optimised release).
@@ -38,13 +40,19 @@ fn main() -> Result<()> {
         "build-plugins" => build_plugins().map(|_| ()),
         "demo" => demo(),
         "test" => test(),
+        "bench" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            bench::bench(&args)
+        }
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  build-plugins  build every connector for {WASM_TARGET} into target/plugins\n  \
                  demo           run trawl against the bundled Workvivo simulator\n  \
-                 test           build connectors, then run tests, clippy and rustfmt checks"
+                 test           build connectors, then run tests, clippy and rustfmt checks\n  \
+                 bench          measure release builds against raw baselines (--quick: a smaller\n                 \
+                 version, --runs N); results in xtask/bench-results.md"
             );
             if task.is_empty() {
                 Ok(())
@@ -154,6 +162,9 @@ fn test() -> Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        // The bench's raw baseline is behind a feature so that `cargo xtask` never builds it.
+        "--features",
+        "xtask/raw-fetch",
         "--",
         "-D",
         "warnings",
@@ -229,12 +240,25 @@ fn demo() -> Result<()> {
         work.join(".env"),
         "WORKVIVOID=sim-org\nWORKVIVOTOKEN=sim-token\nTIMEZONE=Asia/Tokyo\n",
     )?;
+    // Installed as a user would: trawl shows what the connector asks for and records its digest.
+    let installed = work.join("plugins");
+    run(Command::new(bin.join("trawl"))
+        .current_dir(&work)
+        .arg("--state")
+        .arg(work.join("state"))
+        .arg("--cache")
+        .arg(work.join("cache"))
+        .args(["plugin", "install"])
+        .arg(plugins.join("workvivo.wasm"))
+        .arg("--to")
+        .arg(&installed)
+        .arg("--yes"))?;
     let trawl = |extra: &[&str]| -> Result<()> {
         let mut command = Command::new(bin.join("trawl"));
         command
             .current_dir(&work)
             .arg("--plugins")
-            .arg(&plugins)
+            .arg(&installed)
             .arg("--state")
             .arg(work.join("state"))
             .arg("--cache")
