@@ -3,7 +3,6 @@
 //! Prints `listening on http://127.0.0.1:PORT` on stdout once ready, logs requests on stderr, and
 //! runs until interrupted or terminated.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -177,32 +176,5 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
             .faults()
             .push(Fault::with_probability(rate, args.seed, Action::html(500)));
     }
-    announce(&server.base_url())?;
-    terminated().await?;
-    server.shutdown().await;
-    Ok(())
-}
-
-/// The one line a script waits for before sending requests.
-fn announce(base_url: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on {base_url}")?;
-    stdout.flush()?;
-    Ok(())
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn terminated() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    server.serve_until_stopped().await
 }

@@ -43,6 +43,20 @@ struct Shared {
 }
 
 impl RunningServer {
+    /// For the binary: prints the one line a script waits for (`listening on URL`), serves until
+    /// Ctrl-C or SIGTERM, then stops cleanly.
+    pub async fn serve_until_stopped(self) -> anyhow::Result<()> {
+        {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "listening on {}", self.base_url())?;
+            stdout.flush()?;
+        }
+        terminated().await?;
+        self.shutdown().await;
+        Ok(())
+    }
+
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -251,4 +265,20 @@ async fn big(
 
 async fn list_requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RequestLogEntry>> {
     Json(shared.log.entries())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn terminated() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

@@ -10,7 +10,6 @@ mod api;
 mod dataset;
 mod time;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -294,28 +293,5 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             .faults()
             .push(Fault::with_probability(rate, args.seed, Action::html(500)));
     }
-    {
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening on {}", server.base_url())?;
-        stdout.flush()?;
-    }
-    terminated().await?;
-    server.shutdown().await;
-    Ok(())
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn terminated() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => result?,
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    server.serve_until_stopped().await
 }
