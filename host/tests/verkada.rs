@@ -9,7 +9,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{plugin_dir, run_to_end, stderr};
+use support::{run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::faults::{Action, Fault};
 use trawl_simulators::verkada::{
@@ -58,21 +58,8 @@ impl Setup {
     /// `trawl run verkada <args>`, as a seed user would type it, pointed at the simulator.
     fn command(&self, args: &[&str]) -> std::process::Command {
         let url = self.simulator.base_url();
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
-        command
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--plugins")
-            .arg(plugin_dir())
-            .arg("--state")
-            .arg(self.dir.path().join("state"))
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .args(["run", "verkada"])
-            .args(args)
-            .args(["--param", &format!("base_url={url}"), "--grant", &url]);
+        let mut command = support::run_command(self.dir.path(), "verkada", &url, args);
+        command.args(["--param", &format!("base_url={url}")]);
         command
     }
 

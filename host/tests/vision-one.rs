@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
-use support::{plugin_dir, rows, run_to_end, stderr};
+use support::{rows, run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::RunningServer;
 use trawl_simulators::faults::{Action, Fault};
@@ -108,22 +108,7 @@ impl Setup {
 
     /// The same, without `base_url` (for a `.env` that names the endpoint).
     fn bare_command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
-        command
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--plugins")
-            .arg(plugin_dir())
-            .arg("--state")
-            .arg(self.dir.path().join("state"))
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .args(["run", "vision-one"])
-            .args(args)
-            .args(["--grant", &self.url()]);
-        command
+        support::run_command(self.dir.path(), "vision-one", &self.url(), args)
     }
 
     async fn run(&self, args: &[&str]) -> Output {

@@ -10,7 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{plugin_dir, run_to_end, stderr};
+use support::{run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::RunningServer;
 use trawl_simulators::faults::{Action, Fault};
@@ -60,21 +60,8 @@ impl Setup {
 
     fn command(&self, args: &[&str]) -> std::process::Command {
         let url = self.simulator.base_url();
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
-        command
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--plugins")
-            .arg(plugin_dir())
-            .arg("--state")
-            .arg(self.dir.path().join("state"))
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .args(["run", "yandex360"])
-            .args(args)
-            .args(["--param", &format!("base_url={url}"), "--grant", &url]);
+        let mut command = support::run_command(self.dir.path(), "yandex360", &url, args);
+        command.args(["--param", &format!("base_url={url}")]);
         command
     }
 

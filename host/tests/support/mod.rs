@@ -78,21 +78,8 @@ impl Setup {
     /// The command `run` runs, to start it and stop it at will.
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let url = self.simulator.base_url();
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
-        command
-            .current_dir(self.dir.path())
-            .env_clear()
-            .env("HOME", self.dir.path())
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .arg("--plugins")
-            .arg(plugin_dir())
-            .arg("--state")
-            .arg(self.dir.path().join("state"))
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .args(["run", "workvivo"])
-            .args(args)
-            .args(["--param", &format!("base_url={url}"), "--grant", &url]);
+        let mut command = run_command(self.dir.path(), "workvivo", &url, args);
+        command.args(["--param", &format!("base_url={url}")]);
         command
     }
 
@@ -169,5 +156,32 @@ pub fn isolated_trawl(root: &Path, plugins: &Path) -> assert_cmd::Command {
         .arg(plugins)
         .write_stdin("")
         .timeout(std::time::Duration::from_secs(120));
+    command
+}
+
+/// `trawl run <connector> <args>` in `dir` with nothing of the caller's environment, its state
+/// and compile cache inside `dir`, the built connectors, and `grant` (a simulator's address)
+/// granted. Callers add `--param base_url=...` when the connector needs it.
+pub fn run_command(
+    dir: &Path,
+    connector: &str,
+    grant: &str,
+    args: &[&str],
+) -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("--plugins")
+        .arg(plugin_dir())
+        .arg("--state")
+        .arg(dir.join("state"))
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .args(["run", connector])
+        .args(args)
+        .args(["--grant", grant]);
     command
 }
