@@ -169,6 +169,11 @@ pub enum RunError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(
+        "another trawl run is pulling stream `{stream}` into {output} right now; \
+         two at once would fetch and write the same windows (this one stops, nothing changed)"
+    )]
+    Busy { stream: String, output: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -282,6 +287,17 @@ pub async fn run_stream(
         stream: stream.name.clone(),
         output: output.key(),
     };
+    // One run at a time per stream and output (cron jobs can overlap): held until this returns.
+    let _lock = lock_scope(&state.staging_dir(&scope)).map_err(|error| match error {
+        Some(source) => RunError::Staging {
+            path: state.staging_dir(&scope),
+            source,
+        },
+        None => RunError::Busy {
+            stream: stream.name.clone(),
+            output: output.location(),
+        },
+    })?;
     let completed = state.completed(&scope)?;
     // Without a checkpoint, an output another tool filled is continued after its newest record.
     let seed_boundary = match (&request, completed.is_empty(), &stream.time_field) {
@@ -562,6 +578,36 @@ async fn join(handle: JoinHandle<Result<Fetched, WindowError>>) -> Result<Fetche
         .unwrap_or_else(|error| Err(WindowError::Internal(format!("a worker failed: {error}"))))
 }
 
+/// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another
+/// process holds it. The lock goes when the file is dropped, or when the process dies.
+fn lock_scope(staging_dir: &std::path::Path) -> Result<std::fs::File, Option<std::io::Error>> {
+    let path = staging_dir.with_extension("lock");
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(Some)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Some)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock only reads the descriptor, which `file` keeps open for as long as the
+        // lock is meant to last.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if taken != 0 {
+            let error = std::io::Error::last_os_error();
+            return Err(match error.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => None,
+                _ => Some(error),
+            });
+        }
+    }
+    Ok(file)
+}
+
 /// Staging files no checkpoint refers to are leftovers of windows already committed.
 fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -615,6 +661,16 @@ fn describe_fetch_error(error: &FetchError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_run_at_a_time_per_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = dir.path().join("staging").join("abc");
+        let held = lock_scope(&staging).unwrap();
+        assert!(matches!(lock_scope(&staging), Err(None)));
+        drop(held);
+        assert!(lock_scope(&staging).is_ok());
+    }
 
     #[test]
     fn incremental_ends_are_whole_windows() {
