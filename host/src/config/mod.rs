@@ -466,6 +466,22 @@ pub fn resolve_settings(
                 output_path().unwrap_or_else(|| format!("{}_{}.jsonl", info.name, stream.name)),
             ),
         },
+        "daily-jsonl" | "stdout"
+            if matches!(
+                lookup("output.path"),
+                Some((_, ValueSource::Flag(_) | ValueSource::File(_)))
+            ) =>
+        {
+            // A path given for a format that has none would be silently ignored.
+            let (path, source) = lookup("output.path").expect("matched above");
+            return Err(invalid(
+                "output.path",
+                &path,
+                source,
+                "no path: per-day files take output.directory, output.base-name and \
+                 output.extension, and stdout takes none",
+            ));
+        }
         "daily-jsonl" => {
             let directory = lookup("output.directory")
                 .map(|(directory, _)| trim_trailing_separators(&directory).to_string())

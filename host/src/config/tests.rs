@@ -441,12 +441,7 @@ fn a_root_directory_keeps_its_separator() {
 
 #[test]
 fn stdout_format() {
-    let settings = settings_with(
-        &[("output.format", "stdout"), ("output.path", "ignored.csv")],
-        None,
-        &[],
-    )
-    .unwrap();
+    let settings = settings_with(&[("output.format", "stdout")], None, &[]).unwrap();
     assert!(matches!(
         settings.output,
         OutputSpec::Stdout {
@@ -506,4 +501,27 @@ fn a_secret_can_live_in_its_own_file() {
     };
     let error = resolve_params(&info(), &sources).err().unwrap().to_string();
     assert!(error.contains("/nonexistent/token"), "{error}");
+}
+
+#[test]
+fn a_path_for_a_format_without_one_is_refused() {
+    let overrides = Overrides {
+        params: vec![],
+        settings: vec![
+            ("output.format".into(), "daily-jsonl".into(), "--set"),
+            ("output.path".into(), "out.jsonl".into(), "--output"),
+        ],
+    };
+    let env = env(&[("ACME_TOKEN", "t")]);
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &env,
+    };
+    let error = resolve_settings(&info(), &stream(), &sources)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("`out.jsonl` (from --output)"), "{error}");
+    assert!(error.contains("output.directory"), "{error}");
 }
