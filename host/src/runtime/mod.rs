@@ -117,9 +117,10 @@ impl Runtime {
             reason,
         };
         check_header(&bytes).map_err(|reason| invalid(reason.to_string()))?;
+        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let component = self
             .cache
-            .component(&self.engine, &bytes)
+            .component(&self.engine, &bytes, &sha256)
             .map_err(|error| invalid(format!("{error:#}")))?;
         let instance_pre = self
             .linker
@@ -150,7 +151,7 @@ impl Runtime {
         check_info(&info).map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
-            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            sha256,
             sandbox,
             info,
         })
