@@ -22,6 +22,7 @@ const LIMITS: GuestLimits = GuestLimits {
     memory_bytes: 32 << 20,
     cpu_time: Duration::from_millis(300),
     call_timeout: Duration::from_secs(20),
+    concurrent_calls: 8,
 };
 
 async fn hostile(cache: Option<&std::path::Path>) -> (Runtime, Arc<Connector>) {
@@ -272,4 +273,53 @@ async fn a_call_stuck_in_a_host_request_is_stopped_by_the_wall_clock_limit() {
         .unwrap_err();
     assert!(matches!(error, CallError::WallClock(_)), "{error}");
     assert!(error.to_string().contains("wall-clock limit"), "{error}");
+}
+
+/// Instances come from a pool of reused slots: what one call leaves in memory must be gone for
+/// the next.
+#[tokio::test]
+async fn a_call_finds_nothing_the_call_before_left_in_memory() {
+    let runtime = Runtime::new(
+        None,
+        GuestLimits {
+            concurrent_calls: 1,
+            ..LIMITS
+        },
+    )
+    .unwrap();
+    let connector = runtime
+        .load(&support::test_plugin_dir().join("hostile.wasm"))
+        .await
+        .unwrap();
+    let found = async |behaviour| {
+        let page = fetch(&connector, behaviour).await.unwrap().unwrap();
+        let seen: serde_json::Value = serde_json::from_str(&page.records[0].json).unwrap();
+        seen["found"].as_bool().unwrap()
+    };
+    // The search finds a trace where there is one...
+    assert!(found("leave-and-look").await);
+    // ...and none in the next call, though it runs in the same (only) slot.
+    fetch(&connector, "leave-trace").await.unwrap().unwrap();
+    assert!(!found("look-for-trace").await);
+}
+
+/// More calls at once than the pool has slots wait for one instead of failing.
+#[tokio::test]
+async fn calls_beyond_the_pool_wait_for_a_slot() {
+    let runtime = Runtime::new(
+        None,
+        GuestLimits {
+            concurrent_calls: 1,
+            ..LIMITS
+        },
+    )
+    .unwrap();
+    let connector = runtime
+        .load(&support::test_plugin_dir().join("hostile.wasm"))
+        .await
+        .unwrap();
+    let calls = (0..6).map(|_| fetch(&connector, "behave"));
+    for outcome in futures_util::future::join_all(calls).await {
+        assert_eq!(outcome.unwrap().unwrap().records.len(), 1);
+    }
 }

@@ -91,6 +91,7 @@ fn guest_limits(limits: &config::Limits) -> GuestLimits {
         call_timeout: limits
             .call_timeout_seconds
             .map_or(defaults.call_timeout, Duration::from_secs_f64),
+        ..defaults
     }
 }
 
@@ -125,8 +126,12 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let defaults = ConfigFile::default();
     let file_or_default = file.as_ref().unwrap_or(&defaults);
 
-    let runtime = Runtime::new(cache_dir(cli), guest_limits(&file_or_default.limits))
-        .map_err(Failure::run)?;
+    let mut limits = guest_limits(&file_or_default.limits);
+    // Each worker holds an instance while its request is out; one more for other calls.
+    limits.concurrent_calls = u32::try_from(workers(args, file_or_default))
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let runtime = Runtime::new(cache_dir(cli), limits).map_err(Failure::run)?;
     let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
     let connector = load(&runtime, &dirs, &args.connector).await?;
     let state_dir = cli
@@ -417,6 +422,15 @@ fn rate_limits(
         .collect())
 }
 
+/// Windows fetched at once: the flag, then the config file, then the default.
+fn workers(args: &RunArgs, file: &ConfigFile) -> usize {
+    args.workers
+        .map(usize::from)
+        .or(file.workers)
+        .unwrap_or(RunOptions::default().workers)
+        .max(1)
+}
+
 /// The engine's options: flags, then the config file, then defaults.
 fn run_options(
     args: &RunArgs,
@@ -445,12 +459,7 @@ fn run_options(
         filter.require_spec(spec).map_err(Failure::input)?;
     }
     Ok(RunOptions {
-        workers: args
-            .workers
-            .map(usize::from)
-            .or(file.workers)
-            .unwrap_or(defaults.workers)
-            .max(1),
+        workers: workers(args, file),
         max_pages_per_window: file
             .limits
             .max_pages_per_window

@@ -20,6 +20,9 @@ pub struct GuestLimits {
     pub cpu_time: Duration,
     /// The most wall-clock time one call may take, host calls included.
     pub call_timeout: Duration,
+    /// Calls that may run at once: each holds one slot of the instance pool for as long as it
+    /// runs (HTTP waits included); further calls wait for a slot.
+    pub concurrent_calls: u32,
 }
 
 impl Default for GuestLimits {
@@ -28,6 +31,7 @@ impl Default for GuestLimits {
             memory_bytes: 64 << 20,
             cpu_time: Duration::from_secs(10),
             call_timeout: Duration::from_secs(900),
+            concurrent_calls: 32,
         }
     }
 }

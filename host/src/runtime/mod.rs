@@ -38,10 +38,12 @@ use crate::capabilities::Capabilities;
 use cache::CompileCache;
 use limits::EpochTicker;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
+use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wit::{ConnectorInfo, FetchError, Page, PageRequest, PluginPre};
 
 /// Why a connector could not be loaded.
@@ -81,6 +83,9 @@ pub struct Runtime {
     linker: Linker<HostState>,
     cache: CompileCache,
     limits: GuestLimits,
+    /// One permit per slot of the instance pool, so that a call waits for a slot rather than
+    /// failing when every slot is taken.
+    slots: Arc<Semaphore>,
     _ticker: EpochTicker,
 }
 
@@ -91,6 +96,7 @@ impl Runtime {
         config.epoch_interruption(true);
         // Connectors make plain synchronous calls; the concurrent component model only costs time.
         config.concurrency_support(false);
+        config.allocation_strategy(instance_pool(&limits));
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);
@@ -100,6 +106,7 @@ impl Runtime {
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
             cache: CompileCache::new(cache_dir),
+            slots: Arc::new(Semaphore::new(pool_slots(&limits) as usize)),
             engine,
             linker,
             limits,
@@ -131,6 +138,7 @@ impl Runtime {
             pre,
             engine: self.engine.clone(),
             limits: self.limits.clone(),
+            slots: self.slots.clone(),
         };
         let name = path
             .file_stem()
@@ -157,6 +165,38 @@ impl Runtime {
         })
     }
 }
+
+/// Instances come from a pool of slots made once and reset between calls, rather than each call
+/// mapping, faulting in and unmapping its own memory and stack: per page, that was most of the
+/// host's system time. A reset slot is zeroed, so a call still sees nothing of the one before.
+fn instance_pool(limits: &GuestLimits) -> InstanceAllocationStrategy {
+    /// Bytes of a memory kept mapped and zeroed with `memset` on reuse instead of handed back to
+    /// the kernel and faulted in again: about what a connector's heap uses for one page.
+    const KEEP_RESIDENT: usize = 4 << 20;
+    let calls = pool_slots(limits);
+    let mut pool = PoolingAllocationConfig::new();
+    // A connector component holds a few core instances (its code and the component model's
+    // adapters), each with at most one memory and table.
+    pool.total_component_instances(calls)
+        .total_core_instances(calls * 8)
+        .total_memories(calls * 2)
+        .total_tables(calls * 8)
+        .total_stacks(calls)
+        .max_memory_size(limits.memory_bytes.next_multiple_of(WASM_PAGE))
+        .linear_memory_keep_resident(KEEP_RESIDENT.min(limits.memory_bytes))
+        .table_keep_resident(64 << 10);
+    InstanceAllocationStrategy::Pooling(pool)
+}
+
+/// Slots of the instance pool. Each reserves address space for a whole memory (4 GiB, so that
+/// guest code needs no bounds checks), so their number is capped; more calls than slots wait.
+fn pool_slots(limits: &GuestLimits) -> u32 {
+    const MAX_SLOTS: u32 = 256;
+    limits.concurrent_calls.clamp(1, MAX_SLOTS)
+}
+
+/// The unit a linear memory grows by.
+const WASM_PAGE: usize = 64 << 10;
 
 /// Tells a file that is not WebAssembly, or a core module, from a component before wasmtime's
 /// parser does it in far less friendly words.
@@ -250,6 +290,7 @@ struct Sandbox {
     pre: PluginPre<HostState>,
     engine: Engine,
     limits: GuestLimits,
+    slots: Arc<Semaphore>,
 }
 
 impl Sandbox {
@@ -259,6 +300,11 @@ impl Sandbox {
         capabilities: Capabilities,
         body: impl AsyncFnOnce(&wit::Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .expect("the instance pool's semaphore is never closed");
         let mut store = Store::new(&self.engine, HostState::new(capabilities, &self.limits));
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);

@@ -133,6 +133,23 @@ impl Connector for Hostile {
                     next_cursor: None,
                 })
             }
+            // Fills fresh heap with a pattern and leaks it, for the next call to look for.
+            "leave-trace" => {
+                let mut trace = vec![0u8; 1 << 20];
+                for (at, byte) in trace.iter_mut().enumerate() {
+                    *byte = trace_byte(at);
+                }
+                std::mem::forget(std::hint::black_box(trace));
+                found_trace_page(&request, false)
+            }
+            "look-for-trace" => found_trace_page(&request, memory_holds_trace()),
+            // Both in one call: shows the search finds a trace that is there.
+            "leave-and-look" => {
+                let trace: Vec<u8> = (0..4096).map(trace_byte).collect();
+                let found = memory_holds_trace();
+                std::hint::black_box(&trace);
+                found_trace_page(&request, found)
+            }
             "panic" => panic!("the hostile connector panicked on purpose"),
             "endless-cursor" => {
                 let next = request
@@ -163,6 +180,47 @@ impl Connector for Hostile {
             }),
         }
     }
+}
+
+/// The pattern `leave-trace` writes: each byte is the one before plus 37, modulo 251. Computed,
+/// never stored whole, so the search finds it only where a call wrote it.
+fn trace_byte(at: usize) -> u8 {
+    (at.wrapping_mul(37).wrapping_add(11) % 251) as u8
+}
+
+/// Whether any of this instance's linear memory holds 64 bytes of the trace pattern in a row.
+fn memory_holds_trace() -> bool {
+    const RUN: usize = 64;
+    let size = core::arch::wasm32::memory_size(0) * 65536;
+    // SAFETY: every address below the memory's size can be read in WebAssembly; this test
+    // connector reads memory it does not own on purpose. Address 0 is skipped.
+    let byte = |at: usize| unsafe { core::ptr::read_volatile(at as *const u8) };
+    let mut run = 0;
+    let mut previous = byte(1);
+    for at in 2..size {
+        let current = byte(at);
+        if previous < 251 && u16::from(current) == (u16::from(previous) + 37) % 251 {
+            run += 1;
+            if run >= RUN {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+        previous = current;
+    }
+    false
+}
+
+fn found_trace_page(request: &PageRequest, found: bool) -> Result<Page, FetchError> {
+    Ok(Page {
+        records: vec![Record::new(
+            "trace",
+            request.window.start,
+            serde_json::json!({ "found": found }).to_string(),
+        )],
+        next_cursor: None,
+    })
 }
 
 trawl_sdk::export_connector!(Hostile);
