@@ -1,28 +1,24 @@
-//! Moving a fully staged window to the output, in order, and checkpointing it.
+//! Moving fetched windows to the output, in order, and checkpointing them.
+//!
+//! Windows that are ready together are committed together: their records are appended one window
+//! after another, then the output is synced once and all of them are checkpointed in one
+//! transaction. A flush to disk costs the same for one window as for fifty, and with many small
+//! windows (an hour of events each) those flushes were most of a run's time.
 
 use super::RunError;
 use super::fetch::Fetched;
 use super::filter::RecordFilter;
-use super::order::{self, Sorted};
+use super::order::{self, Runs, Sorted};
 use super::staging::StagedRecord;
-use crate::sinks::{Newest, OutputRecord, Sink, SinkError, flatten};
+use crate::sinks::{Newest, OutputRecord, Prepared, Sink, flatten};
 use crate::state::{Interval, Scope, StateStore, WindowCommit};
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Records handed to the sink at a time.
 const BATCH: usize = 2048;
 
-/// What happened to a window at commit.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Committed {
-    /// Every record of the window is in the output.
-    Whole,
-    /// The record cap was reached inside (or before) this window.
-    CapReached,
-}
-
-/// The one place records reach the output, a window at a time, in window order.
+/// The one place records reach the output, in window order.
 pub(super) struct Committer {
     pub sink: Box<dyn Sink>,
     pub state: StateStore,
@@ -54,7 +50,26 @@ pub struct Tally {
     pub filtered: u64,
 }
 
+/// What committing a group of windows did.
+#[derive(Debug, Default)]
+pub(super) struct GroupOutcome {
+    /// The windows checkpointed, in order: the group's first ones.
+    pub committed: Vec<Interval>,
+    /// The record cap was reached; the windows after the last one committed were left as they are.
+    pub capped: bool,
+}
+
+/// A window whose records are appended but not yet checkpointed.
+struct Appended {
+    planned: Interval,
+    completed: Interval,
+    remember: Vec<String>,
+    forget_before: i64,
+    staging: Option<PathBuf>,
+}
+
 /// The outcome of choosing which of a window's records go out.
+#[derive(Default)]
 struct Selection {
     kept: u64,
     /// The ids of the records kept, when they may need remembering (a window near the end of
@@ -66,35 +81,106 @@ struct Selection {
     cut_at: Option<i64>,
 }
 
+/// What happens to one record.
+enum Choice {
+    Keep,
+    Duplicate,
+    Filtered,
+    /// The cap is reached: this record and every later one stay out.
+    Cut,
+}
+
 impl Committer {
-    /// Sorts the window's staged records and appends those that pass dedup, the filter and the
-    /// cap; then checkpoints the window with the output's new positions and drops its staging.
-    pub fn commit(&mut self, fetched: &Fetched) -> Result<Committed, RunError> {
-        if self.remaining == Some(0) {
-            return Ok(Committed::CapReached);
+    /// Appends the records of `group` (consecutive windows, in order) that pass dedup, the filter
+    /// and the cap, then syncs the output and checkpoints the windows with its new positions.
+    ///
+    /// If this fails, the windows not checkpointed yet stay as they were: their staging and
+    /// progress are kept, and what was appended for them is past the output's checkpointed
+    /// position, so it is cut off when the output is next opened.
+    pub fn commit(&mut self, group: Vec<Fetched>) -> Result<GroupOutcome, RunError> {
+        let mut outcome = GroupOutcome::default();
+        let mut appended = Vec::new();
+        for fetched in group {
+            if self.remaining == Some(0) {
+                outcome.capped = true;
+                break;
+            }
+            let window = self.append_window(fetched, &mut appended, &mut outcome)?;
+            let cut = window.completed != window.planned;
+            appended.push(window);
+            if cut || self.remaining == Some(0) {
+                outcome.capped = true;
+                break;
+            }
         }
+        self.checkpoint(&mut appended, &mut outcome)?;
+        Ok(outcome)
+    }
+
+    /// Sorts a window's records and appends those that go out: first every batch is prepared (a
+    /// CSV header must be widened for the whole window while the file holds no row of it), then
+    /// every batch is appended.
+    fn append_window(
+        &mut self,
+        fetched: Fetched,
+        appended: &mut Vec<Appended>,
+        outcome: &mut GroupOutcome,
+    ) -> Result<Appended, RunError> {
+        let staging_error = |source| RunError::Staging {
+            path: fetched
+                .staging
+                .clone()
+                .unwrap_or_else(|| self.scratch.clone()),
+            source,
+        };
         let sorted = order::sort(
-            &fetched.staging,
+            fetched.staging.as_deref().unwrap_or(Path::new("")),
             fetched.staged_len,
-            &fetched.last_page,
+            fetched.last_page,
             self.sort_chunk_bytes,
             &self.scratch,
         )
-        .map_err(|source| RunError::Staging {
-            path: fetched.staging.clone(),
-            source,
-        })?;
-        // Two passes over the same selection: a CSV header must be widened for the whole window
-        // while the file still holds only checkpointed rows, before any of its rows go in.
-        let selection = self.select(&sorted, fetched, |sink, batch| {
-            let rewritten = sink.prepare(batch)?;
-            Ok(rewritten)
-        })?;
-        self.select(&sorted, fetched, |sink, batch| {
-            sink.append(batch)?;
-            Ok(Vec::new())
-        })?;
-        let outputs = self.sink.sync()?;
+        .map_err(staging_error)?;
+        let collect_ids = fetched.window.end > self.remember_after || self.remaining.is_some();
+        let selection = match sorted {
+            Sorted::InMemory(records) => {
+                let mut selection = Selection::default();
+                let mut remaining = self.remaining;
+                let mut kept = Vec::with_capacity(records.len());
+                for record in records {
+                    match self.choose(&record, &mut remaining) {
+                        Choice::Keep => kept.push(record),
+                        Choice::Duplicate => selection.duplicates += 1,
+                        Choice::Filtered => selection.filtered += 1,
+                        Choice::Cut => {
+                            selection.cut_at = Some(record.event_time);
+                            break;
+                        }
+                    }
+                }
+                for batch in kept.chunks(BATCH) {
+                    self.prepare(batch, appended, outcome)?;
+                }
+                for batch in kept.chunks(BATCH) {
+                    self.sink.append(batch)?;
+                }
+                selection.kept = kept.len() as u64;
+                if collect_ids {
+                    selection.kept_ids = kept.into_iter().map(|record| record.id).collect();
+                }
+                selection
+            }
+            Sorted::OnDisk(runs) => {
+                // Two passes over the same deterministic selection, as above, reading the runs
+                // twice instead of holding the window in memory.
+                self.select_from_disk(&runs, collect_ids, |this, batch| {
+                    this.prepare(batch, appended, outcome)
+                })
+                .map_err(|error| error.into_run_error(&self.scratch))?;
+                self.select_from_disk(&runs, false, |this, batch| Ok(this.sink.append(batch)?))
+                    .map_err(|error| error.into_run_error(&self.scratch))?
+            }
+        };
 
         let planned = fetched.window;
         let completed = match selection.cut_at {
@@ -104,38 +190,96 @@ impl Committer {
         self.watermark = self.watermark.max(completed.end);
         // Ids are remembered where a later run may read the same span again: the overlap, and
         // the rest of a window the cap cut short.
-        let remember: &[String] =
-            if completed.end > self.remember_after || selection.cut_at.is_some() {
-                &selection.kept_ids
-            } else {
-                &[]
-            };
-        self.state.commit_window(
-            &self.scope,
-            &WindowCommit {
-                planned,
-                completed,
-                outputs: &outputs,
-                remember,
-                remember_until: completed.end,
-                forget_before: Some(self.watermark - self.horizon),
-            },
-        )?;
+        let remember = if completed.end > self.remember_after || selection.cut_at.is_some() {
+            selection.kept_ids
+        } else {
+            Vec::new()
+        };
         self.seen.extend(remember.iter().cloned());
-        let _ = std::fs::remove_file(&fetched.staging);
-
-        let kept = selection.kept;
-        self.tally.records += kept;
+        self.tally.records += selection.kept;
         self.tally.duplicates += selection.duplicates;
         self.tally.filtered += selection.filtered;
         if let Some(remaining) = &mut self.remaining {
-            *remaining -= kept;
+            *remaining -= selection.kept;
         }
-        Ok(match selection.cut_at {
-            Some(_) => Committed::CapReached,
-            None if self.remaining == Some(0) => Committed::CapReached,
-            None => Committed::Whole,
+        Ok(Appended {
+            planned,
+            completed,
+            remember,
+            forget_before: self.watermark - self.horizon,
+            staging: fetched.staging,
         })
+    }
+
+    /// Hands `batch` to the sink's `prepare`, recording the positions it returns; when the sink
+    /// needs the windows appended so far checkpointed first, checkpoints them and asks again.
+    fn prepare(
+        &mut self,
+        batch: &[OutputRecord],
+        appended: &mut Vec<Appended>,
+        outcome: &mut GroupOutcome,
+    ) -> Result<(), RunError> {
+        for _ in 0..2 {
+            match self.sink.prepare(batch)? {
+                Prepared::Ready(positions) => {
+                    if !positions.is_empty() {
+                        self.state.record_outputs(&positions)?;
+                    }
+                    return Ok(());
+                }
+                Prepared::CheckpointFirst => self.checkpoint(appended, outcome)?,
+            }
+        }
+        Err(RunError::Internal(
+            "the output asked for a checkpoint again right after one".into(),
+        ))
+    }
+
+    /// Makes the output durable and checkpoints the appended windows with its new positions, in
+    /// one transaction; then their staging files go.
+    fn checkpoint(
+        &mut self,
+        appended: &mut Vec<Appended>,
+        outcome: &mut GroupOutcome,
+    ) -> Result<(), RunError> {
+        let outputs = self.sink.sync()?;
+        let commits: Vec<WindowCommit<'_>> = appended
+            .iter()
+            .map(|window| WindowCommit {
+                planned: window.planned,
+                completed: window.completed,
+                remember: &window.remember,
+                remember_until: window.completed.end,
+                forget_before: Some(window.forget_before),
+            })
+            .collect();
+        self.state.commit_windows(&self.scope, &commits, &outputs)?;
+        for window in appended.drain(..) {
+            if let Some(staging) = &window.staging {
+                let _ = std::fs::remove_file(staging);
+            }
+            outcome.committed.push(window.planned);
+        }
+        Ok(())
+    }
+
+    /// Whether `record` goes out, given the cap's `remaining` (counted down for each record kept).
+    /// Deterministic, so that passes over the same records choose the same ones.
+    fn choose(&self, record: &OutputRecord, remaining: &mut Option<u64>) -> Choice {
+        if self.seen.contains(&record.id) || self.is_seed_record(record) {
+            return Choice::Duplicate;
+        }
+        if !self.filter.matches(&record.json) {
+            return Choice::Filtered;
+        }
+        match remaining {
+            Some(0) => Choice::Cut,
+            Some(left) => {
+                *left -= 1;
+                Choice::Keep
+            }
+            None => Choice::Keep,
+        }
     }
 
     fn is_seed_record(&self, record: &StagedRecord) -> bool {
@@ -153,74 +297,65 @@ impl Committer {
         }
     }
 
-    /// Walks the window's records in order, handing batches of those that go out to `each`.
-    /// Deterministic, so both passes choose the same records. Positions `each` returns (a
-    /// rewritten file) are recorded at once.
-    fn select(
+    /// Walks a window's sorted runs, handing batches of the records that go out to `each`.
+    fn select_from_disk(
         &mut self,
-        sorted: &Sorted,
-        fetched: &Fetched,
-        mut each: impl FnMut(
-            &mut dyn Sink,
-            &[OutputRecord],
-        ) -> Result<Vec<crate::state::OutputPosition>, SinkError>,
-    ) -> Result<Selection, RunError> {
-        let mut selection = Selection {
-            kept: 0,
-            kept_ids: Vec::new(),
-            duplicates: 0,
-            filtered: 0,
-            cut_at: None,
-        };
+        runs: &Runs,
+        collect_ids: bool,
+        mut each: impl FnMut(&mut Self, &[OutputRecord]) -> Result<(), RunError>,
+    ) -> Result<Selection, DiskError> {
+        let mut selection = Selection::default();
         let mut remaining = self.remaining;
-        let collect_ids = fetched.window.end > self.remember_after || self.remaining.is_some();
         let mut batch: Vec<OutputRecord> = Vec::with_capacity(BATCH);
-        let staging_error = |source| RunError::Staging {
-            path: fetched.staging.clone(),
-            source,
-        };
-        let mut flush = |batch: &mut Vec<OutputRecord>, this: &mut Self| -> Result<(), RunError> {
-            if !batch.is_empty() {
-                let rewritten = each(this.sink.as_mut(), batch)?;
-                if !rewritten.is_empty() {
-                    this.state.record_outputs(&rewritten)?;
+        for record in runs.iter().map_err(DiskError::Read)? {
+            let record = record.map_err(DiskError::Read)?;
+            match self.choose(&record, &mut remaining) {
+                Choice::Keep => {}
+                Choice::Duplicate => {
+                    selection.duplicates += 1;
+                    continue;
                 }
-                batch.clear();
-            }
-            Ok(())
-        };
-        for record in sorted.iter().map_err(staging_error)? {
-            let record = record.map_err(staging_error)?;
-            if self.seen.contains(&record.id) || self.is_seed_record(&record) {
-                selection.duplicates += 1;
-                continue;
-            }
-            if !self.filter.matches(&record.json) {
-                selection.filtered += 1;
-                continue;
-            }
-            if remaining == Some(0) {
-                selection.cut_at = Some(record.event_time);
-                break;
-            }
-            if let Some(left) = &mut remaining {
-                *left -= 1;
+                Choice::Filtered => {
+                    selection.filtered += 1;
+                    continue;
+                }
+                Choice::Cut => {
+                    selection.cut_at = Some(record.event_time);
+                    break;
+                }
             }
             selection.kept += 1;
             if collect_ids {
                 selection.kept_ids.push(record.id.clone());
             }
-            batch.push(OutputRecord {
-                id: record.id,
-                event_time: record.event_time,
-                fetched_at: record.fetched_at,
-                json: record.json,
-            });
+            batch.push(record);
             if batch.len() == BATCH {
-                flush(&mut batch, self)?;
+                each(self, &batch).map_err(DiskError::Run)?;
+                batch.clear();
             }
         }
-        flush(&mut batch, self)?;
+        if !batch.is_empty() {
+            each(self, &batch).map_err(DiskError::Run)?;
+        }
         Ok(selection)
+    }
+}
+
+/// A failure while walking sorted runs: reading them, or what was done with their records.
+enum DiskError {
+    Read(std::io::Error),
+    Run(RunError),
+}
+
+impl DiskError {
+    /// `scratch` is the folder the runs are in.
+    fn into_run_error(self, scratch: &Path) -> RunError {
+        match self {
+            DiskError::Read(source) => RunError::Staging {
+                path: scratch.to_path_buf(),
+                source,
+            },
+            DiskError::Run(error) => error,
+        }
     }
 }

@@ -6,6 +6,7 @@ use super::staging::{StagedRecord, Staging};
 use crate::capabilities::Capabilities;
 use crate::runtime::Connector;
 use crate::runtime::wit::{FetchError, Page, PageRequest, Param, Window};
+use crate::sinks::JsonObject;
 use crate::state::{Interval, Scope, StateStore, WindowProgress};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -39,7 +40,8 @@ pub(super) struct Shared {
 #[derive(Debug)]
 pub(super) struct Fetched {
     pub window: Interval,
-    pub staging: PathBuf,
+    /// The staging file, if pages before the last were staged (or an earlier run staged some).
+    pub staging: Option<PathBuf>,
     pub staged_len: u64,
     /// The last page's records. They are not staged: until the window is committed, a crash
     /// only costs asking for that one page again, and a window of one page (the common case)
@@ -74,7 +76,7 @@ pub(super) async fn fetch_window(
     if resume.done {
         return Ok(Fetched {
             window,
-            staging: staging_path,
+            staging: staging.is_some().then_some(staging_path),
             staged_len: resume.staged_len,
             last_page: Vec::new(),
         });
@@ -107,7 +109,7 @@ pub(super) async fn fetch_window(
             return Ok(Fetched {
                 window,
                 staged_len: staging.as_ref().map_or(0, Staging::len),
-                staging: staging_path,
+                staging: staging.is_some().then_some(staging_path),
                 last_page: records,
             });
         };
@@ -205,16 +207,20 @@ fn check_records(
                     event_time: record.event_time,
                 });
             }
-            let is_object = record.json.trim_start().starts_with('{')
-                && serde_json::from_str::<serde::de::IgnoredAny>(&record.json).is_ok();
-            if !is_object {
-                return Err(WindowError::NotAnObject { id: record.id });
-            }
+            let json = match JsonObject::parse(record.json) {
+                Ok(json) => json,
+                Err(reason) => {
+                    return Err(WindowError::NotAnObject {
+                        id: record.id,
+                        reason,
+                    });
+                }
+            };
             Ok(StagedRecord {
                 event_time: record.event_time,
                 fetched_at,
                 id: record.id,
-                json: record.json,
+                json,
             })
         })
         .collect()

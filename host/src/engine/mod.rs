@@ -26,7 +26,7 @@ use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
 use crate::sinks::{OutputSpec, SinkError, TimeEncoding, TimeLocation};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
-use commit::{Committed, Committer};
+use commit::Committer;
 use fetch::{Fetched, Shared};
 use std::collections::VecDeque;
 use std::fmt;
@@ -133,8 +133,8 @@ pub enum WindowError {
     RepeatedCursor(String),
     #[error("record {id} has an event time outside any valid date ({event_time} ms)")]
     BadEventTime { id: String, event_time: i64 },
-    #[error("record {id} is not a JSON object")]
-    NotAnObject { id: String },
+    #[error("record {id} is not one JSON object: {reason}")]
+    NotAnObject { id: String, reason: String },
     #[error("cannot stage fetched records: {0}")]
     Staging(#[from] std::io::Error),
     #[error(transparent)]
@@ -408,6 +408,13 @@ struct StreamRun {
 /// A window being fetched by a worker.
 type InFlight = (PlannedWindow, JoinHandle<Result<Fetched, WindowError>>);
 
+/// A window whose worker has finished.
+type Settled = (PlannedWindow, Result<Fetched, WindowError>);
+
+/// The most windows committed together: enough that a flush to disk is shared by many, few
+/// enough that a failed commit costs little fetching again.
+const MAX_GROUP: usize = 64;
+
 impl StreamRun {
     async fn run(&mut self, planned: Vec<PlannedWindow>, workers: usize) -> Result<(), RunError> {
         // The channel's bound keeps workers from running too far ahead of the committer: staged
@@ -423,7 +430,11 @@ impl StreamRun {
         // Once a window was stopped because another failed, later windows cannot be committed
         // (the output must stay in order); what is left is to find the failure that stopped it.
         let mut stopped = None;
-        while let Some((planned, handle)) = receiver.recv().await {
+        let mut held: Option<InFlight> = None;
+        while let Some((planned, handle)) = match held.take() {
+            Some(in_flight) => Some(in_flight),
+            None => receiver.recv().await,
+        } {
             let result = join(handle).await;
             match result {
                 Err(WindowError::Stopped) => {
@@ -431,6 +442,43 @@ impl StreamRun {
                     continue;
                 }
                 Ok(_) if stopped.is_some() => continue,
+                Ok(fetched) => {
+                    // Every window after it that is already fetched goes in the same commit.
+                    let mut group = vec![fetched];
+                    let mut failed: Option<Settled> = None;
+                    while group.len() < MAX_GROUP {
+                        match receiver.try_recv() {
+                            Ok((next, handle)) if handle.is_finished() => {
+                                match join(handle).await {
+                                    Ok(fetched) => group.push(fetched),
+                                    Err(error) => {
+                                        failed = Some((next, Err(error)));
+                                        break;
+                                    }
+                                }
+                            }
+                            Ok(in_flight) => {
+                                held = Some(in_flight);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(error) = self.commit(group).await {
+                        outcome = Err(error);
+                        break;
+                    }
+                    if let Some((planned, result)) = failed
+                        && !self.summary.capped
+                    {
+                        if let Err(WindowError::Stopped) = result {
+                            stopped.get_or_insert(planned.window);
+                        } else if let Err(error) = self.settle(planned, result).await {
+                            outcome = Err(error);
+                            break;
+                        }
+                    }
+                }
                 result => {
                     if let Err(error) = self.settle(planned, result).await {
                         outcome = Err(error);
@@ -456,6 +504,9 @@ impl StreamRun {
         // Stopping: workers finish the page in flight (its checkpoint stays valid) and return.
         self.shared.stop.store(true, Ordering::Relaxed);
         receiver.close();
+        if let Some((_, handle)) = held {
+            let _ = join(handle).await;
+        }
         while let Some((_, handle)) = receiver.recv().await {
             let _ = join(handle).await;
         }
@@ -471,7 +522,7 @@ impl StreamRun {
     ) -> Result<(), RunError> {
         let window = planned.window;
         match result {
-            Ok(fetched) => self.commit(fetched).await,
+            Ok(fetched) => self.commit(vec![fetched]).await,
             Err(WindowError::Connector(FetchError::WindowTooLarge(reason)))
                 if window.end - window.start >= 2 * MIN_SPLIT_MS =>
             {
@@ -512,25 +563,26 @@ impl StreamRun {
         }
     }
 
-    async fn commit(&mut self, fetched: Fetched) -> Result<(), RunError> {
+    /// Commits consecutive fetched windows together, off the async threads.
+    async fn commit(&mut self, group: Vec<Fetched>) -> Result<(), RunError> {
         let mut committer = self
             .committer
             .take()
             .ok_or_else(|| RunError::Internal("the committer is missing".into()))?;
         let (committer, outcome) = tokio::task::spawn_blocking(move || {
-            let outcome = committer.commit(&fetched);
-            (
-                committer,
-                outcome.map(|committed| (committed, fetched.window)),
-            )
+            let outcome = committer.commit(group);
+            (committer, outcome)
         })
         .await
         .map_err(|error| RunError::Internal(error.to_string()))?;
         self.committer = Some(committer);
-        let (committed, window) = outcome?;
-        self.summary.windows_committed += 1;
-        tracing::debug!(stream = %self.stream, window = %DisplayWindow(window), "window committed");
-        if committed == Committed::CapReached {
+        let outcome = outcome?;
+        self.summary.windows_committed += outcome.committed.len();
+        if let (Some(first), Some(last)) = (outcome.committed.first(), outcome.committed.last()) {
+            tracing::debug!(stream = %self.stream, windows = outcome.committed.len(),
+                span = %DisplayWindow(Interval::new(first.start, last.end)), "windows committed");
+        }
+        if outcome.capped {
             self.summary.capped = true;
         }
         Ok(())

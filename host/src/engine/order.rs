@@ -9,13 +9,11 @@ use std::collections::BinaryHeap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A window's records, sorted; iterate as often as needed.
+/// A window's records, sorted, each (event time, id) once.
 pub enum Sorted {
     InMemory(Vec<StagedRecord>),
-    Runs {
-        runs: Vec<(PathBuf, u64)>,
-        _dir: tempfile::TempDir,
-    },
+    /// Too many for memory; read them as often as needed.
+    OnDisk(Runs),
 }
 
 /// Sorts the first `len` bytes of the staging file at `path`, holding at most about
@@ -24,7 +22,7 @@ pub enum Sorted {
 pub fn sort(
     path: &Path,
     len: u64,
-    also: &[StagedRecord],
+    also: Vec<StagedRecord>,
     chunk_bytes: usize,
     scratch: &Path,
 ) -> io::Result<Sorted> {
@@ -37,7 +35,7 @@ pub fn sort(
     } else {
         Box::new(staging::read(path, len)?)
     };
-    for record in staged.chain(also.iter().cloned().map(Ok)) {
+    for record in staged.chain(also.into_iter().map(Ok)) {
         let record = record?;
         chunk_size += record.json.len() + record.id.len() + 64;
         chunk.push(record);
@@ -59,12 +57,13 @@ pub fn sort(
             if !chunk.is_empty() {
                 runs.push(write_run(dir.path(), runs.len(), &mut chunk)?);
             }
-            Ok(Sorted::Runs { runs, _dir: dir })
+            Ok(Sorted::OnDisk(Runs { runs, _dir: dir }))
         }
     }
 }
 
 fn sort_chunk(chunk: &mut Vec<StagedRecord>) {
+    // Pages mostly arrive in order: a stable sort is near linear on sorted runs.
     chunk.sort_by(|a, b| (a.event_time, &a.id).cmp(&(b.event_time, &b.id)));
     chunk.dedup_by(|later, earlier| {
         later.event_time == earlier.event_time && later.id == earlier.id
@@ -83,19 +82,21 @@ fn write_run(
     Ok((path, len))
 }
 
-impl Sorted {
+/// Sorted runs on disk, merged each time they are read.
+pub struct Runs {
+    runs: Vec<(PathBuf, u64)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Runs {
     /// The records in order, each (event time, id) once.
-    pub fn iter(&self) -> io::Result<Box<dyn Iterator<Item = io::Result<StagedRecord>> + '_>> {
-        match self {
-            Sorted::InMemory(records) => Ok(Box::new(records.iter().cloned().map(Ok))),
-            Sorted::Runs { runs, .. } => {
-                let readers = runs
-                    .iter()
-                    .map(|(path, len)| staging::read(path, *len).map(|r| Box::new(r) as RunReader))
-                    .collect::<io::Result<Vec<_>>>()?;
-                Ok(Box::new(Merge::new(readers)?))
-            }
-        }
+    pub fn iter(&self) -> io::Result<impl Iterator<Item = io::Result<StagedRecord>> + use<>> {
+        let readers = self
+            .runs
+            .iter()
+            .map(|(path, len)| staging::read(path, *len).map(|r| Box::new(r) as RunReader))
+            .collect::<io::Result<Vec<_>>>()?;
+        Merge::new(readers)
     }
 }
 
@@ -169,6 +170,7 @@ impl Iterator for Merge {
 mod tests {
     use super::*;
     use crate::engine::staging::Staging;
+    use crate::sinks::JsonObject;
     use crate::state::Interval;
 
     fn staged(dir: &Path, records: &[(i64, &str)]) -> (PathBuf, u64) {
@@ -179,7 +181,7 @@ mod tests {
                 event_time: *time,
                 fetched_at: 0,
                 id: id.to_string(),
-                json: format!("{{\"id\":\"{id}\"}}"),
+                json: JsonObject::parse(format!("{{\"id\":\"{id}\"}}")).unwrap(),
             })
             .collect();
         let len = staging.append(&records).unwrap();
@@ -187,13 +189,13 @@ mod tests {
     }
 
     fn keys(sorted: &Sorted) -> Vec<(i64, String)> {
-        sorted
-            .iter()
-            .unwrap()
-            .map(|record| {
-                let record = record.unwrap();
-                (record.event_time, record.id)
-            })
+        let records: Vec<StagedRecord> = match sorted {
+            Sorted::InMemory(records) => records.clone(),
+            Sorted::OnDisk(runs) => runs.iter().unwrap().map(Result::unwrap).collect(),
+        };
+        records
+            .into_iter()
+            .map(|record| (record.event_time, record.id))
             .collect()
     }
 
@@ -215,12 +217,12 @@ mod tests {
             .iter()
             .map(|(time, id)| (*time, id.to_string()))
             .collect();
-        let in_memory = sort(&path, len, &[], 1 << 20, dir.path()).unwrap();
+        let in_memory = sort(&path, len, Vec::new(), 1 << 20, dir.path()).unwrap();
         assert!(matches!(in_memory, Sorted::InMemory(_)));
         assert_eq!(keys(&in_memory), expected);
         // A chunk of about one record forces a run per record and a real merge.
-        let on_disk = sort(&path, len, &[], 1, dir.path()).unwrap();
-        assert!(matches!(&on_disk, Sorted::Runs { runs, .. } if runs.len() == input.len()));
+        let on_disk = sort(&path, len, Vec::new(), 1, dir.path()).unwrap();
+        assert!(matches!(&on_disk, Sorted::OnDisk(runs) if runs.runs.len() == input.len()));
         assert_eq!(keys(&on_disk), expected);
         // It can be read twice.
         assert_eq!(keys(&on_disk), expected);
@@ -234,18 +236,25 @@ mod tests {
             event_time: 2,
             fetched_at: 0,
             id: "b".into(),
-            json: "{}".into(),
+            json: JsonObject::parse("{}".into()).unwrap(),
         }];
         let expected: Vec<(i64, String)> = [(1, "a"), (2, "b"), (3, "c")]
             .iter()
             .map(|(time, id)| (*time, id.to_string()))
             .collect();
         for chunk in [1 << 20, 1] {
-            let sorted = sort(&path, len, &last_page, chunk, dir.path()).unwrap();
+            let sorted = sort(&path, len, last_page.to_vec(), chunk, dir.path()).unwrap();
             assert_eq!(keys(&sorted), expected);
         }
         // Nothing staged at all: a window of one page.
-        let sorted = sort(&dir.path().join("none"), 0, &last_page, 1 << 20, dir.path()).unwrap();
+        let sorted = sort(
+            &dir.path().join("none"),
+            0,
+            last_page.to_vec(),
+            1 << 20,
+            dir.path(),
+        )
+        .unwrap();
         assert_eq!(keys(&sorted), vec![(2, "b".to_string())]);
     }
 }

@@ -9,16 +9,11 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::sinks::JsonObject;
 use crate::state::Interval;
 
-/// One fetched record as staged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StagedRecord {
-    pub event_time: i64,
-    pub fetched_at: i64,
-    pub id: String,
-    pub json: String,
-}
+/// A staged record is the record on its way to the output.
+pub use crate::sinks::OutputRecord as StagedRecord;
 
 /// The staging file of one window, open for appending.
 pub struct Staging {
@@ -80,8 +75,8 @@ impl Staging {
     }
 }
 
-/// `event_time TAB fetched_at TAB id-as-JSON-string TAB json NEWLINE`. The vendor's JSON is kept
-/// as sent unless it spans lines (pretty-printed), in which case it is written compactly.
+/// `event_time TAB fetched_at TAB id-as-JSON-string TAB json NEWLINE` (a [`JsonObject`] is one
+/// line).
 fn encode(record: &StagedRecord, out: &mut Vec<u8>) {
     let id = serde_json::to_string(&record.id).expect("a string serializes");
     let _ = write!(
@@ -89,15 +84,7 @@ fn encode(record: &StagedRecord, out: &mut Vec<u8>) {
         "{}\t{}\t{}\t",
         record.event_time, record.fetched_at, id
     );
-    if record.json.contains(['\n', '\r']) {
-        match serde_json::from_str::<serde_json::Value>(&record.json) {
-            Ok(value) => out.extend_from_slice(value.to_string().as_bytes()),
-            // The engine checks records are JSON objects before staging them.
-            Err(_) => out.extend_from_slice(record.json.replace(['\n', '\r'], " ").as_bytes()),
-        }
-    } else {
-        out.extend_from_slice(record.json.as_bytes());
-    }
+    out.extend_from_slice(record.json.as_bytes());
     out.push(b'\n');
 }
 
@@ -116,7 +103,8 @@ fn decode(line: &str) -> io::Result<StagedRecord> {
         .next()
         .and_then(|f| serde_json::from_str::<String>(f).ok())
         .ok_or_else(corrupt)?;
-    let json = fields.next().ok_or_else(corrupt)?.to_string();
+    // Staged records were checked when they were fetched.
+    let json = JsonObject::checked(fields.next().ok_or_else(corrupt)?.to_string());
     Ok(StagedRecord {
         event_time,
         fetched_at,
@@ -157,7 +145,7 @@ mod tests {
             event_time: time,
             fetched_at: 7,
             id: id.into(),
-            json: json.into(),
+            json: JsonObject::parse(json.into()).unwrap(),
         }
     }
 
@@ -176,7 +164,7 @@ mod tests {
             .collect::<io::Result<_>>()
             .unwrap();
         assert_eq!(read[0], records[0]);
-        assert_eq!(read[1].json, r#"{"pretty":true}"#);
+        assert_eq!(read[1].json.as_str(), r#"{"pretty":true}"#);
     }
 
     #[test]

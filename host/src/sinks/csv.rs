@@ -4,7 +4,7 @@
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
 use super::flatten::flatten;
-use super::{OutputRecord, Sink, SinkError, absolute_key};
+use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -55,8 +55,17 @@ pub struct CsvSink {
     /// The header; empty until the first record arrives for a new file.
     columns: Vec<String>,
     len: u64,
+    /// Rows not written to the file yet.
     pending: Vec<u8>,
+    /// Rows were written to the file since the last sync.
+    unsynced: bool,
+    /// The last `local_timestamp` made, by the time it was made from: records of one page share it.
+    local_time: Option<(i64, String)>,
 }
+
+/// Pending rows are written to the file (not yet fsynced) once they reach this size, so that many
+/// windows committed together do not wait in memory.
+const WRITE_AT: usize = 1 << 20;
 
 impl CsvSink {
     /// Opens `path` for appending. `committed` is the position the state store holds for this
@@ -123,6 +132,8 @@ impl CsvSink {
             columns,
             len,
             pending: Vec::new(),
+            unsynced: false,
+            local_time: None,
         })
     }
 
@@ -212,7 +223,7 @@ impl CsvSink {
 }
 
 impl Sink for CsvSink {
-    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError> {
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
         // The first time trawl writes to a file it has no position for, that position is recorded
         // first: a crash before the window's checkpoint must not leave our rows looking like
         // someone else's content.
@@ -231,7 +242,12 @@ impl Sink for CsvSink {
             }
         }
         if new_fields.is_empty() {
-            return Ok(positions);
+            return Ok(Prepared::Ready(positions));
+        }
+        if self.len > 0 && (self.unsynced || !self.pending.is_empty()) {
+            // Widening rewrites the file, and the rewrite's position is recorded at once: rows
+            // not checkpointed yet must not be in it.
+            return Ok(Prepared::CheckpointFirst);
         }
         new_fields.sort();
         if self.len == 0 {
@@ -253,7 +269,7 @@ impl Sink for CsvSink {
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
             self.columns = columns;
-            return Ok(positions);
+            return Ok(Prepared::Ready(positions));
         }
         // Existing columns keep their place; new ones are added at the end.
         let mut columns = self.columns.clone();
@@ -261,7 +277,7 @@ impl Sink for CsvSink {
         columns.extend(new_fields);
         self.rewrite(columns)?;
         positions.push(self.position());
-        Ok(positions)
+        Ok(Prepared::Ready(positions))
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
@@ -278,9 +294,17 @@ impl Sink for CsvSink {
             for extra in &self.options.extra_columns {
                 if let Some(&at) = index.get(extra.name()) {
                     row[at] = match extra {
-                        ExtraColumn::LocalTimestamp => {
-                            local_timestamp(record.fetched_at, &self.options.timezone)
-                        }
+                        ExtraColumn::LocalTimestamp => match &self.local_time {
+                            Some((made_from, text)) if *made_from == record.fetched_at => {
+                                text.clone()
+                            }
+                            _ => {
+                                let text =
+                                    local_timestamp(record.fetched_at, &self.options.timezone);
+                                self.local_time = Some((record.fetched_at, text.clone()));
+                                text
+                            }
+                        },
                     };
                 }
             }
@@ -304,18 +328,30 @@ impl Sink for CsvSink {
         self.pending = writer
             .into_inner()
             .map_err(|error| (self.io())(error.into_error()))?;
+        if self.pending.len() >= WRITE_AT {
+            self.write_pending()?;
+        }
         Ok(())
     }
 
     fn sync(&mut self) -> Result<Vec<OutputPosition>, SinkError> {
+        self.write_pending()?;
+        self.file.sync_data().map_err(self.io())?;
+        self.unsynced = false;
+        Ok(vec![self.position()])
+    }
+}
+
+impl CsvSink {
+    fn write_pending(&mut self) -> Result<(), SinkError> {
         if !self.pending.is_empty() {
             self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
             self.file.write_all(&self.pending).map_err(self.io())?;
             self.len += self.pending.len() as u64;
             self.pending.clear();
+            self.unsynced = true;
         }
-        self.file.sync_data().map_err(self.io())?;
-        Ok(vec![self.position()])
+        Ok(())
     }
 }
 
@@ -400,7 +436,7 @@ mod tests {
             id: id.into(),
             event_time: 0,
             fetched_at,
-            json: json.into(),
+            json: super::super::JsonObject::parse(json.into()).unwrap(),
         }
     }
 
@@ -413,7 +449,7 @@ mod tests {
     }
 
     fn write(sink: &mut CsvSink, batch: &[OutputRecord]) -> OutputPosition {
-        sink.prepare(batch).unwrap();
+        sink.prepare(batch).unwrap().ready();
         sink.append(batch).unwrap();
         sink.sync().unwrap().remove(0)
     }
@@ -447,7 +483,12 @@ mod tests {
         let mut sink = CsvSink::open(&path, None, options()).unwrap();
         write(&mut sink, &[record("1", 0, r#"{"id":1,"b":"x"}"#)]);
         let batch = [record("2", 0, r#"{"id":2,"a":"new","b":"y"}"#)];
-        let rewritten = sink.prepare(&batch).unwrap().pop().expect("a rewrite");
+        let rewritten = sink
+            .prepare(&batch)
+            .unwrap()
+            .ready()
+            .pop()
+            .expect("a rewrite");
         sink.append(&batch).unwrap();
         let position = sink.sync().unwrap().remove(0);
         assert_eq!(
@@ -488,7 +529,7 @@ mod tests {
         let path = dir.path().join("out.csv");
         let mut sink = CsvSink::open(&path, None, options()).unwrap();
         let batch = [record("1", 0, r#"{"id":1}"#)];
-        let before_writing = sink.prepare(&batch).unwrap();
+        let before_writing = sink.prepare(&batch).unwrap().ready();
         assert_eq!(before_writing.len(), 1);
         assert_eq!(before_writing[0].len, 0);
         sink.append(&batch).unwrap();
@@ -514,13 +555,30 @@ mod tests {
     }
 
     #[test]
-    fn a_record_that_is_not_an_object_is_an_error() {
+    fn widening_waits_until_appended_rows_are_checkpointed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = CsvSink::open(&dir.path().join("out.csv"), None, options()).unwrap();
-        let error = sink.prepare(&[record("9", 0, "[1,2]")]).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "record 9 is not a JSON object: found a list"
-        );
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        write(&mut sink, &[record("1", 0, r#"{"a":"1"}"#)]);
+        // A window appended but not yet synced and checkpointed...
+        let second = [record("2", 0, r#"{"a":"2"}"#)];
+        sink.prepare(&second).unwrap().ready();
+        sink.append(&second).unwrap();
+        // ...must not end up in a rewrite whose position is recorded before its checkpoint.
+        let wider = [record("3", 0, r#"{"a":"3","b":"x"}"#)];
+        assert_eq!(sink.prepare(&wider).unwrap(), Prepared::CheckpointFirst);
+        sink.sync().unwrap();
+        let rewritten = sink.prepare(&wider).unwrap().ready();
+        assert_eq!(rewritten.len(), 1);
+        sink.append(&wider).unwrap();
+        let end = sink.sync().unwrap().remove(0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(end.len, text.len() as u64);
+        let rows: Vec<&str> = text
+            .lines()
+            .map(|line| line.split_once(',').unwrap().1)
+            .collect();
+        assert!(text.ends_with("\r\n"));
+        assert_eq!(rows, ["a,b", "1,", "2,", "3,x"]);
     }
 }

@@ -12,7 +12,7 @@
 //! differs.
 
 use super::jsonl::{LineFile, create_dir_durably};
-use super::{Committed, OutputRecord, Sink, SinkError, absolute_key};
+use super::{Committed, OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use jiff::civil::Date;
 use std::collections::{BTreeSet, HashMap};
@@ -120,7 +120,7 @@ impl DailySink {
 impl Sink for DailySink {
     /// Opens the batch's day files, recovering them if needed, and returns the positions of the
     /// ones the state store has none for yet (see [`LineFile::claim`]).
-    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError> {
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
         let days = batch
             .iter()
             .map(utc_date)
@@ -129,7 +129,7 @@ impl Sink for DailySink {
         for day in days {
             claimed.extend(self.file(day)?.claim()?);
         }
-        Ok(claimed)
+        Ok(Prepared::Ready(claimed))
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
@@ -281,7 +281,7 @@ mod tests {
             record("3", at("2025-04-23T11:00:00Z"), r#"{"id":3}"#),
             record("4", at("2025-04-24T11:00:00Z"), r#"{"id":4}"#),
         ];
-        recorded.extend(sink.prepare(&batch).unwrap());
+        recorded.extend(sink.prepare(&batch).unwrap().ready());
         sink.append(&batch).unwrap();
         sink.sync().unwrap();
         drop(sink);

@@ -22,15 +22,85 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// One record on its way to the output.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputRecord {
     pub id: String,
     /// Milliseconds since the epoch, UTC.
     pub event_time: i64,
     /// When its page was fetched, in milliseconds since the epoch.
     pub fetched_at: i64,
-    /// The vendor's JSON object, as received.
-    pub json: String,
+    /// The vendor's JSON object.
+    pub json: JsonObject,
+}
+
+/// The text of exactly one JSON object, on one line.
+///
+/// A record's JSON is checked once, where it enters trawl from a connector; every later step
+/// (staging, sorting, filters, sinks) relies on that instead of parsing it again only to check it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonObject(String);
+
+impl JsonObject {
+    /// Checks that `text` is one JSON object and nothing else. The text is kept exactly as sent
+    /// (key order, number spellings, escapes); only an object with line breaks between its tokens
+    /// (pretty-printed) is made compact, since a JSON Lines record must be one line. JSON strings
+    /// cannot hold a raw line break, so that never changes a value.
+    pub fn parse(text: String) -> Result<Self, String> {
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => {}
+            Some(b'[') => return Err("found a list".into()),
+            Some(b'"') => return Err("found a string".into()),
+            Some(b't' | b'f') => return Err("found a boolean".into()),
+            Some(b'n') => return Err("found null".into()),
+            Some(_) => return Err("found a number".into()),
+            None => return Err("found nothing".into()),
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| error.to_string())?;
+        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
+            return Ok(JsonObject(compact(&text)));
+        }
+        Ok(JsonObject(text))
+    }
+
+    /// Text that was checked by [`parse`](Self::parse) before, read back from trawl's own files.
+    pub(crate) fn checked(text: String) -> Self {
+        JsonObject(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for JsonObject {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Valid JSON `text` without the whitespace between its tokens.
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for character in text.chars() {
+        if in_string {
+            out.push(character);
+            if escaped {
+                escaped = false;
+            } else if character == '\\' {
+                escaped = true;
+            } else if character == '"' {
+                in_string = false;
+            }
+        } else if !matches!(character, ' ' | '\t' | '\n' | '\r') {
+            in_string = character == '"';
+            out.push(character);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Error)]
@@ -46,7 +116,7 @@ pub enum SinkError {
         line: u64,
         message: String,
     },
-    #[error("record {id} is not a JSON object: {message}")]
+    #[error("record {id}: {message}")]
     Record { id: String, message: String },
     #[error("record {id} has an event time out of range: {event_time}")]
     EventTime { id: String, event_time: i64 },
@@ -63,11 +133,9 @@ pub type Committed = HashMap<String, OutputPosition>;
 /// checkpointing it, and is cut off before anything is appended. Standard output has no position
 /// and cannot be cut back: exactly once holds for files only.
 pub trait Sink: Send {
-    /// Gets ready to take `batch`. Returns positions that must be recorded before anything is
-    /// appended: files rewritten (a CSV header widened by new fields), and files about to be
-    /// written that have no position yet (so that a crash before the first checkpoint is cut off
-    /// too, rather than taken as someone else's content).
-    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError>;
+    /// Gets ready to take `batch` (see [`Prepared`]). The engine calls it for each batch of a
+    /// window before it appends any of them.
+    fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError>;
 
     /// Appends `batch`, in order.
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError>;
@@ -75,6 +143,30 @@ pub trait Sink: Send {
     /// Makes everything appended so far durable (flushed and fsynced) and returns the positions of
     /// the files written since the last sync, to checkpoint.
     fn sync(&mut self) -> Result<Vec<OutputPosition>, SinkError>;
+}
+
+/// What [`Sink::prepare`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Prepared {
+    /// Ready. These positions must be recorded before anything is appended: files rewritten (a
+    /// CSV header widened by new fields), and files about to be written that have no position yet
+    /// (so that a crash before the first checkpoint is cut off too, rather than taken as someone
+    /// else's content).
+    Ready(Vec<OutputPosition>),
+    /// The batch needs a change to the file (a wider CSV header) that can only be made when all
+    /// that was appended is synced and checkpointed: the engine does that, then asks again.
+    CheckpointFirst,
+}
+
+impl Prepared {
+    /// The positions of a [`Prepared::Ready`]; panics on the other.
+    #[cfg(test)]
+    pub(crate) fn ready(self) -> Vec<OutputPosition> {
+        match self {
+            Prepared::Ready(positions) => positions,
+            Prepared::CheckpointFirst => panic!("the sink asked for a checkpoint first"),
+        }
+    }
 }
 
 /// Which output a stream goes to, and how it is laid out.
@@ -186,6 +278,33 @@ pub(crate) fn absolute_key(path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::state::StateStore;
+
+    #[test]
+    fn only_one_json_object_is_a_record() {
+        for (text, expected) in [
+            ("[1,2]", "found a list"),
+            (" 12", "found a number"),
+            ("null", "found null"),
+            ("\"x\"", "found a string"),
+            ("", "found nothing"),
+        ] {
+            assert_eq!(JsonObject::parse(text.into()).unwrap_err(), expected);
+        }
+        let error = JsonObject::parse(r#"{"a":1} {"#.into()).unwrap_err();
+        assert!(error.starts_with("trailing characters"), "{error}");
+        assert!(JsonObject::parse(r#"{"a":"#.into()).is_err());
+    }
+
+    #[test]
+    fn an_object_is_kept_as_sent_unless_it_spans_lines() {
+        let sent = r#"{"b": 1.50, "a":"\u00e9 x"}"#;
+        assert_eq!(JsonObject::parse(sent.into()).unwrap().as_str(), sent);
+        let pretty = "{\r\n  \"a\": \"x  y\",\n  \"b\": [1, 2]\n}";
+        assert_eq!(
+            JsonObject::parse(pretty.into()).unwrap().as_str(),
+            r#"{"a":"x  y","b":[1,2]}"#
+        );
+    }
 
     fn daily(directory: &str) -> OutputSpec {
         OutputSpec::DailyJsonl {

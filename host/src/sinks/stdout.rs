@@ -6,7 +6,7 @@
 //! id is in its JSON).
 
 use super::jsonl::push_json_line;
-use super::{OutputRecord, Sink, SinkError};
+use super::{OutputRecord, Prepared, Sink, SinkError};
 use crate::state::OutputPosition;
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,13 +50,13 @@ impl StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn prepare(&mut self, _batch: &[OutputRecord]) -> Result<Vec<OutputPosition>, SinkError> {
-        Ok(Vec::new())
+    fn prepare(&mut self, _batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
+        Ok(Prepared::Ready(Vec::new()))
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
         for record in batch {
-            push_json_line(record, &mut self.pending)?;
+            push_json_line(record, &mut self.pending);
         }
         Ok(())
     }
@@ -100,7 +100,7 @@ mod tests {
             record("1", 0, r#"{"id":1, "a": "b"}"#),
             record("2", 0, "{\"id\":2,\n\"a\":\"b c\"}"),
         ];
-        assert!(sink.prepare(&batch).unwrap().is_empty());
+        assert!(sink.prepare(&batch).unwrap().ready().is_empty());
         sink.append(&batch).unwrap();
         assert!(shared.0.lock().unwrap().is_empty(), "nothing before sync");
         assert!(sink.sync().unwrap().is_empty());

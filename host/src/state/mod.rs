@@ -72,15 +72,13 @@ pub struct WindowProgress {
     pub done: bool,
 }
 
-/// Everything that changes when a window's records have reached the output.
+/// Everything that changes for one window when its records have reached the output.
 #[derive(Clone, Debug)]
 pub struct WindowCommit<'a> {
     /// The window as planned: its progress row goes.
     pub planned: Interval,
     /// The part of it now complete (all of it, unless a record cap cut it short).
     pub completed: Interval,
-    /// Where each output file now ends.
-    pub outputs: &'a [OutputPosition],
     /// Ids to remember, so that a later run that re-reads this span skips them.
     pub remember: &'a [String],
     /// Remembered ids are tagged with this (the end of the span they came from) ...
@@ -174,26 +172,30 @@ impl StateStore {
         read_completed(&connection, &scope.key())
     }
 
-    /// Marks a window's span complete, records where the outputs now end, remembers ids for
-    /// later overlap, and drops the window's progress, in one transaction: after a crash either
-    /// all of it happened or none of it.
-    pub fn commit_window(
+    /// Checkpoints windows whose records are in the output, with where each output file now
+    /// ends, in one transaction: after a crash either all of them are done and the outputs end
+    /// there, or none is and the outputs are cut back to where they ended before.
+    pub fn commit_windows(
         &self,
         scope: &Scope,
-        commit: &WindowCommit<'_>,
+        windows: &[WindowCommit<'_>],
+        outputs: &[OutputPosition],
     ) -> Result<(), StateError> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         let key = scope.key();
-        let merged = merge(&read_completed(&transaction, &key)?, commit.completed);
+        let mut completed = read_completed(&transaction, &key)?;
+        for window in windows {
+            completed = merge(&completed, window.completed);
+        }
         transaction.execute("DELETE FROM completed WHERE scope = ?1", params![key])?;
-        for interval in merged {
+        for interval in completed {
             transaction.execute(
                 "INSERT INTO completed (scope, start_ms, end_ms) VALUES (?1, ?2, ?3)",
                 params![key, interval.start, interval.end],
             )?;
         }
-        for output in commit.outputs {
+        for output in outputs {
             write_output(&transaction, output)?;
         }
         {
@@ -201,20 +203,21 @@ impl StateStore {
                 "INSERT INTO seen (scope, id, until_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (scope, id) DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)",
             )?;
-            for id in commit.remember {
-                remember.execute(params![key, id, commit.remember_until])?;
+            let mut forget = transaction
+                .prepare_cached("DELETE FROM seen WHERE scope = ?1 AND until_ms < ?2")?;
+            let mut drop_progress = transaction.prepare_cached(
+                "DELETE FROM progress WHERE scope = ?1 AND start_ms = ?2 AND end_ms = ?3",
+            )?;
+            for window in windows {
+                for id in window.remember {
+                    remember.execute(params![key, id, window.remember_until])?;
+                }
+                if let Some(before) = window.forget_before {
+                    forget.execute(params![key, before])?;
+                }
+                drop_progress.execute(params![key, window.planned.start, window.planned.end])?;
             }
         }
-        if let Some(before) = commit.forget_before {
-            transaction.execute(
-                "DELETE FROM seen WHERE scope = ?1 AND until_ms < ?2",
-                params![key, before],
-            )?;
-        }
-        transaction.execute(
-            "DELETE FROM progress WHERE scope = ?1 AND start_ms = ?2 AND end_ms = ?3",
-            params![key, commit.planned.start, commit.planned.end],
-        )?;
         transaction.commit()?;
         Ok(())
     }
@@ -461,16 +464,20 @@ mod tests {
         let commit = |start, end| WindowCommit {
             planned: Interval::new(start, end),
             completed: Interval::new(start, end),
-            outputs: std::slice::from_ref(&position),
             remember: &[],
             remember_until: end,
             forget_before: None,
         };
-        store.commit_window(&scope("s"), &commit(0, 10)).unwrap();
-        store.commit_window(&scope("s"), &commit(10, 20)).unwrap();
+        let outputs = std::slice::from_ref(&position);
+        store
+            .commit_windows(&scope("s"), &[commit(0, 10)], outputs)
+            .unwrap();
+        store
+            .commit_windows(&scope("s"), &[commit(10, 20), commit(30, 40)], outputs)
+            .unwrap();
         assert_eq!(
             store.completed(&scope("s")).unwrap(),
-            vec![Interval::new(0, 20)]
+            vec![Interval::new(0, 20), Interval::new(30, 40)]
         );
         assert!(store.completed(&scope("other")).unwrap().is_empty());
         assert_eq!(
@@ -498,31 +505,31 @@ mod tests {
         assert_eq!(store.progress(&scope).unwrap(), vec![progress]);
         let ids = ["a".to_string(), "b".to_string()];
         store
-            .commit_window(
+            .commit_windows(
                 &scope,
-                &WindowCommit {
+                &[WindowCommit {
                     planned: Interval::new(0, 10),
                     completed: Interval::new(0, 10),
-                    outputs: &[],
                     remember: &ids,
                     remember_until: 10,
                     forget_before: None,
-                },
+                }],
+                &[],
             )
             .unwrap();
         assert!(store.progress(&scope).unwrap().is_empty());
         assert_eq!(store.seen_ids(&scope).unwrap().len(), 2);
         store
-            .commit_window(
+            .commit_windows(
                 &scope,
-                &WindowCommit {
+                &[WindowCommit {
                     planned: Interval::new(10, 20),
                     completed: Interval::new(10, 20),
-                    outputs: &[],
                     remember: &["c".to_string()],
                     remember_until: 20,
                     forget_before: Some(15),
-                },
+                }],
+                &[],
             )
             .unwrap();
         assert_eq!(
