@@ -210,6 +210,59 @@ async fn a_window_over_the_vendors_cap_is_split() {
     assert_eq!(summary.tally.records, 4);
 }
 
+/// Windows committed together, each widening the CSV header: the rows appended before a widening
+/// are checkpointed first, so that the rewrite holds only checkpointed rows.
+#[tokio::test]
+async fn windows_committed_together_can_each_widen_a_csv_header() {
+    let (_runtime, connector) = hostile(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    let output = OutputSpec::Csv {
+        path: path.clone(),
+        options: CsvOptions {
+            extra_columns: vec![],
+            leading_columns: vec!["start".into()],
+            timezone: jiff::tz::TimeZone::UTC,
+        },
+    };
+    let context = RunContext {
+        connector: connector.clone(),
+        capabilities: capabilities(&connector, None),
+        params: request("widen").params,
+        profile: "default".into(),
+        state: StateStore::in_memory().unwrap(),
+        options: RunOptions::default(),
+    };
+    let stream = connector.info().streams[1].clone();
+    assert_eq!(stream.name, "seconds");
+    let range = RangeRequest::Explicit(Interval::new(0, 12_000));
+    let summary = engine::run_stream(&context, &stream, range, &output)
+        .await
+        .unwrap();
+    assert_eq!(summary.windows_committed, 12);
+    let mut reader = csv::Reader::from_path(&path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header.len(), 13);
+    assert_eq!(header[0], "start");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 12);
+    for (index, row) in rows.iter().enumerate() {
+        let start = (index * 1000).to_string();
+        assert_eq!(&row[0], start.as_str());
+        let column = header
+            .iter()
+            .position(|name| *name == format!("field_{start}"));
+        assert_eq!(&row[column.unwrap()], "true");
+        assert_eq!(row.iter().filter(|cell| !cell.is_empty()).count(), 2);
+    }
+    // Everything is checkpointed: a second run adds nothing.
+    let again = engine::run_stream(&context, &stream, range, &output)
+        .await
+        .unwrap();
+    assert_eq!(again.windows_total, 0);
+    assert_eq!(csv::Reader::from_path(&path).unwrap().records().count(), 12);
+}
+
 #[tokio::test]
 async fn compiled_connectors_are_cached() {
     let cache = tempfile::tempdir().unwrap();

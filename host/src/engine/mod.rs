@@ -33,6 +33,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -415,6 +416,59 @@ type Settled = (PlannedWindow, Result<Fetched, WindowError>);
 /// enough that a failed commit costs little fetching again.
 const MAX_GROUP: usize = 64;
 
+/// How long a fetched window may wait for the windows after it, so that they share its commit.
+const GROUP_WAIT: Duration = Duration::from_millis(25);
+
+/// The windows that go into one commit: `first`, then those after it, in order, that are fetched
+/// already or within [`GROUP_WAIT`] (waiting only while fewer than twice the workers are
+/// gathered: more would be in flight anyway). A window after them that is not fetched yet is left
+/// in `held`; one that failed is returned, to be dealt with after the commit.
+async fn gather_group(
+    first: Fetched,
+    held: &mut Option<InFlight>,
+    receiver: &mut mpsc::Receiver<InFlight>,
+    workers: usize,
+) -> (Vec<Fetched>, Option<Settled>) {
+    let deadline = tokio::time::Instant::now() + GROUP_WAIT;
+    let enough = workers * 2;
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        let (next, mut handle) = match held.take() {
+            Some(in_flight) => in_flight,
+            None => match receiver.try_recv() {
+                Ok(in_flight) => in_flight,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if group.len() >= enough => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Ok(Some(in_flight)) => in_flight,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            },
+        };
+        let result = if handle.is_finished() {
+            join(handle).await
+        } else if group.len() >= enough {
+            *held = Some((next, handle));
+            break;
+        } else {
+            match tokio::time::timeout_at(deadline, &mut handle).await {
+                Ok(result) => worker_outcome(result),
+                Err(_) => {
+                    *held = Some((next, handle));
+                    break;
+                }
+            }
+        };
+        match result {
+            Ok(fetched) => group.push(fetched),
+            Err(error) => return (group, Some((next, Err(error)))),
+        }
+    }
+    (group, None)
+}
+
 impl StreamRun {
     async fn run(&mut self, planned: Vec<PlannedWindow>, workers: usize) -> Result<(), RunError> {
         // The channel's bound keeps workers from running too far ahead of the committer: staged
@@ -443,27 +497,8 @@ impl StreamRun {
                 }
                 Ok(_) if stopped.is_some() => continue,
                 Ok(fetched) => {
-                    // Every window after it that is already fetched goes in the same commit.
-                    let mut group = vec![fetched];
-                    let mut failed: Option<Settled> = None;
-                    while group.len() < MAX_GROUP {
-                        match receiver.try_recv() {
-                            Ok((next, handle)) if handle.is_finished() => {
-                                match join(handle).await {
-                                    Ok(fetched) => group.push(fetched),
-                                    Err(error) => {
-                                        failed = Some((next, Err(error)));
-                                        break;
-                                    }
-                                }
-                            }
-                            Ok(in_flight) => {
-                                held = Some(in_flight);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let (group, failed) =
+                        gather_group(fetched, &mut held, &mut receiver, workers).await;
                     if let Err(error) = self.commit(group).await {
                         outcome = Err(error);
                         break;
@@ -625,9 +660,13 @@ async fn schedule_windows(
 }
 
 async fn join(handle: JoinHandle<Result<Fetched, WindowError>>) -> Result<Fetched, WindowError> {
-    handle
-        .await
-        .unwrap_or_else(|error| Err(WindowError::Internal(format!("a worker failed: {error}"))))
+    worker_outcome(handle.await)
+}
+
+fn worker_outcome(
+    joined: Result<Result<Fetched, WindowError>, tokio::task::JoinError>,
+) -> Result<Fetched, WindowError> {
+    joined.unwrap_or_else(|error| Err(WindowError::Internal(format!("a worker failed: {error}"))))
 }
 
 /// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another

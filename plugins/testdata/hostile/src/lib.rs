@@ -20,6 +20,10 @@ const BEHAVIOURS: &[&str] = &[
     "cap",
     "hoard",
     "read-storage",
+    "leave-trace",
+    "look-for-trace",
+    "leave-and-look",
+    "widen",
 ];
 
 impl Connector for Hostile {
@@ -28,10 +32,10 @@ impl Connector for Hostile {
             name: "hostile".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Misbehaves on request (for tests)".into(),
-            streams: vec![StreamInfo::new(
-                "events",
-                "One record per window when it behaves",
-            )],
+            streams: vec![
+                StreamInfo::new("events", "One record per window when it behaves"),
+                StreamInfo::new("seconds", "The same, a window a second").max_window(1000),
+            ],
             params: vec![
                 ParamInfo::new(
                     "behaviour",
@@ -166,6 +170,15 @@ impl Connector for Hostile {
             "cap" if request.window.end - request.window.start > 2500 => Err(
                 FetchError::WindowTooLarge("more than 2500 ms in one query".into()),
             ),
+            // Each window's record brings a field no earlier one had: a CSV header to widen.
+            "widen" => Ok(Page {
+                records: vec![Record::new(
+                    format!("w{}", request.window.start),
+                    request.window.start,
+                    format!("{{\"start\":{0},\"field_{0}\":true}}", request.window.start),
+                )],
+                next_cursor: None,
+            }),
             "repeat-cursor" => Ok(Page {
                 records: vec![],
                 next_cursor: Some("same".into()),
