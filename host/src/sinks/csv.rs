@@ -3,7 +3,7 @@
 //! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
-use super::flatten::flatten;
+use super::flatten::{column_names, flatten};
 use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::{HashMap, HashSet};
@@ -224,6 +224,24 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
+        let known: HashSet<&str> = self.columns.iter().map(String::as_str).collect();
+        let mut new_fields: Vec<String> = Vec::new();
+        for record in batch {
+            column_names(&record.json, |name| {
+                if !known.contains(name) && !new_fields.iter().any(|field| field == name) {
+                    new_fields.push(name.to_string());
+                }
+            })
+            .map_err(|error| SinkError::Record {
+                id: record.id.clone(),
+                message: error.to_string(),
+            })?;
+        }
+        if !new_fields.is_empty() && self.len > 0 && (self.unsynced || !self.pending.is_empty()) {
+            // Widening rewrites the file, and the rewrite's position is recorded at once: rows
+            // not checkpointed yet must not be in it.
+            return Ok(Prepared::CheckpointFirst);
+        }
         // The first time trawl writes to a file it has no position for, that position is recorded
         // first: a crash before the window's checkpoint must not leave our rows looking like
         // someone else's content.
@@ -232,22 +250,8 @@ impl Sink for CsvSink {
             self.recorded = true;
             positions.push(self.position());
         }
-        let known: HashSet<&str> = self.columns.iter().map(String::as_str).collect();
-        let mut new_fields: Vec<String> = Vec::new();
-        for record in batch {
-            for (name, _) in Self::flattened(record)? {
-                if !known.contains(name.as_str()) && !new_fields.contains(&name) {
-                    new_fields.push(name);
-                }
-            }
-        }
         if new_fields.is_empty() {
             return Ok(Prepared::Ready(positions));
-        }
-        if self.len > 0 && (self.unsynced || !self.pending.is_empty()) {
-            // Widening rewrites the file, and the rewrite's position is recorded at once: rows
-            // not checkpointed yet must not be in it.
-            return Ok(Prepared::CheckpointFirst);
         }
         new_fields.sort();
         if self.len == 0 {

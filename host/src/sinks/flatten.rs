@@ -41,6 +41,138 @@ fn is_plain(value: &Value) -> bool {
     !matches!(value, Value::Array(_) | Value::Object(_))
 }
 
+/// Calls `each` with the name of every column [`flatten`] would make of the JSON object `json`, in
+/// the same order, without building the values: telling whether a record brings new columns costs
+/// a scan rather than a parse into allocated values.
+pub fn column_names(json: &str, mut each: impl FnMut(&str)) -> Result<(), serde_json::Error> {
+    let mut name = String::new();
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    serde::Deserializer::deserialize_map(
+        &mut deserializer,
+        Members {
+            name: &mut name,
+            each: &mut each,
+            top: true,
+        },
+    )?;
+    deserializer.end()
+}
+
+/// Walks a value whose column name is in `name`: an object with members names their columns
+/// (`name.key`), anything else is one column.
+struct Members<'a, F> {
+    name: &'a mut String,
+    each: &'a mut F,
+    /// The record itself: its members are not prefixed, and an empty record has no column.
+    top: bool,
+}
+
+impl<'de, F: FnMut(&str)> serde::de::DeserializeSeed<'de> for Members<'_, F> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, F: FnMut(&str)> serde::de::Visitor<'de> for Members<'_, F> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.name.len();
+        let mut empty = true;
+        while map
+            .next_key_seed(KeyInto {
+                name: self.name,
+                dot: !self.top,
+            })?
+            .is_some()
+        {
+            empty = false;
+            map.next_value_seed(Members {
+                name: self.name,
+                each: self.each,
+                top: false,
+            })?;
+            self.name.truncate(base);
+        }
+        if empty && !self.top {
+            (self.each)(self.name);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        (self.each)(self.name);
+        Ok(())
+    }
+}
+
+/// Appends a member's key to the column name (after a `.` below the top level).
+struct KeyInto<'a> {
+    name: &'a mut String,
+    dot: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyInto<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyInto<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<(), E> {
+        if self.dot {
+            self.name.push('.');
+        }
+        self.name.push_str(key);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +206,25 @@ mod tests {
         assert_eq!(get("objects"), Some(r#"[{"k":1}]"#));
         assert_eq!(get("empty"), Some("{}"));
         assert_eq!(get("nested"), None);
+
+        let mut names = Vec::new();
+        column_names(&value.to_string(), |name| names.push(name.to_string())).unwrap();
+        let expected: Vec<String> = cells.into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn column_names_of_awkward_records() {
+        let names = |json: &str| {
+            let mut names = Vec::new();
+            column_names(json, |name| names.push(name.to_string())).map(|()| names)
+        };
+        assert_eq!(names("{}").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            names(r#"{"a\"b": {"c": {}}, "d": [{"e": 1}], "f": -1.5}"#).unwrap(),
+            ["a\"b.c", "d", "f"]
+        );
+        assert!(names(r#"{"a": 1"#).is_err());
+        assert!(names(r#"{"a": 1} x"#).is_err());
     }
 }
