@@ -16,7 +16,8 @@
 //!
 //! The table goes to stdout and, with the machine, date and commit, to `xtask/bench-results.md`
 //! (`--quick`, ten times smaller and one run each, writes `target/bench-results-quick.md`
-//! instead); a line per run is kept in the file's History section.
+//! instead); a line per run is kept in the file's History section, and its hand-written section
+//! on profiles and the changes they led to is kept as it is.
 
 use crate::{Simulator, build_plugins, cargo, root, run, show, target_dir};
 use anyhow::{Context, Result, bail};
@@ -246,6 +247,8 @@ pub fn bench(args: &[String]) -> Result<()> {
     }
     let plan = Plan::new(quick, runs);
     let started = Instant::now();
+    // What is measured is what was built: the tree as it is before the builds.
+    let measured_commit = commit();
     let load_before = load_average();
 
     let (plugins, _) = build_plugins()?;
@@ -312,7 +315,15 @@ pub fn bench(args: &[String]) -> Result<()> {
         "{load_before} before the builds, {} at the end",
         load_average()
     );
-    let text = results_file(&plan, &rows, &details, &bench.problems, &previous, &load)?;
+    let text = results_file(
+        &plan,
+        &rows,
+        &details,
+        &bench.problems,
+        &previous,
+        &load,
+        &measured_commit,
+    )?;
     std::fs::write(&results, text).with_context(|| format!("writing {}", results.display()))?;
     eprintln!(
         "\nwrote {} ({:.0?} in all)",
@@ -1103,11 +1114,11 @@ fn results_file(
     problems: &[String],
     previous: &str,
     load: &str,
+    commit: &str,
 ) -> Result<String> {
     let date = jiff::Timestamp::now()
         .strftime("%Y-%m-%d %H:%M UTC")
         .to_string();
-    let commit = commit();
     let rustc: OsString = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let rustc = output_of(&rustc.to_string_lossy(), &["--version"]);
     let mut out = String::new();
@@ -1183,12 +1194,29 @@ fn results_file(
         );
     }
     history.truncate(HISTORY_LINES);
+    if let Some(notes) = kept_notes(previous) {
+        let _ = writeln!(out, "{NOTES_HEADING}{notes}");
+    }
     let _ = writeln!(
         out,
         "## History\n\nOne line per run, newest first.\n\n{}",
         history.join("\n")
     );
     Ok(out)
+}
+
+/// The heading of the results file's hand-written section: what profiles showed and what each
+/// change bought. A run keeps it as it was.
+const NOTES_HEADING: &str = "## Profile, and what was changed\n";
+
+/// The hand-written section of the previous results file, without its heading.
+fn kept_notes(previous: &str) -> Option<&str> {
+    let (_, notes) = previous.split_once(&format!("\n{NOTES_HEADING}"))?;
+    Some(
+        notes
+            .split_once("\n## History\n")
+            .map_or(notes, |(notes, _)| notes),
+    )
 }
 
 /// A scenario's name for the one-line history.
@@ -1213,6 +1241,17 @@ fn short_name(scenario: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_notes_survive_a_run() {
+        let previous = "# trawl benchmarks\n\n## Results\n\nold\n\n## Profile, and what was changed\n\n\
+                        1. A change.\n\n## History\n\n- a run\n";
+        assert_eq!(kept_notes(previous), Some("\n1. A change.\n"));
+        assert_eq!(
+            kept_notes("# trawl benchmarks\n\n## History\n\n- a run\n"),
+            None
+        );
+    }
 
     #[test]
     fn quota_minimum_follows_both_windows() {

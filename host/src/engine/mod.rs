@@ -1,14 +1,15 @@
 //! The engine: plans windows, has workers drive each connector's page loop, and moves records to
 //! the output and the checkpoint, in that order.
 //!
-//! Workers fetch windows concurrently. Each page's records are staged on disk and the window's
-//! cursor is checkpointed after them, so an interrupted window resumes at its next page. A single
-//! committer takes fully staged windows in time order, sorts each (in bounded memory), drops
-//! records already delivered, filters, caps, appends to the output, makes it durable, and only
-//! then checkpoints the window together with the output's new length. When an output is opened,
-//! bytes past its checkpointed length (written by a run that died before checkpointing them) are
-//! cut off. So a crash at any point neither loses a record nor writes one twice, and the output is
-//! in event-time order across windows.
+//! Workers fetch windows concurrently. Each page's records but the last are staged on disk and
+//! the window's cursor is checkpointed after them, so an interrupted window resumes at its next
+//! page. A single committer takes fetched windows in time order, a group at a time (those fetched
+//! by the time it gets to them): for each it sorts the records (in bounded memory), drops those
+//! already delivered, filters, caps and appends to the output; then it makes the output durable
+//! once and checkpoints the whole group, with the output's new length, in one transaction. When
+//! an output is opened, bytes past its checkpointed length (written by a run that died before
+//! checkpointing them) are cut off. So a crash at any point neither loses a record nor writes one
+//! twice, and the output is in event-time order across windows.
 
 mod commit;
 mod fetch;
