@@ -26,7 +26,14 @@ const LIMITS: GuestLimits = GuestLimits {
 };
 
 async fn hostile(cache: Option<&std::path::Path>) -> (Runtime, Arc<Connector>) {
-    let runtime = Runtime::new(cache.map(|dir| dir.to_path_buf()), LIMITS).unwrap();
+    hostile_with(cache, LIMITS).await
+}
+
+async fn hostile_with(
+    cache: Option<&std::path::Path>,
+    limits: GuestLimits,
+) -> (Runtime, Arc<Connector>) {
+    let runtime = Runtime::new(cache.map(|dir| dir.to_path_buf()), limits).unwrap();
     let connector = runtime
         .load(&support::test_plugin_dir().join("hostile.wasm"))
         .await
@@ -305,18 +312,11 @@ async fn a_call_stuck_in_a_host_request_is_stopped_by_the_wall_clock_limit() {
         trawl_simulators::faults::Trigger::PathContains("/".into()),
         trawl_simulators::faults::Action::Delay(Duration::from_secs(30)),
     ));
-    let runtime = Runtime::new(
-        None,
-        GuestLimits {
-            call_timeout: Duration::from_millis(500),
-            ..LIMITS
-        },
-    )
-    .unwrap();
-    let connector = runtime
-        .load(&support::test_plugin_dir().join("hostile.wasm"))
-        .await
-        .unwrap();
+    let limits = GuestLimits {
+        call_timeout: Duration::from_millis(500),
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile_with(None, limits).await;
     let grants = vec![server.base_url()];
     let mut request = request("request");
     request.params[1].value = format!("{}/slow", server.base_url());
@@ -332,18 +332,11 @@ async fn a_call_stuck_in_a_host_request_is_stopped_by_the_wall_clock_limit() {
 /// the next.
 #[tokio::test]
 async fn a_call_finds_nothing_the_call_before_left_in_memory() {
-    let runtime = Runtime::new(
-        None,
-        GuestLimits {
-            concurrent_calls: 1,
-            ..LIMITS
-        },
-    )
-    .unwrap();
-    let connector = runtime
-        .load(&support::test_plugin_dir().join("hostile.wasm"))
-        .await
-        .unwrap();
+    let one_slot = GuestLimits {
+        concurrent_calls: 1,
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile_with(None, one_slot).await;
     let found = async |behaviour| {
         let page = fetch(&connector, behaviour).await.unwrap().unwrap();
         let seen: serde_json::Value = serde_json::from_str(&page.records[0].json).unwrap();
@@ -359,18 +352,11 @@ async fn a_call_finds_nothing_the_call_before_left_in_memory() {
 /// More calls at once than the pool has slots wait for one instead of failing.
 #[tokio::test]
 async fn calls_beyond_the_pool_wait_for_a_slot() {
-    let runtime = Runtime::new(
-        None,
-        GuestLimits {
-            concurrent_calls: 1,
-            ..LIMITS
-        },
-    )
-    .unwrap();
-    let connector = runtime
-        .load(&support::test_plugin_dir().join("hostile.wasm"))
-        .await
-        .unwrap();
+    let one_slot = GuestLimits {
+        concurrent_calls: 1,
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile_with(None, one_slot).await;
     let calls = (0..6).map(|_| fetch(&connector, "behave"));
     for outcome in futures_util::future::join_all(calls).await {
         assert_eq!(outcome.unwrap().unwrap().records.len(), 1);
