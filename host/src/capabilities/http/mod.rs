@@ -146,13 +146,12 @@ impl Secrets {
             .all(|secret| policy.may_carry(url, &secret.hosts))
     }
 
-    /// Replaces every secret value in `bytes` (as is, and percent-encoded as a query would carry
-    /// it) with its placeholder: a server that echoes a request back must not hand the
-    /// connector what the host kept from it.
+    /// Replaces every secret value in `bytes` (as is, and in each form a request can carry it)
+    /// with its placeholder: a server that echoes a request back must not hand the connector what
+    /// the host kept from it.
     fn redact(&self, bytes: &mut Vec<u8>) {
         for secret in &self.values {
-            let encoded = percent_encode(&secret.value);
-            for form in [secret.value.as_str(), encoded.as_str()] {
+            for form in encoded_forms(&secret.value) {
                 if form.len() < 4 || memchr::memmem::find(bytes, form.as_bytes()).is_none() {
                     continue;
                 }
@@ -192,8 +191,24 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
-fn percent_encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+/// `text` as is, form-encoded (a space as `+`, as in a form body or a query built that way), and
+/// percent-encoded with only RFC 3986's unreserved characters left (a space as `%20`, as the SDK's
+/// query builder sends it); each once.
+fn encoded_forms(text: &str) -> Vec<String> {
+    /// Everything but RFC 3986's unreserved characters.
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let mut forms = vec![
+        text.to_string(),
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect(),
+        percent_encoding::utf8_percent_encode(text, RESERVED).to_string(),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 /// Counters of a run's HTTP traffic. Cloning is cheap: clones count together.
@@ -730,6 +745,18 @@ impl http::Host for HostState {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn a_secret_is_redacted_in_every_form_a_request_carries() {
+        let mut secrets = Secrets::default();
+        secrets.insert("token", "a b~c/+=d".into());
+        let mut body = b"raw a b~c/+=d, form a+b%7Ec%2F%2B%3Dd, query a%20b~c%2F%2B%3Dd".to_vec();
+        secrets.redact(&mut body);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "raw {{secret:token}}, form {{secret:token}}, query {{secret:token}}"
+        );
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::Instant;
     use trawl_simulators::RunningServer;
