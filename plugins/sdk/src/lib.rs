@@ -28,6 +28,7 @@ pub mod bindings {
 
 pub mod http;
 pub mod log;
+pub mod time;
 
 pub use bindings::exports::trawl::connector::connector::{
     ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,

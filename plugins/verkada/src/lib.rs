@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use trawl_sdk::http::{self, Response};
+use trawl_sdk::time::parse_rfc3339_millis;
 use trawl_sdk::{
     Connector, ConnectorInfo, FetchError, HostSetting, Page, PageRequest, ParamInfo, ParamKind,
     RateLimit, Record, StatusError, StreamInfo, TimeFormat, Window, secret_placeholder,
@@ -842,7 +843,7 @@ fn time_millis(value: &Value) -> Option<i64> {
             let text = text.trim();
             match text.parse::<f64>() {
                 Ok(seconds) => seconds_to_millis(seconds),
-                Err(_) => rfc3339_millis(text),
+                Err(_) => parse_rfc3339_millis(text),
             }
         }
         _ => None,
@@ -852,91 +853,6 @@ fn time_millis(value: &Value) -> Option<i64> {
 fn seconds_to_millis(seconds: f64) -> Option<i64> {
     let millis = (seconds * 1000.0).round();
     (millis.is_finite() && millis.abs() < 1e16).then_some(millis as i64)
-}
-
-/// `YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`, in milliseconds; without an offset, UTC.
-fn rfc3339_millis(text: &str) -> Option<i64> {
-    let bytes = text.as_bytes();
-    let number = |from: usize, to: usize| -> Option<i64> {
-        let digits = bytes.get(from..to)?;
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| std::str::from_utf8(digits).ok()?.parse().ok())?
-    };
-    let at = |index: usize, allowed: &[u8]| bytes.get(index).is_some_and(|b| allowed.contains(b));
-    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
-        return None;
-    }
-    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
-    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let mut index = 19;
-    let mut millis = 0;
-    if at(index, b".,") {
-        index += 1;
-        let start = index;
-        while at(index, b"0123456789") {
-            index += 1;
-        }
-        if index == start {
-            return None;
-        }
-        let digits = &text[start..index.min(start + 3)];
-        millis = format!("{digits:0<3}").parse::<i64>().ok()?;
-    }
-    let offset_seconds = match bytes.get(index) {
-        None => 0,
-        Some(b'Z' | b'z') if index + 1 == bytes.len() => 0,
-        Some(sign @ (b'+' | b'-')) => {
-            let rest = &text[index + 1..];
-            let (hours, minutes) = match rest.len() {
-                5 if rest.as_bytes()[2] == b':' => (&rest[..2], &rest[3..]),
-                4 => (&rest[..2], &rest[2..]),
-                2 => (rest, "00"),
-                _ => return None,
-            };
-            let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
-            if hours > 23 || minutes > 59 {
-                return None;
-            }
-            let offset = hours * 3600 + minutes * 60;
-            if *sign == b'-' { -offset } else { offset }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    // A leap second is taken as the last millisecond-aligned second before it.
-    let second = second.min(59);
-    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds;
-    Some(seconds * 1000 + millis)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(target_arch = "wasm32")]

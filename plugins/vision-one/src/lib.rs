@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use trawl_sdk::http::{self, Response};
+use trawl_sdk::time::{days_from_civil, format_rfc3339_seconds};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
     ParamInfo, ParamKind, RateLimit, Record, StreamInfo, TimeFormat, Window, id_text, log,
@@ -362,8 +363,8 @@ fn first_page_url(stream: Stream, base: &str, request: &PageRequest) -> Result<S
     let mut url = format!(
         "{base}{}?startDateTime={}&endDateTime={}",
         stream.path(),
-        iso_seconds(window.start_seconds()),
-        iso_seconds(window.end_seconds())
+        format_rfc3339_seconds(window.start_seconds()),
+        format_rfc3339_seconds(window.end_seconds())
     );
     let push = |url: &mut String, name: &str, value: &str| {
         url.push('&');
@@ -604,8 +605,8 @@ fn read_page(
                     // its time is read differently here, and dropping it would lose it.
                     return Err(FetchError::Malformed(format!(
                         "record {id} has eventTime {time}, outside the requested {}..{}",
-                        iso_seconds(window.start_seconds()),
-                        iso_seconds(window.end_seconds())
+                        format_rfc3339_seconds(window.start_seconds()),
+                        format_rfc3339_seconds(window.end_seconds())
                     )));
                 }
                 (id, time)
@@ -715,18 +716,6 @@ fn excerpt(raw: &RawValue) -> String {
     raw.get().chars().take(120).collect()
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ`, the only form the API's 20-character date fields take.
-fn iso_seconds(unix: i64) -> String {
-    let (days, secs) = (unix.div_euclid(86_400), unix.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 /// Milliseconds since the epoch of an RFC 3339 / ISO 8601 time: `2024-10-20T01:02:03Z`,
 /// `2024-10-20T01:02:03.456Z`, `2024-10-20T01:02:03+00:00`.
 fn parse_rfc3339_millis(text: &str) -> Option<i64> {
@@ -784,27 +773,6 @@ fn parse_rfc3339_millis(text: &str) -> Option<i64> {
     };
     let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s - offset_secs;
     Some(secs * 1000 + millis)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 trawl_sdk::export_connector!(VisionOne);
