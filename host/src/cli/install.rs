@@ -92,6 +92,13 @@ fn install_dir(cli: &Cli, to: Option<&Path>) -> Result<PathBuf, Failure> {
         })
 }
 
+/// ` (env NAME)` when a secret is read from an environment variable.
+fn env_note(env: &Option<String>) -> String {
+    env.as_ref()
+        .map(|variable| format!(" (env {variable})"))
+        .unwrap_or_default()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -108,25 +115,25 @@ fn read(path: &Path) -> Result<Vec<u8>, Failure> {
 }
 
 /// Loads a connector file and returns it with the bytes it was loaded from; refuses a file that
-/// changed while it was being loaded, since then what it described may not be what was read.
+/// changed while it was being loaded (the runtime reads it again), since then what it described
+/// may not be what was read.
 async fn load_with_bytes(
     runtime: &Runtime,
     path: &Path,
     refused: &str,
 ) -> Result<(Connector, Vec<u8>), Failure> {
-    let before = read(path)?;
+    let bytes = read(path)?;
     let connector = runtime
         .load(path)
         .await
         .map_err(|error| Failure::input(format!("{refused}: {error}")))?;
-    let after = read(path)?;
-    if before != after {
+    if sha256_hex(&bytes) != connector.sha256() {
         return Err(Failure::input(format!(
             "{refused}: {} changed while it was being read; try again once it is written",
             path.display()
         )));
     }
-    Ok((connector, after))
+    Ok((connector, bytes))
 }
 
 /// What a connector asks for, in the form an approval records it.
@@ -207,11 +214,7 @@ fn changes(previous: &Approval, next: &Approval) -> Vec<String> {
             None => lines.push(format!(
                 "+ secret {}{}, may be sent to {}",
                 secret.name,
-                secret
-                    .env
-                    .as_ref()
-                    .map(|variable| format!(" (env {variable})"))
-                    .unwrap_or_default(),
+                env_note(&secret.env),
                 list(&secret.hosts)
             )),
             Some(old) => {
@@ -304,11 +307,7 @@ fn overview(info: &ConnectorInfo, declared: &Approval, source: &Path) -> String 
             out,
             "  {}{}, sent only to:",
             secret.name,
-            secret
-                .env
-                .as_ref()
-                .map(|variable| format!(" (env {variable})"))
-                .unwrap_or_default(),
+            env_note(&secret.env),
         );
         if secret.hosts.is_empty() {
             let _ = writeln!(out, "    no host");
@@ -446,7 +445,7 @@ async fn install(cli: &Cli, file: &Path, to: Option<&Path>, yes: bool) -> Result
     // Loading first: a file that is not a connector is refused before anything is copied.
     let (connector, bytes) = load_with_bytes(&runtime, file, "not installed").await?;
     let info = connector.info();
-    let digest = sha256_hex(&bytes);
+    let digest = connector.sha256().to_string();
     let dir = install_dir(cli, to)?;
     let target_name = format!("{}.wasm", info.name);
     let target = std::path::absolute(dir.join(&target_name)).unwrap_or(dir.join(&target_name));
@@ -576,9 +575,9 @@ async fn approve(cli: &Cli, name_or_path: &str, yes: bool) -> Result<(), Failure
     };
     let path = std::path::absolute(&path).unwrap_or(path);
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
-    let (connector, bytes) = load_with_bytes(&runtime, &path, "not approved").await?;
+    let (connector, _) = load_with_bytes(&runtime, &path, "not approved").await?;
     let info = connector.info();
-    let digest = sha256_hex(&bytes);
+    let digest = connector.sha256().to_string();
     let next = declarations(info, &path, &digest, now_ms());
     let state = open_state(cli)?;
     let previous = state.approval(&info.name).map_err(Failure::run)?;
