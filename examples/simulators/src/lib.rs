@@ -6,6 +6,7 @@
 //! `/__mock/` control routes.
 
 pub mod faults;
+pub mod flags;
 pub mod ratelimit;
 pub mod request_log;
 mod rng;

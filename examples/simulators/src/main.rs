@@ -4,11 +4,11 @@
 //! runs until interrupted or terminated.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trawl_simulators::faults::{Action, Fault};
+use trawl_simulators::flags::{parse_quota, parse_rate};
 use trawl_simulators::ratelimit::Quota;
 use trawl_simulators::server;
 use trawl_simulators::timefmt::parse_date;
@@ -94,28 +94,6 @@ struct WorkvivoArgs {
 
 fn parse_day(text: &str) -> Result<i64, String> {
     parse_date(text).ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
-}
-
-fn parse_quota(text: &str) -> Result<Quota, String> {
-    let invalid = || format!("`{text}` is not a quota such as 5/1s, 100/60s or 25/5000ms");
-    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
-    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
-    let per = per.trim();
-    let per = if let Some(millis) = per.strip_suffix("ms") {
-        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
-    } else if let Some(seconds) = per.strip_suffix('s') {
-        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
-    } else {
-        return Err(invalid());
-    };
-    Ok(Quota { requests, per })
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("`{text}` is not a number between 0 and 1")),
-    }
 }
 
 #[tokio::main]

@@ -23,6 +23,7 @@ pub use dataset::{
 };
 
 use crate::faults::{Action, Fault};
+use crate::flags::{parse_quota, parse_rate};
 use crate::ratelimit::Quota;
 use crate::server::{self, RunningServer};
 
@@ -333,28 +334,6 @@ fn parse_start(text: &str) -> Result<i64, String> {
             .ok_or_else(|| format!("`{text}` is neither a date YYYY-MM-DD nor Unix seconds"))?,
     };
     Ok(unix - unix.rem_euclid(QUARTER))
-}
-
-fn parse_quota(text: &str) -> Result<Quota, String> {
-    let invalid = || format!("`{text}` is not a quota such as 25/5s, 300/60s or 25/5000ms");
-    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
-    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
-    let per = per.trim();
-    let per = if let Some(millis) = per.strip_suffix("ms") {
-        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
-    } else if let Some(seconds) = per.strip_suffix('s') {
-        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
-    } else {
-        return Err(invalid());
-    };
-    Ok(Quota { requests, per })
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("`{text}` is not a number between 0 and 1")),
-    }
 }
 
 impl Args {

@@ -23,6 +23,7 @@ pub use dataset::{Dataset, Item, PTP_ONLY_HOURS, Stream, parse_iso_millis};
 pub use query::{Filter, Query};
 
 use crate::faults::{Action, Fault};
+use crate::flags::{parse_quota, parse_rate};
 use crate::ratelimit::Quota;
 use crate::server::{self, RunningServer};
 
@@ -233,31 +234,6 @@ pub struct Args {
 fn parse_day(text: &str) -> Result<i64, String> {
     crate::timefmt::parse_date(text)
         .ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
-}
-
-fn parse_quota(text: &str) -> Result<Quota, String> {
-    let invalid = || format!("`{text}` is not a quota such as 100/60s or 25/5000ms");
-    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
-    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
-    let per = per.trim();
-    let per = if let Some(millis) = per.strip_suffix("ms") {
-        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
-    } else if let Some(seconds) = per.strip_suffix('s') {
-        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
-    } else {
-        return Err(invalid());
-    };
-    if requests == 0 || per.is_zero() {
-        return Err(invalid());
-    }
-    Ok(Quota { requests, per })
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("`{text}` is not a number between 0 and 1")),
-    }
 }
 
 impl Args {

@@ -11,7 +11,7 @@ mod dataset;
 mod time;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use axum::Router;
@@ -20,6 +20,7 @@ pub use dataset::{DISK_TYPES, Dataset, Event, MAIL_TYPES, ORG_ID, Stream};
 pub use time::{parse_query_time, rfc3339_millis, rfc3339_seconds};
 
 use crate::faults::{Action, Fault};
+use crate::flags::{parse_quota, parse_rate};
 use crate::ratelimit::Quota;
 use crate::server::{self, RunningServer};
 
@@ -214,28 +215,6 @@ fn parse_day(text: &str) -> Result<i64, String> {
     crate::timefmt::parse_date(text)
         .map(|seconds| seconds * 1000)
         .ok_or_else(|| format!("`{text}` is not a date of the form YYYY-MM-DD"))
-}
-
-fn parse_quota(text: &str) -> Result<Quota, String> {
-    let invalid = || format!("`{text}` is not a quota such as 5/1s, 100/60s or 25/5000ms");
-    let (requests, per) = text.split_once('/').ok_or_else(invalid)?;
-    let requests: u32 = requests.trim().parse().map_err(|_| invalid())?;
-    let per = per.trim();
-    let per = if let Some(millis) = per.strip_suffix("ms") {
-        Duration::from_millis(millis.parse().map_err(|_| invalid())?)
-    } else if let Some(seconds) = per.strip_suffix('s') {
-        Duration::from_secs(seconds.parse().map_err(|_| invalid())?)
-    } else {
-        return Err(invalid());
-    };
-    Ok(Quota { requests, per })
-}
-
-fn parse_rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
-        _ => Err(format!("`{text}` is not a number between 0 and 1")),
-    }
 }
 
 fn now_ms() -> i64 {
