@@ -60,6 +60,8 @@ struct Secret {
     name: String,
     placeholder: String,
     value: String,
+    /// The value in each form a request can carry it, to find it echoed in a response.
+    forms: Vec<String>,
     /// Where it may be sent; empty: every declared host.
     hosts: Vec<HostPattern>,
 }
@@ -88,6 +90,7 @@ impl Secrets {
         self.values.push(Secret {
             name: name.to_string(),
             placeholder: Self::placeholder(name),
+            forms: encoded_forms(&value),
             value,
             hosts,
         });
@@ -151,7 +154,7 @@ impl Secrets {
     /// the host kept from it.
     fn redact(&self, bytes: &mut Vec<u8>) {
         for secret in &self.values {
-            for form in encoded_forms(&secret.value) {
+            for form in &secret.forms {
                 if form.len() < 4 || memchr::memmem::find(bytes, form.as_bytes()).is_none() {
                     continue;
                 }
