@@ -43,7 +43,9 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+};
 use wit::{ConnectorInfo, FetchError, Page, PageRequest, PluginPre};
 
 /// Why a connector could not be loaded.
@@ -184,7 +186,10 @@ fn instance_pool(limits: &GuestLimits) -> InstanceAllocationStrategy {
         .total_stacks(calls)
         .max_memory_size(limits.memory_bytes.next_multiple_of(WASM_PAGE))
         .linear_memory_keep_resident(KEEP_RESIDENT.min(limits.memory_bytes))
-        .table_keep_resident(64 << 10);
+        .table_keep_resident(64 << 10)
+        // On Linux 6.7 and later the kernel says which pages a call wrote, and only those are
+        // zeroed (7% of a run's CPU time on 720 pages); elsewhere the whole kept part is.
+        .pagemap_scan(Enabled::Auto);
     InstanceAllocationStrategy::Pooling(pool)
 }
 
