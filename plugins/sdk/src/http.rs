@@ -102,13 +102,7 @@ impl Response {
 
     /// The start of the body as text, for error messages.
     pub fn body_excerpt(&self) -> String {
-        const LIMIT: usize = 300;
-        let text = String::from_utf8_lossy(&self.body);
-        let text = text.trim();
-        match text.char_indices().nth(LIMIT) {
-            Some((cut, _)) => format!("{}…", &text[..cut]),
-            None => text.to_string(),
-        }
+        crate::excerpt(&String::from_utf8_lossy(&self.body))
     }
 
     /// A [`FetchError::Status`] describing this response.

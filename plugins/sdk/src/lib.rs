@@ -27,6 +27,7 @@ pub mod bindings {
 }
 
 pub mod http;
+pub mod json;
 pub mod log;
 pub mod time;
 
@@ -236,6 +237,16 @@ impl HostSetting {
 /// The placeholder the host substitutes with the value of the secret param `name`.
 pub fn secret_placeholder(name: &str) -> String {
     format!("{{{{secret:{name}}}}}")
+}
+
+/// The start of a text (a body, a record), trimmed and cut at 300 characters, for error messages.
+pub fn excerpt(text: &str) -> String {
+    const LIMIT: usize = 300;
+    let text = text.trim();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// The id of a JSON value that identifies a record: strings as they are, numbers as written.

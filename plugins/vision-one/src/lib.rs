@@ -6,13 +6,12 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use trawl_sdk::http::{self, Response};
 use trawl_sdk::time::{days_from_civil, format_rfc3339_seconds};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, RateLimit, Record, StreamInfo, TimeFormat, Window, id_text, log,
-    secret_placeholder,
+    ParamInfo, ParamKind, RateLimit, Record, StreamInfo, TimeFormat, Window, excerpt, id_text,
+    json, log, secret_placeholder,
 };
 
 struct VisionOne;
@@ -542,31 +541,50 @@ fn html_title(body: &[u8]) -> Option<String> {
     (!title.is_empty()).then(|| format!("{title} (an HTML page)"))
 }
 
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    items: Option<Vec<&'a RawValue>>,
-    #[serde(rename = "nextLink")]
-    next_link: Option<String>,
-    #[serde(rename = "progressRate")]
-    progress_rate: Option<Value>,
-}
+/// The members trawl reads from a record; the rest passes through untouched.
+const KEYS: [&str; 7] = [
+    "uuid",
+    "id",
+    "eventTime",
+    "eventTimeDT",
+    "createdDateTime",
+    "updatedDateTime",
+    "firstInvestigatedDateTime",
+];
 
-/// The fields trawl reads from a record; the rest passes through untouched.
-#[derive(Deserialize)]
+/// The values of [`KEYS`] in a record.
 struct Keys {
     uuid: Option<Value>,
     id: Option<Value>,
-    #[serde(rename = "eventTime")]
     event_time: Option<Value>,
-    #[serde(rename = "eventTimeDT")]
     event_time_dt: Option<Value>,
-    #[serde(rename = "createdDateTime")]
     created: Option<Value>,
-    #[serde(rename = "updatedDateTime")]
     updated: Option<Value>,
-    #[serde(rename = "firstInvestigatedDateTime")]
     first_investigated: Option<Value>,
+}
+
+impl Keys {
+    fn read(picked: [Option<&str>; KEYS.len()]) -> Result<Self, serde_json::Error> {
+        let value = |raw: Option<&str>| raw.map(serde_json::from_str).transpose();
+        let [
+            uuid,
+            id,
+            event_time,
+            event_time_dt,
+            created,
+            updated,
+            first_investigated,
+        ] = picked;
+        Ok(Keys {
+            uuid: value(uuid)?,
+            id: value(id)?,
+            event_time: value(event_time)?,
+            event_time_dt: value(event_time_dt)?,
+            created: value(created)?,
+            updated: value(updated)?,
+            first_investigated: value(first_investigated)?,
+        })
+    }
 }
 
 fn read_page(
@@ -576,24 +594,31 @@ fn read_page(
     window: Window,
     cursor: &Option<String>,
 ) -> Result<Page, FetchError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|error| {
+    let malformed = |error: &dyn std::fmt::Display| {
         FetchError::Malformed(format!("the response is not the expected JSON: {error}"))
-    })?;
-    let items = envelope
-        .items
+    };
+    let page = json::split_page(body, "items", KEYS).map_err(|error| malformed(&error))?;
+    let items = page
+        .records()
         .ok_or_else(|| FetchError::Malformed("the response has no `items` list".into()))?;
     // What the request covered: every second the window touches, both ends included.
     let asked_from = window.start_seconds() * 1000;
     let asked_to = window.end_seconds() * 1000 + 999;
     let mut records = Vec::with_capacity(items.len());
-    for raw in items {
-        let keys: Keys = serde_json::from_str(raw.get()).map_err(|error| {
-            FetchError::Malformed(format!("a record is not a JSON object: {error}"))
+    for item in items {
+        let keys = Keys::read(item.picked).map_err(|error| {
+            FetchError::Malformed(format!(
+                "a record has a member that is not JSON ({error}): {}",
+                excerpt(item.text)
+            ))
         })?;
         let (id, time) = match stream {
             Stream::Search(_) => {
                 let id = keys.uuid.as_ref().and_then(id_text).ok_or_else(|| {
-                    FetchError::Malformed(format!("a record has no usable uuid: {}", excerpt(raw)))
+                    FetchError::Malformed(format!(
+                        "a record has no usable uuid: {}",
+                        excerpt(item.text)
+                    ))
                 })?;
                 let time = search_time(&keys).ok_or_else(|| {
                     FetchError::Malformed(format!(
@@ -613,7 +638,10 @@ fn read_page(
             }
             Stream::Alerts => {
                 let id = keys.id.as_ref().and_then(id_text).ok_or_else(|| {
-                    FetchError::Malformed(format!("an alert has no usable id: {}", excerpt(raw)))
+                    FetchError::Malformed(format!(
+                        "an alert has no usable id: {}",
+                        excerpt(item.text)
+                    ))
                 })?;
                 let value = match target {
                     "updatedDateTime" => &keys.updated,
@@ -637,16 +665,23 @@ fn read_page(
             }
         };
         if window.contains(time) {
-            records.push(Record::new(id, time, raw.get()));
+            records.push(Record::new(id, time, item.text));
         }
     }
-    let progress = match &envelope.progress_rate {
+    let progress = match &page
+        .parse_member::<Value>("progressRate")
+        .map_err(|e| malformed(&e))?
+    {
         None | Some(Value::Null) => 100,
         Some(value) => progress_rate(value).ok_or_else(|| {
             FetchError::Malformed(format!("progressRate is not a number: {value}"))
         })?,
     };
-    let next_cursor = match envelope.next_link.filter(|link| !link.trim().is_empty()) {
+    let next_link = page
+        .parse_member::<Option<String>>("nextLink")
+        .map_err(|error| malformed(&error))?
+        .flatten();
+    let next_cursor = match next_link.filter(|link| !link.trim().is_empty()) {
         Some(link) => Some(next_cursor(link, progress, cursor)),
         // Performance mode: a search still running must be asked again, but there is no link.
         None if progress < 100 => {
@@ -710,10 +745,6 @@ fn search_time(keys: &Keys) -> Option<i64> {
             .and_then(Value::as_str)
             .and_then(parse_rfc3339_millis)
     })
-}
-
-fn excerpt(raw: &RawValue) -> String {
-    raw.get().chars().take(120).collect()
 }
 
 /// Milliseconds since the epoch of an RFC 3339 / ISO 8601 time: `2024-10-20T01:02:03Z`,

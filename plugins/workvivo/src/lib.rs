@@ -3,11 +3,10 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use trawl_sdk::http::{self, Response};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, Record, StreamInfo, TimeFormat, id_text, secret_placeholder,
+    ParamInfo, ParamKind, Record, StreamInfo, TimeFormat, excerpt, json, secret_placeholder,
 };
 
 struct Workvivo;
@@ -125,13 +124,6 @@ fn check_status(response: &Response) -> Result<(), FetchError> {
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    data: Option<Vec<&'a RawValue>>,
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize)]
 struct Meta {
     pagination: Option<Pagination>,
 }
@@ -141,43 +133,39 @@ struct Pagination {
     total_records: Option<u64>,
 }
 
-/// The two fields trawl needs from an event; the rest passes through untouched.
-#[derive(Deserialize)]
-struct EventKeys {
-    id: serde_json::Value,
-    created_at_timestamp: serde_json::Value,
-}
-
 fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, FetchError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|error| {
+    let malformed = |error: &dyn std::fmt::Display| {
         FetchError::Malformed(format!("response is not the expected JSON: {error}"))
-    })?;
-    let events = envelope.data.unwrap_or_default();
+    };
+    let page = json::split_page(body, "data", ["id", "created_at_timestamp"])
+        .map_err(|error| malformed(&error))?;
+    let events = page.records().unwrap_or_default();
     let received = events.len() as u64;
     let mut records = Vec::with_capacity(events.len());
-    for raw in events {
-        let keys: EventKeys = serde_json::from_str(raw.get()).map_err(|error| {
-            FetchError::Malformed(format!("event without id or created_at_timestamp: {error}"))
+    for event in events {
+        let [id, time] = event.picked;
+        let id = id.and_then(json::id_text).ok_or_else(|| {
+            FetchError::Malformed(format!("event with no usable id: {}", excerpt(event.text)))
         })?;
-        let id = id_text(&keys.id)
-            .ok_or_else(|| FetchError::Malformed(format!("event with unusable id {}", keys.id)))?;
-        let seconds = epoch_seconds(&keys.created_at_timestamp).ok_or_else(|| {
+        let seconds = time.and_then(epoch_seconds).ok_or_else(|| {
             FetchError::Malformed(format!(
-                "event {id} has an unusable created_at_timestamp {}",
-                keys.created_at_timestamp
+                "event {id} has no usable created_at_timestamp ({})",
+                time.unwrap_or("missing")
             ))
         })?;
         let event_time = seconds * 1000;
         if window.contains(event_time) {
-            records.push(Record::new(id, event_time, raw.get()));
+            records.push(Record::new(id, event_time, event.text));
         }
     }
     // Workvivo's other list endpoints page with skip/take and report the total; if this one ever
     // truncates a window, keep reading until every row has been seen.
-    let next_cursor = envelope
-        .meta
+    let total = page
+        .parse_member::<Meta>("meta")
+        .map_err(|error| malformed(&error))?
         .and_then(|meta| meta.pagination)
-        .and_then(|pagination| pagination.total_records)
+        .and_then(|pagination| pagination.total_records);
+    let next_cursor = total
         .filter(|&total| received > 0 && skip + received < total)
         .map(|_| (skip + received).to_string());
     Ok(Page {
@@ -186,9 +174,12 @@ fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, 
     })
 }
 
-/// Epoch seconds written as a number or a numeric string.
-fn epoch_seconds(value: &serde_json::Value) -> Option<i64> {
-    match value {
+/// Epoch seconds written as a number or a numeric string, from their raw JSON.
+fn epoch_seconds(raw: &str) -> Option<i64> {
+    if let Ok(seconds) = raw.parse() {
+        return Some(seconds);
+    }
+    match serde_json::from_str(raw).ok()? {
         serde_json::Value::Number(number) => number.as_i64(),
         serde_json::Value::String(text) => text.trim().parse().ok(),
         _ => None,

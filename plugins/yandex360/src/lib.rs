@@ -11,12 +11,10 @@ mod vendor;
 #[cfg(target_arch = "wasm32")]
 mod connector {
     use crate::vendor::{self, Stream};
-    use serde::Deserialize;
-    use serde_json::value::RawValue;
     use trawl_sdk::http::{self, Response};
     use trawl_sdk::{
         Connector, ConnectorInfo, DAY_MS, FetchError, HostSetting, Page, PageRequest, ParamInfo,
-        ParamKind, Record, StatusError, StreamInfo, TimeFormat, secret_placeholder,
+        ParamKind, Record, StatusError, StreamInfo, TimeFormat, json, secret_placeholder,
     };
 
     struct Yandex360;
@@ -283,26 +281,20 @@ mod connector {
         FetchError::Status(StatusError { status, message })
     }
 
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        #[serde(borrow, default)]
-        events: Option<Vec<&'a RawValue>>,
-        #[serde(rename = "nextPageToken", default)]
-        next_page_token: Option<String>,
-    }
-
     fn read_page(response: &Response, window: trawl_sdk::Window) -> Result<Page, FetchError> {
-        let envelope: Envelope = serde_json::from_slice(&response.body).map_err(|error| {
+        let malformed = |error: &dyn std::fmt::Display| {
             FetchError::Malformed(format!(
                 "the answer is not the expected JSON ({error}): {}",
                 response.body_excerpt()
             ))
-        })?;
+        };
+        let page = json::split_page(&response.body, "events", vendor::EVENT_KEYS)
+            .map_err(|error| malformed(&error))?;
         // `events` is null or missing on an empty page: an empty page, not an error.
-        let events = envelope.events.unwrap_or_default();
+        let events = page.records().unwrap_or_default();
         let mut records = Vec::with_capacity(events.len());
         for raw in events {
-            let event = vendor::read_event(raw.get()).map_err(FetchError::Malformed)?;
+            let event = vendor::read_event(raw.text, raw.picked).map_err(FetchError::Malformed)?;
             if event.hashed_id {
                 trawl_sdk::log::warn(&format!(
                     "an event without uniqId at {} ms; its id is a hash of its text",
@@ -312,11 +304,13 @@ mod connector {
             // The query is a little wider than the window (whole seconds, either inclusivity):
             // an event belongs to the one window that contains it.
             if window.contains(event.time) {
-                records.push(Record::new(event.id, event.time, raw.get()));
+                records.push(Record::new(event.id, event.time, raw.text));
             }
         }
-        let next_cursor = envelope
-            .next_page_token
+        let next_cursor = page
+            .parse_member::<Option<String>>("nextPageToken")
+            .map_err(|error| malformed(&error))?
+            .flatten()
             .filter(|token| !token.trim().is_empty());
         Ok(Page {
             records,

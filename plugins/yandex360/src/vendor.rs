@@ -1,8 +1,8 @@
 //! What this connector knows about Yandex 360 that needs no host: the query's date bounds, how an
 //! event's time and id are read, and the vendor's error bodies.
 
-use serde::Deserialize;
 use serde_json::Value;
+use trawl_sdk::excerpt;
 use trawl_sdk::time::{format_rfc3339_seconds, parse_rfc3339_millis};
 
 /// The two audit logs.
@@ -55,15 +55,8 @@ pub struct EventKey {
     pub hashed_id: bool,
 }
 
-#[derive(Deserialize)]
-struct Fields {
-    #[serde(rename = "uniqId", default)]
-    uniq_id: Value,
-    #[serde(rename = "eventType", default)]
-    event_type: Value,
-    #[serde(default)]
-    date: Value,
-}
+/// The members of an event [`read_event`] needs, to be picked out of a page.
+pub const EVENT_KEYS: [&str; 3] = ["uniqId", "eventType", "date"];
 
 /// Reads the id and time of one event (a JSON object's text).
 ///
@@ -71,22 +64,30 @@ struct Fields {
 /// `uniqId` has been seen on events of different types, so the type and the time are part of
 /// the key. The time is the parsed `date`, so that a different rendering of the same instant
 /// still matches.
-pub fn read_event(text: &str) -> Result<EventKey, String> {
-    let fields: Fields = serde_json::from_str(text)
-        .map_err(|error| format!("an event is not a JSON object ({error}): {}", excerpt(text)))?;
-    let time = event_time(&fields.date).ok_or_else(|| {
+pub fn read_event(text: &str, picked: [Option<&str>; 3]) -> Result<EventKey, String> {
+    let [uniq_id, event_type, date] = picked.map(|raw| {
+        raw.map_or(Ok(Value::Null), serde_json::from_str)
+            .map_err(|error| {
+                format!(
+                    "an event has a member that is not JSON ({error}): {}",
+                    excerpt(text)
+                )
+            })
+    });
+    let (uniq_id, event_type, date) = (uniq_id?, event_type?, date?);
+    let time = event_time(&date).ok_or_else(|| {
         format!(
             "an event has no usable `date` ({}): {}",
-            fields.date,
+            date,
             excerpt(text)
         )
     })?;
-    let kind = match &fields.event_type {
+    let kind = match &event_type {
         Value::String(kind) => kind.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    Ok(match id_text(&fields.uniq_id) {
+    Ok(match id_text(&uniq_id) {
         Some(uniq) => EventKey {
             id: format!("{uniq}|{kind}|{time}"),
             time,
@@ -186,16 +187,6 @@ pub fn error_message(body: &[u8], request_id: Option<&str>) -> String {
     message
 }
 
-/// The start of a text, for messages.
-fn excerpt(text: &str) -> String {
-    const LIMIT: usize = 200;
-    let text = text.trim();
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,11 +228,20 @@ mod tests {
         );
     }
 
+    /// Reads an event the way a page of one event is read.
+    fn read(text: &str) -> Result<EventKey, String> {
+        let body = format!(r#"{{"events": [{text}]}}"#);
+        let page = trawl_sdk::json::split_page(body.as_bytes(), "events", EVENT_KEYS)
+            .map_err(|error| error.to_string())?;
+        let event = page.records().unwrap()[0];
+        read_event(event.text, event.picked)
+    }
+
     #[test]
     fn ids_are_uniq_id_type_and_time() {
         let mail = r#"{"eventType":"message_receive","date":"2025-04-23T04:59:35.118Z","uniqId":"16657237516700001"}"#;
         assert_eq!(
-            read_event(mail).unwrap(),
+            read(mail).unwrap(),
             EventKey {
                 id: "16657237516700001|message_receive|1745384375118".into(),
                 time: 1_745_384_375_118,
@@ -250,25 +250,22 @@ mod tests {
         );
         // The same uniqId on another event type is another event.
         let seen = mail.replace("message_receive", "message_seen");
-        assert_ne!(read_event(&seen).unwrap().id, read_event(mail).unwrap().id);
+        assert_ne!(read(&seen).unwrap().id, read(mail).unwrap().id);
         // Rendered differently, the same event keeps its id.
         let offset = mail.replace("04:59:35.118Z", "07:59:35.118+03:00");
-        assert_eq!(
-            read_event(&offset).unwrap().id,
-            read_event(mail).unwrap().id
-        );
+        assert_eq!(read(&offset).unwrap().id, read(mail).unwrap().id);
         let numeric = r#"{"uniqId":5379628844452860001,"eventType":"fs-mkdir","date":"2025-06-10T08:05:23Z"}"#;
         assert_eq!(
-            read_event(numeric).unwrap().id,
+            read(numeric).unwrap().id,
             "5379628844452860001|fs-mkdir|1749542723000"
         );
         let anonymous = r#"{"eventType":"fs-mkdir","date":"2025-06-10T08:05:23Z","uniqId":""}"#;
-        let key = read_event(anonymous).unwrap();
+        let key = read(anonymous).unwrap();
         assert!(key.hashed_id && key.id.starts_with("fnv:"), "{key:?}");
-        assert_eq!(read_event(anonymous).unwrap(), key);
-        assert!(read_event(r#"{"uniqId":"1","eventType":"x"}"#).is_err());
-        assert!(read_event(r#"{"uniqId":"1","date":"yesterday"}"#).is_err());
-        assert!(read_event("[1,2]").is_err());
+        assert_eq!(read(anonymous).unwrap(), key);
+        assert!(read(r#"{"uniqId":"1","eventType":"x"}"#).is_err());
+        assert!(read(r#"{"uniqId":"1","date":"yesterday"}"#).is_err());
+        assert!(read("[1,2]").is_err());
     }
 
     #[test]
@@ -304,6 +301,6 @@ mod tests {
         assert_eq!(error_message(b"  ", Some(" ")), "no message");
         assert!(error_message(b"<html>502 Bad Gateway</html>", None).contains("502 Bad Gateway"));
         let long = "x".repeat(1000);
-        assert!(error_message(long.as_bytes(), None).chars().count() < 210);
+        assert!(error_message(long.as_bytes(), None).chars().count() < 310);
     }
 }
