@@ -421,8 +421,8 @@ const MAX_GROUP: usize = 64;
 const GROUP_WAIT: Duration = Duration::from_millis(25);
 
 /// The windows that go into one commit: `first`, then those after it, in order, that are fetched
-/// already or within [`GROUP_WAIT`] (waiting only while fewer than twice the workers are
-/// gathered: more would be in flight anyway). A window after them that is not fetched yet is left
+/// already or within [`GROUP_WAIT`] (waiting only while fewer than four times the workers are
+/// gathered: the workers keep fetching during a commit, so the next group is that large anyway). A window after them that is not fetched yet is left
 /// in `held`; one that failed is returned, to be dealt with after the commit.
 async fn gather_group(
     first: Fetched,
@@ -431,7 +431,7 @@ async fn gather_group(
     workers: usize,
 ) -> (Vec<Fetched>, Option<Settled>) {
     let deadline = tokio::time::Instant::now() + GROUP_WAIT;
-    let enough = workers * 2;
+    let enough = workers * 4;
     let mut group = vec![first];
     while group.len() < MAX_GROUP {
         let (next, mut handle) = match held.take() {
