@@ -3,7 +3,7 @@
 //! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
-use super::flatten::{column_names, flatten};
+use super::flatten::{column_names, for_each_cell};
 use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::{HashMap, HashSet};
@@ -141,21 +141,6 @@ impl CsvSink {
         |source| SinkError::Io {
             path: self.path.clone(),
             source,
-        }
-    }
-
-    fn flattened(record: &OutputRecord) -> Result<Vec<(String, String)>, SinkError> {
-        let value: serde_json::Value =
-            serde_json::from_str(&record.json).map_err(|error| SinkError::Record {
-                id: record.id.clone(),
-                message: error.to_string(),
-            })?;
-        match value {
-            serde_json::Value::Object(object) => Ok(flatten(&object)),
-            other => Err(SinkError::Record {
-                id: record.id.clone(),
-                message: format!("found {}", kind(&other)),
-            }),
         }
     }
 
@@ -312,18 +297,24 @@ impl Sink for CsvSink {
                     };
                 }
             }
-            for (name, cell) in Self::flattened(record)? {
-                match index.get(name.as_str()) {
-                    Some(&at) => row[at] = cell,
-                    None => {
-                        return Err(SinkError::Record {
-                            id: record.id.clone(),
-                            message: format!(
-                                "field `{name}` has no column: prepare() was not called"
-                            ),
-                        });
-                    }
+            let mut without_column = None;
+            for_each_cell(&record.json, |name, cell| match index.get(name) {
+                Some(&at) => {
+                    // A name twice in one record: the last one counts, as in a parsed object.
+                    row[at].clear();
+                    row[at].push_str(cell);
                 }
+                None => without_column = without_column.take().or_else(|| Some(name.to_string())),
+            })
+            .map_err(|error| SinkError::Record {
+                id: record.id.clone(),
+                message: error.to_string(),
+            })?;
+            if let Some(name) = without_column {
+                return Err(SinkError::Record {
+                    id: record.id.clone(),
+                    message: format!("field `{name}` has no column: prepare() was not called"),
+                });
             }
             writer
                 .write_record(&row)
@@ -412,17 +403,6 @@ fn local_timestamp(millis: i64, timezone: &jiff::tz::TimeZone) -> String {
                 .to_string()
         })
         .unwrap_or_default()
-}
-
-fn kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "a list",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {

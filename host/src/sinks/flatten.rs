@@ -45,6 +45,16 @@ fn is_plain(value: &Value) -> bool {
 /// the same order, without building the values: telling whether a record brings new columns costs
 /// a scan rather than a parse into allocated values.
 pub fn column_names(json: &str, mut each: impl FnMut(&str)) -> Result<(), serde_json::Error> {
+    for_each_cell(json, |name, _| each(name))
+}
+
+/// Calls `each` with every (column, cell) pair [`flatten`] would make of the JSON object `json`, in
+/// the same order, without building the values: a CSV row is filled from one scan of its record,
+/// with no allocation for most cells.
+pub fn for_each_cell(
+    json: &str,
+    mut each: impl FnMut(&str, &str),
+) -> Result<(), serde_json::Error> {
     let mut name = String::new();
     let mut deserializer = serde_json::Deserializer::from_str(json);
     serde::Deserializer::deserialize_map(
@@ -67,7 +77,7 @@ struct Members<'a, F> {
     top: bool,
 }
 
-impl<'de, F: FnMut(&str)> serde::de::DeserializeSeed<'de> for Members<'_, F> {
+impl<'de, F: FnMut(&str, &str)> serde::de::DeserializeSeed<'de> for Members<'_, F> {
     type Value = ();
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
@@ -75,7 +85,7 @@ impl<'de, F: FnMut(&str)> serde::de::DeserializeSeed<'de> for Members<'_, F> {
     }
 }
 
-impl<'de, F: FnMut(&str)> serde::de::Visitor<'de> for Members<'_, F> {
+impl<'de, F: FnMut(&str, &str)> serde::de::Visitor<'de> for Members<'_, F> {
     type Value = ();
 
     fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -101,44 +111,50 @@ impl<'de, F: FnMut(&str)> serde::de::Visitor<'de> for Members<'_, F> {
             self.name.truncate(base);
         }
         if empty && !self.top {
-            (self.each)(self.name);
+            (self.each)(self.name, "{}");
         }
         Ok(())
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        (self.each)(self.name);
+        // Lists are rare in records and their cell depends on all their items: read them whole.
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        (self.each)(self.name, &cell(&Value::Array(items)));
         Ok(())
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        (self.each)(self.name);
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        (self.each)(self.name, text);
         Ok(())
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        (self.each)(self.name);
+    fn visit_bool<E>(self, flag: bool) -> Result<(), E> {
+        (self.each)(self.name, if flag { "true" } else { "false" });
         Ok(())
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        (self.each)(self.name);
+    fn visit_i64<E>(self, number: i64) -> Result<(), E> {
+        (self.each)(self.name, itoa::Buffer::new().format(number));
         Ok(())
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        (self.each)(self.name);
+    fn visit_u64<E>(self, number: u64) -> Result<(), E> {
+        (self.each)(self.name, itoa::Buffer::new().format(number));
         Ok(())
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        (self.each)(self.name);
+    fn visit_f64<E>(self, number: f64) -> Result<(), E> {
+        // Spelled as a parsed value would be (serde_json's float formatting).
+        let text = serde_json::Number::from_f64(number).map_or_else(String::new, |n| n.to_string());
+        (self.each)(self.name, &text);
         Ok(())
     }
 
     fn visit_unit<E>(self) -> Result<(), E> {
-        (self.each)(self.name);
+        (self.each)(self.name, "");
         Ok(())
     }
 }
@@ -209,8 +225,32 @@ mod tests {
 
         let mut names = Vec::new();
         column_names(&value.to_string(), |name| names.push(name.to_string())).unwrap();
-        let expected: Vec<String> = cells.into_iter().map(|(name, _)| name).collect();
+        let expected: Vec<String> = cells.iter().map(|(name, _)| name.clone()).collect();
         assert_eq!(names, expected);
+
+        let mut scanned = Vec::new();
+        for_each_cell(&value.to_string(), |name, cell| {
+            scanned.push((name.to_string(), cell.to_string()))
+        })
+        .unwrap();
+        assert_eq!(scanned, cells);
+    }
+
+    #[test]
+    fn cells_are_spelled_as_parsed_values_would_be() {
+        let json = r#"{"big": 18446744073709551615, "bigger": 18446744073709551616, "neg": -42,
+            "float": 1.50, "exp": 1e3, "tiny": 5e-324, "esc": "a\"b\u00e9", "mixed": [1, "x", null, true],
+            "deep": [[1]], "e": {}, "n": null}"#;
+        let value: Value = serde_json::from_str(json).unwrap();
+        let mut scanned = Vec::new();
+        for_each_cell(json, |name, cell| {
+            scanned.push((name.to_string(), cell.to_string()))
+        })
+        .unwrap();
+        let mut expected = flatten(value.as_object().unwrap());
+        expected.sort();
+        scanned.sort();
+        assert_eq!(scanned, expected);
     }
 
     #[test]
