@@ -99,11 +99,19 @@ pub fn split_page<'a, const N: usize>(
     scan.skip_whitespace();
     scan.expect(b'{', "`{` opening the page's object")?;
     scan.skip_whitespace();
+    let mut seen_records = false;
     if !scan.eat(b'}') {
         loop {
+            let key_at = scan.pos;
             let key = scan.key()?;
             let value_start = scan.pos;
             if key.is(records_key) {
+                if seen_records {
+                    // Keeping either list would silently drop the other's records.
+                    scan.pos = key_at;
+                    return Err(scan.error("the list of records once"));
+                }
+                seen_records = true;
                 page.records = scan.records(&picked)?;
             } else {
                 scan.value()?;
@@ -500,6 +508,15 @@ mod tests {
             Some("12345678901234567890123")
         );
         assert_eq!(id_text(r#""a\"b""#).as_deref(), Some("a\"b"));
+    }
+
+    #[test]
+    fn a_second_list_of_records_is_an_error() {
+        let error = split_page::<0>(br#"{"data": [{}], "data": []}"#, "data", []).unwrap_err();
+        assert_eq!(
+            (error.offset, error.expected),
+            (15, "the list of records once")
+        );
     }
 
     #[test]

@@ -64,7 +64,10 @@ pub const EVENT_KEYS: [&str; 3] = ["uniqId", "eventType", "date"];
 /// `uniqId` has been seen on events of different types, so the type and the time are part of
 /// the key. The time is the parsed `date`, so that a different rendering of the same instant
 /// still matches.
-pub fn read_event(text: &str, picked: [Option<&str>; 3]) -> Result<EventKey, String> {
+pub fn read_event(
+    text: &str,
+    picked: [Option<&str>; EVENT_KEYS.len()],
+) -> Result<EventKey, String> {
     let [uniq_id, event_type, date] = picked.map(|raw| {
         raw.map_or(Ok(Value::Null), serde_json::from_str)
             .map_err(|error| {
