@@ -76,10 +76,11 @@ pub struct Quota {
 }
 
 /// Every quota at once, per key, counted exactly over sliding windows. A rejected request does
-/// not count.
+/// not count, unless [`counting_refused`](Self::counting_refused) says so.
 #[derive(Debug)]
 pub struct SlidingQuotas {
     quotas: Vec<Quota>,
+    count_refused: bool,
     sent: Mutex<HashMap<String, std::collections::VecDeque<Instant>>>,
 }
 
@@ -87,8 +88,15 @@ impl SlidingQuotas {
     pub fn new(quotas: Vec<Quota>) -> Self {
         Self {
             quotas,
+            count_refused: false,
             sent: Mutex::default(),
         }
+    }
+
+    /// Whether a refused request uses up quota too, as some vendors count it.
+    pub fn counting_refused(mut self, count_refused: bool) -> Self {
+        self.count_refused = count_refused;
+        self
     }
 
     /// Admits one request for `key` if no quota is exhausted.
@@ -125,12 +133,14 @@ impl SlidingQuotas {
                 remaining = remaining.min(quota.requests - used - 1);
             }
         }
+        if wait.is_zero() || self.count_refused {
+            times.push_back(now);
+        }
         if wait > Duration::ZERO {
             return Decision::Limited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
             };
         }
-        times.push_back(now);
         Decision::Allowed { remaining }
     }
 }
@@ -168,6 +178,26 @@ mod tests {
         );
         tokio::time::advance(Duration::from_secs(9)).await;
         assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refused_requests_count_when_so_set() {
+        let one_a_second = || {
+            vec![Quota {
+                requests: 1,
+                per: Duration::from_secs(1),
+            }]
+        };
+        for (count_refused, after_retrying) in [(false, true), (true, false)] {
+            let quotas = SlidingQuotas::new(one_a_second()).counting_refused(count_refused);
+            assert!(matches!(quotas.check("a"), Decision::Allowed { .. }));
+            tokio::time::advance(Duration::from_millis(500)).await;
+            // Refused; when it counts, it holds the window open past the first one's second.
+            assert!(matches!(quotas.check("a"), Decision::Limited { .. }));
+            tokio::time::advance(Duration::from_millis(600)).await;
+            let allowed = matches!(quotas.check("a"), Decision::Allowed { .. });
+            assert_eq!(allowed, after_retrying, "counting refused: {count_refused}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

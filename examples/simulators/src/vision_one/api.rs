@@ -1,7 +1,7 @@
 //! Request handling: body size, authentication, quota, permission, then validation and the
 //! paged answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,13 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
-use tokio::time::Instant;
 
 use super::dataset::{Item, Stream};
 use super::query::{Filter, Query};
 use super::token::{SkipToken, hash};
 use super::{Config, Order, TOPS, WindowMode};
-use crate::ratelimit::Quota;
+use crate::ratelimit::{Decision, SlidingQuotas};
 
 const MAX_BODY: u64 = 1 << 20;
 const MAX_QUERY: usize = 2048;
@@ -39,7 +38,7 @@ const ALERT_ORDER_FIELDS: [&str; 6] = [
 
 struct Api {
     config: Config,
-    limiter: Option<Limiter>,
+    limiter: Option<SlidingQuotas>,
     /// Performance mode: how often each repeated `skipToken` has been answered "still searching".
     polls: Mutex<HashMap<String, u32>>,
 }
@@ -52,10 +51,8 @@ enum Route {
 }
 
 pub(super) fn router(config: Config) -> Router {
-    let limiter = (!config.quotas.is_empty()).then(|| Limiter {
-        quotas: config.quotas.clone(),
-        count_limited: config.count_limited_requests,
-        sent: Mutex::default(),
+    let limiter = (!config.quotas.is_empty()).then(|| {
+        SlidingQuotas::new(config.quotas.clone()).counting_refused(config.count_limited_requests)
     });
     let api = Arc::new(Api {
         config,
@@ -131,7 +128,9 @@ impl Api {
             ));
         };
         if let Some(limiter) = &self.limiter
-            && let Err(retry_after) = limiter.check(token)
+            && let Decision::Limited {
+                retry_after_secs: retry_after,
+            } = limiter.check(token)
         {
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -670,49 +669,6 @@ fn percent_encode(text: &str) -> String {
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
-}
-
-/// "At most N in any T" per token, counted exactly; requests refused still count when so set.
-struct Limiter {
-    quotas: Vec<Quota>,
-    count_limited: bool,
-    sent: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl Limiter {
-    /// `Err(seconds until there is room)` when a quota is used up.
-    fn check(&self, key: &str) -> Result<(), u64> {
-        let now = Instant::now();
-        let longest = self.quotas.iter().map(|quota| quota.per).max();
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        let times = sent.entry(key.to_owned()).or_default();
-        while let (Some(&oldest), Some(longest)) = (times.front(), longest) {
-            if now.duration_since(oldest) < longest {
-                break;
-            }
-            times.pop_front();
-        }
-        let mut wait = std::time::Duration::ZERO;
-        for quota in &self.quotas {
-            let in_window: Vec<Instant> = times
-                .iter()
-                .copied()
-                .filter(|&at| now.duration_since(at) < quota.per)
-                .collect();
-            if in_window.len() >= quota.requests as usize {
-                let oldest = in_window[in_window.len() - quota.requests as usize];
-                wait = wait.max(quota.per - now.duration_since(oldest));
-            }
-        }
-        if wait.is_zero() || self.count_limited {
-            times.push_back(now);
-        }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait.as_secs_f64().ceil().max(1.0) as u64)
-        }
-    }
 }
 
 /// Vision One's error body: `{"error": {"code": ..., "message": ...}}`.
