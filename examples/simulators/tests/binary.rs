@@ -2,7 +2,9 @@
 
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{simulator_binary, spawn_listening};
 use std::process::{Command, Stdio};
 
 use trawl_simulators::workvivo::{DEFAULT_START, Dataset};
@@ -12,34 +14,24 @@ async fn serves_writes_ground_truth_and_exits_cleanly_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("trawl-simulator-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let truth = dir.join("truth.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl-simulator"))
-        .args([
-            "workvivo",
-            "--days",
-            "1",
-            "--events-per-hour",
-            "4",
-            "--seed",
-            "11",
-            "--max-rows",
-            "1000",
-        ])
-        .arg("--ground-truth")
-        .arg(&truth)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (child, base_url) = spawn_listening(
+        simulator_binary()
+            .args([
+                "workvivo",
+                "--days",
+                "1",
+                "--events-per-hour",
+                "4",
+                "--seed",
+                "11",
+                "--max-rows",
+                "1000",
+            ])
+            .arg("--ground-truth")
+            .arg(&truth)
+            .stderr(Stdio::piped()),
+    );
 
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base_url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
     assert!(base_url.starts_with("http://127.0.0.1:"));
 
     let expected = Dataset::generate(DEFAULT_START, 1, 4, 11);

@@ -1,6 +1,8 @@
 //! The Verkada simulator over HTTP: the token exchange, windows by event and by processing time,
 //! paging, validation, the organisation's rate limit, and the binary.
 
+mod common;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -607,39 +609,29 @@ async fn the_cooldown_refuses_until_its_window_ends() {
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_serves_and_writes_the_ground_truth() {
-    use std::io::{BufRead, BufReader};
+    use common::{simulator_binary, spawn_listening};
     use std::process::{Command, Stdio};
 
     let dir = std::env::temp_dir().join(format!("trawl-verkada-sim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (audit_truth, alerts_truth) = (dir.join("audit.jsonl"), dir.join("alerts.jsonl"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl-simulator"))
-        .args([
-            "verkada",
-            "--hours",
-            "2",
-            "--per-quarter",
-            "3",
-            "--seed",
-            "5",
-        ])
-        .arg("--audit-truth")
-        .arg(&audit_truth)
-        .arg("--alerts-truth")
-        .arg(&alerts_truth)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base_url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let (mut child, base_url) = spawn_listening(
+        simulator_binary()
+            .args([
+                "verkada",
+                "--hours",
+                "2",
+                "--per-quarter",
+                "3",
+                "--seed",
+                "5",
+            ])
+            .arg("--audit-truth")
+            .arg(&audit_truth)
+            .arg("--alerts-truth")
+            .arg(&alerts_truth)
+            .stderr(Stdio::null()),
+    );
     let expected = Dataset::generate(DEFAULT_START, 8, 3, 600, 5);
     assert_eq!(
         std::fs::read_to_string(&audit_truth).unwrap(),

@@ -2,6 +2,8 @@
 //! empty pages, performance mode, the query languages, validation, auth, the quota, stalls, and
 //! the binary.
 
+mod common;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -669,36 +671,26 @@ async fn oversized_bodies_unknown_routes_and_stalls() {
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_serves_writes_ground_truth_and_stops_on_sigterm() {
-    use std::io::{BufRead, BufReader};
+    use common::{simulator_binary, spawn_listening};
     use std::process::{Command, Stdio};
 
     let dir = tempfile_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl-simulator"))
-        .args([
-            "vision-one",
-            "--days",
-            "1",
-            "--per-hour",
-            "4",
-            "--seed",
-            "11",
-            "--no-quota",
-        ])
-        .arg("--ground-truth")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base_url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let (child, base_url) = spawn_listening(
+        simulator_binary()
+            .args([
+                "vision-one",
+                "--days",
+                "1",
+                "--per-hour",
+                "4",
+                "--seed",
+                "11",
+                "--no-quota",
+            ])
+            .arg("--ground-truth")
+            .arg(&dir)
+            .stderr(Stdio::piped()),
+    );
     assert!(base_url.starts_with("http://127.0.0.1:"));
     let expected = Dataset::generate(DEFAULT_START, 1, 4, 11);
     for stream in Stream::ALL {

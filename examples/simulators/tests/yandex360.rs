@@ -1,6 +1,8 @@
 //! The Yandex 360 simulator over HTTP: auth, scopes, validation, windows, newest-first paging, page
 //! tokens, empty pages, retention and the rate limit.
 
+mod common;
+
 use std::time::Duration;
 
 use serde_json::Value;
@@ -508,35 +510,25 @@ async fn rate_limit_with_and_without_retry_after() {
 #[cfg(unix)]
 #[tokio::test]
 async fn the_binary_announces_itself_and_writes_the_ground_truth() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use common::{simulator_binary, spawn_listening};
+    use std::process::Stdio;
 
     let dir = std::env::temp_dir().join(format!("trawl-y360-sim-{}", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_trawl-simulator"))
-        .args([
-            "yandex360",
-            "--hours",
-            "3",
-            "--seed",
-            "5",
-            "--page-cap",
-            "4",
-        ])
-        .arg("--ground-truth")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base_url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
+    let (mut child, base_url) = spawn_listening(
+        simulator_binary()
+            .args([
+                "yandex360",
+                "--hours",
+                "3",
+                "--seed",
+                "5",
+                "--page-cap",
+                "4",
+            ])
+            .arg("--ground-truth")
+            .arg(&dir)
+            .stderr(Stdio::null()),
+    );
     let expected = Dataset::generate(DEFAULT_START_MS, 3, 5);
     for stream in [Stream::Mail, Stream::Disk] {
         let written =

@@ -3,6 +3,8 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use trawl_simulators::RunningServer;
 use trawl_simulators::workvivo::{self, Config, Dataset};
 
@@ -58,4 +60,24 @@ pub fn ids(body: &Value) -> Vec<u64> {
         .iter()
         .map(|e| e["id"].as_u64().unwrap())
         .collect()
+}
+
+/// The simulator binary, ready for its arguments.
+pub fn simulator_binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trawl-simulator"))
+}
+
+/// Starts `command` (the simulator binary) and reads the base URL it announces on its first line.
+pub fn spawn_listening(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base_url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    (child, base_url)
 }
