@@ -83,7 +83,7 @@ fn request(behaviour: &str) -> PageRequest {
 async fn fetch(
     connector: &Connector,
     behaviour: &str,
-) -> Result<Result<trawl::runtime::wit::Page, FetchError>, CallError> {
+) -> Result<Result<trawl::runtime::Page, FetchError>, CallError> {
     connector
         .fetch_page(capabilities(connector, None), &request(behaviour))
         .await
@@ -328,6 +328,71 @@ async fn a_call_stuck_in_a_host_request_is_stopped_by_the_wall_clock_limit() {
     assert!(error.to_string().contains("wall-clock limit"), "{error}");
 }
 
+/// A Workvivo simulator answering every request with a page of 1,000 records (about 50 KB).
+async fn big_page_server() -> trawl_simulators::RunningServer {
+    let server = trawl_simulators::workvivo::start(Default::default())
+        .await
+        .unwrap();
+    let records: Vec<_> = (0..1000)
+        .map(|id| serde_json::json!({"id": id, "note": "x".repeat(32)}))
+        .collect();
+    server
+        .faults()
+        .push(trawl_simulators::faults::Fault::on_path(
+            "/",
+            trawl_simulators::faults::Action::json(200, &serde_json::json!({ "data": records })),
+        ));
+    server
+}
+
+async fn fetch_from(
+    connector: &Connector,
+    behaviour: &str,
+    server: &trawl_simulators::RunningServer,
+) -> Result<Result<trawl::runtime::Page, FetchError>, CallError> {
+    let grants = vec![server.base_url()];
+    let mut request = request(behaviour);
+    request.params[1].value = format!("{}/page", server.base_url());
+    connector
+        .fetch_page(capabilities(connector, Some(&grants)), &request)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_held_in_the_host_count_against_the_memory_limit() {
+    let server = big_page_server().await;
+    let limits = GuestLimits {
+        memory_bytes: 8 << 20,
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile_with(None, limits).await;
+    let error = fetch_from(&connector, "hold-bodies", &server)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, CallError::Limit(LimitExceeded::Memory { limit }) if limit == 8 << 20),
+        "{error}"
+    );
+    // It got as far as the limit allows, no further.
+    let requests = server.requests().len();
+    assert!((100..=170).contains(&requests), "{requests} requests");
+    assert!(fetch(&connector, "behave").await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_a_record_the_page_does_not_have_breaks_the_contract() {
+    let server = big_page_server().await;
+    let (_runtime, connector) = hostile(None).await;
+    let error = fetch_from(&connector, "keep-missing", &server)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::Contract(_)), "{error}");
+    assert_eq!(
+        error.to_string(),
+        "connector broke the contract: it keeps record 1001 of a body that has 1000"
+    );
+}
+
 /// Instances come from a pool of reused slots: what one call leaves in memory must be gone for
 /// the next.
 #[tokio::test]
@@ -339,7 +404,7 @@ async fn a_call_finds_nothing_the_call_before_left_in_memory() {
     let (_runtime, connector) = hostile_with(None, one_slot).await;
     let found = async |behaviour| {
         let page = fetch(&connector, behaviour).await.unwrap().unwrap();
-        let seen: serde_json::Value = serde_json::from_str(&page.records[0].json).unwrap();
+        let seen: serde_json::Value = serde_json::from_str(page.records[0].json.as_str()).unwrap();
         seen["found"].as_bool().unwrap()
     };
     // The search finds a trace where there is one...

@@ -12,8 +12,9 @@ use trawl::capabilities::http::{
     HostPattern, HttpCapability, HttpLimits, NetworkPolicy, RetryPolicy, Secrets,
 };
 use trawl::capabilities::storage::StorageScope;
+use trawl::runtime::Page;
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
-use trawl::runtime::wit::{FetchError, Page, PageRequest, Param, Window};
+use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
 use trawl::runtime::{Connector, GuestLimits, Runtime};
 use trawl::state::StateStore;
 use trawl_simulators::workvivo;
@@ -107,7 +108,7 @@ impl Host {
 
 /// What the hostile connector saw of a response: status, body, Location.
 fn seen(page: &Page) -> serde_json::Value {
-    serde_json::from_str(&page.records[0].json).unwrap()
+    serde_json::from_str(page.records[0].json.as_str()).unwrap()
 }
 
 fn denied(outcome: Result<Page, FetchError>) -> String {

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod http;
 pub mod log;
+pub mod responses;
 pub mod storage;
 
 use std::sync::Arc;

@@ -9,7 +9,7 @@ use crate::capabilities::http::{
 use crate::capabilities::storage::StorageScope;
 use crate::config::{self, ConfigFile, Environment, Overrides, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
-use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo};
+use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo, Version};
 use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
 use crate::state::StateStore;
 use std::fmt::Write as _;
@@ -565,13 +565,20 @@ fn first_line(text: &str) -> &str {
 async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
     let connector = load(&runtime, &plugin_dirs(cli, &[]), name_or_path).await?;
-    print!("{}", describe(connector.info(), connector.path()));
+    print!(
+        "{}",
+        describe(
+            connector.info(),
+            connector.path(),
+            connector.contract_version()
+        )
+    );
     print!("{}", super::install::integrity_report(cli, &connector));
     Ok(())
 }
 
 /// A connector's description for people.
-fn describe(info: &ConnectorInfo, path: &Path) -> String {
+fn describe(info: &ConnectorInfo, path: &Path, contract: Version) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -579,6 +586,7 @@ fn describe(info: &ConnectorInfo, path: &Path) -> String {
         info.name, info.version, info.description
     );
     let _ = writeln!(out, "  file: {}", path.display());
+    let _ = writeln!(out, "  built against: trawl:connector@{contract}");
     let _ = writeln!(out, "\nStreams:");
     for stream in &info.streams {
         let window = match stream.max_window {

@@ -4,8 +4,8 @@ use super::WindowError;
 use super::plan::PlannedWindow;
 use super::staging::{StagedRecord, Staging};
 use crate::capabilities::Capabilities;
-use crate::runtime::Connector;
-use crate::runtime::wit::{FetchError, Page, PageRequest, Param, Window};
+use crate::runtime::wit::{FetchError, PageRequest, Param, Window};
+use crate::runtime::{Connector, Page, Record, RecordJson};
 use crate::sinks::JsonObject;
 use crate::state::{Interval, Scope, StateStore, WindowProgress};
 use std::collections::HashSet;
@@ -182,7 +182,11 @@ fn check_page_size(shared: &Shared, page: &Page) -> Result<(), WindowError> {
             setting: "max_page_records",
         });
     }
-    let bytes: usize = page.records.iter().map(|record| record.json.len()).sum();
+    let bytes: usize = page
+        .records
+        .iter()
+        .map(|record| record.json.as_str().len())
+        .sum();
     if bytes > shared.max_page_bytes {
         return Err(WindowError::PageTooLarge {
             found: bytes,
@@ -194,10 +198,7 @@ fn check_page_size(shared: &Shared, page: &Page) -> Result<(), WindowError> {
     Ok(())
 }
 
-fn check_records(
-    records: Vec<crate::runtime::wit::Record>,
-    fetched_at: i64,
-) -> Result<Vec<StagedRecord>, WindowError> {
+fn check_records(records: Vec<Record>, fetched_at: i64) -> Result<Vec<StagedRecord>, WindowError> {
     records
         .into_iter()
         .map(|record| {
@@ -207,7 +208,11 @@ fn check_records(
                     event_time: record.event_time,
                 });
             }
-            let json = match JsonObject::parse(record.json) {
+            let checked = match record.json {
+                RecordJson::FromConnector(text) => JsonObject::parse(text),
+                RecordJson::Checked(text) => Ok(JsonObject::from_checked(text)),
+            };
+            let json = match checked {
                 Ok(json) => json,
                 Err(reason) => {
                     return Err(WindowError::NotAnObject {

@@ -9,29 +9,14 @@
 mod cache;
 mod discovery;
 mod limits;
+mod page;
 mod state;
 
-pub mod wit {
-    //! Types generated from `wit/connector@0.1.0`.
-    wasmtime::component::bindgen!({
-        path: "../wit/connector@0.1.0",
-        world: "plugin",
-        imports: {
-            "trawl:connector/http.send": async,
-            default: trappable,
-        },
-        exports: { default: async },
-    });
-
-    pub use self::exports::trawl::connector::connector::{
-        ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
-        RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
-    };
-    pub use self::trawl::connector::types::{Header, Window};
-}
+pub mod wit;
 
 pub use discovery::{PluginDirs, PluginFile};
 pub use limits::{GuestLimits, LimitExceeded};
+pub use page::{Page, Record, RecordJson};
 pub use state::HostState;
 
 use crate::capabilities::Capabilities;
@@ -46,7 +31,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
 };
-use wit::{ConnectorInfo, FetchError, Page, PageRequest, PluginPre};
+use wit::{ConnectorInfo, FetchError, PageRequest, Version};
 
 /// Why a connector could not be loaded.
 #[derive(Debug, Error)]
@@ -58,7 +43,7 @@ pub enum LoadError {
     },
     #[error(
         "{path} is not a WebAssembly component trawl can load: {reason}\n\
-         (connectors are built for wasm32-wasip2 against trawl:connector@0.1.0)"
+         (connectors are built for wasm32-wasip2 against trawl:connector@0.2.0 or 0.1.0)"
     )]
     Invalid { path: PathBuf, reason: String },
     #[error("connector {path} failed while describing itself: {source}")]
@@ -77,6 +62,8 @@ pub enum CallError {
     WallClock(Duration),
     #[error("connector crashed: {0}")]
     Trap(String),
+    #[error("connector broke the contract: {0}")]
+    Contract(String),
 }
 
 /// The wasmtime engine, with the settings and caches every connector shares.
@@ -103,7 +90,14 @@ impl Runtime {
 
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wit::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)?;
+        // Every version's imports: 0.1.0's world, and what later versions added to it.
+        wit::v0_1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| {
+            state
+        })?;
+        wit::v0_2::trawl::connector0_2_0::responses::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )?;
 
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
@@ -131,11 +125,16 @@ impl Runtime {
             .cache
             .component(&self.engine, &bytes, &sha256)
             .map_err(|error| invalid(format!("{error:#}")))?;
+        let version = contract_version(&self.engine, &component).map_err(invalid)?;
         let instance_pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|error| invalid(format!("{error:#}")))?;
-        let pre = PluginPre::new(instance_pre).map_err(|error| invalid(format!("{error:#}")))?;
+        let pre = match version {
+            Version::V0_1 => wit::v0_1::PluginPre::new(instance_pre).map(Bindings::V0_1),
+            Version::V0_2 => wit::v0_2::PluginPre::new(instance_pre).map(Bindings::V0_2),
+        }
+        .map_err(|error| invalid(format!("{error:#}")))?;
         let sandbox = Sandbox {
             pre,
             engine: self.engine.clone(),
@@ -147,11 +146,19 @@ impl Runtime {
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default();
         let info = sandbox
-            .call(Capabilities::none(&name), async |bindings, store| {
-                bindings
-                    .trawl_connector_connector()
-                    .call_describe(store)
-                    .await
+            .call(Capabilities::none(&name), async |store| {
+                Ok(match &sandbox.pre {
+                    Bindings::V0_1(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector_connector();
+                        connector.call_describe(store).await?.into()
+                    }
+                    Bindings::V0_2(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector0_2_0_connector();
+                        connector.call_describe(store).await?
+                    }
+                })
             })
             .await
             .map_err(|source| LoadError::Describe {
@@ -161,6 +168,7 @@ impl Runtime {
         check_info(&info).map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
+            version,
             sha256,
             sandbox,
             info,
@@ -216,6 +224,30 @@ fn check_header(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
+/// Which version of the contract a component was built against, from the interface it exports.
+fn contract_version(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+) -> Result<Version, String> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    wit::EXPORTS
+        .iter()
+        .find(|(interface, _)| exports.iter().any(|name| name == interface))
+        .map(|&(_, version)| version)
+        .ok_or_else(|| {
+            let exported = if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            };
+            format!("it exports {exported}, not a trawl connector interface")
+        })
+}
+
 /// Refuses a description the host could not work with, naming what is wrong.
 fn check_info(info: &ConnectorInfo) -> Result<(), String> {
     let is_name = |name: &str| {
@@ -250,6 +282,7 @@ fn check_info(info: &ConnectorInfo) -> Result<(), String> {
 /// A loaded connector, ready to be instantiated once per call.
 pub struct Connector {
     path: PathBuf,
+    version: Version,
     /// The digest of the bytes that were compiled (hex).
     sha256: String,
     sandbox: Sandbox,
@@ -262,6 +295,11 @@ impl Connector {
         &self.info
     }
 
+    /// The version of the contract it was built against.
+    pub fn contract_version(&self) -> Version {
+        self.version
+    }
+
     /// The file it was loaded from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -272,38 +310,59 @@ impl Connector {
         &self.sha256
     }
 
-    /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash); the
-    /// inner one is the connector's own answer.
+    /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash, a
+    /// broken contract); the inner one is the connector's own answer.
     pub async fn fetch_page(
         &self,
         capabilities: Capabilities,
         request: &PageRequest,
     ) -> Result<Result<Page, FetchError>, CallError> {
         self.sandbox
-            .call(capabilities, async |bindings, store| {
-                bindings
-                    .trawl_connector_connector()
-                    .call_fetch_page(store, request)
-                    .await
+            .call(capabilities, async |store| {
+                // The outer `Result` says whether the answer keeps to the contract.
+                Ok(match &self.sandbox.pre {
+                    Bindings::V0_1(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector_connector();
+                        let answer = connector.call_fetch_page(store, &request.into()).await?;
+                        Ok(answer.map(Page::from).map_err(FetchError::from))
+                    }
+                    Bindings::V0_2(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector0_2_0_connector();
+                        match connector.call_fetch_page(&mut *store, request).await? {
+                            Ok(page) => page::take(store.data_mut(), page).map(Ok),
+                            Err(error) => Ok(Err(error)),
+                        }
+                    }
+                })
             })
-            .await
+            .await?
+            .map_err(CallError::Contract)
     }
+}
+
+/// The generated bindings of the contract version a connector was built against.
+enum Bindings {
+    V0_1(wit::v0_1::PluginPre<HostState>),
+    V0_2(wit::v0_2::PluginPre<HostState>),
 }
 
 /// A compiled connector and the limits every call into it runs under.
 struct Sandbox {
-    pre: PluginPre<HostState>,
+    pre: Bindings,
     engine: Engine,
     limits: GuestLimits,
     slots: Arc<Semaphore>,
 }
 
 impl Sandbox {
-    /// Runs `body` against a fresh instance: a trap leaves nothing behind for the next call.
+    /// Runs `body` in a fresh store, where it instantiates the connector: a trap leaves nothing
+    /// behind for the next call.
     async fn call<R>(
         &self,
         capabilities: Capabilities,
-        body: impl AsyncFnOnce(&wit::Plugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        body: impl AsyncFnOnce(&mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
         let _slot = self
             .slots
@@ -313,10 +372,7 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, HostState::new(capabilities, &self.limits));
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);
-        let work = async {
-            let bindings = self.pre.instantiate_async(&mut store).await?;
-            body(&bindings, &mut store).await
-        };
+        let work = body(&mut store);
         let outcome = tokio::time::timeout(self.limits.call_timeout, work).await;
         let last_error_line = store.data_mut().flush_stdio();
         match outcome {

@@ -3,8 +3,9 @@
 use super::GuestLimits;
 use super::limits::{CallClock, MemoryLimiter};
 use crate::capabilities::Capabilities;
+use crate::capabilities::responses::ReadRecords;
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -18,6 +19,8 @@ pub struct HostState {
     pub(super) call_clock: CallClock,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// Bytes the connector holds in the host (response bodies, records read from them).
+    held_bytes: usize,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -44,6 +47,7 @@ impl HostState {
             call_clock: CallClock::new(limits.cpu_time),
             wasi,
             table: ResourceTable::new(),
+            held_bytes: 0,
             stdout,
             stderr,
         }
@@ -53,6 +57,35 @@ impl HostState {
     /// budget.
     pub(crate) fn add_host_time(&mut self, spent: Duration) {
         self.call_clock.add_host_time(spent);
+    }
+
+    /// The handles the connector holds on host objects (response bodies, records the host read).
+    pub(crate) fn resources(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// Counts `bytes` more held in the host for the connector, unless that would take it past its
+    /// memory limit (the error is the limit): it may hold no more there than it could itself.
+    pub(crate) fn hold(&mut self, bytes: usize) -> Result<(), usize> {
+        let total = self.held_bytes.saturating_add(bytes);
+        if total > self.limiter.limit {
+            return Err(self.limiter.limit);
+        }
+        self.held_bytes = total;
+        Ok(())
+    }
+
+    /// Counts `bytes` the connector no longer holds in the host.
+    pub(crate) fn release(&mut self, bytes: usize) {
+        self.held_bytes = self.held_bytes.saturating_sub(bytes);
+    }
+
+    /// Takes back records the host read, which the connector returned in its page.
+    pub(super) fn take_read_records(
+        &mut self,
+        handle: Resource<ReadRecords>,
+    ) -> Result<ReadRecords, ResourceTableError> {
+        self.table.delete(handle)
     }
 
     /// Moves whatever the connector printed into the log; returns the last lines it printed to

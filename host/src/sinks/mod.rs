@@ -56,10 +56,16 @@ impl JsonObject {
             None => return Err("found nothing".into()),
         }
         serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| error.to_string())?;
+        Ok(JsonObject::from_checked(text))
+    }
+
+    /// Text the host has already checked is one JSON object (see [`parse`](Self::parse)), made
+    /// one line.
+    pub fn from_checked(text: String) -> Self {
         if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
-            return Ok(JsonObject(compact(&text)));
+            return JsonObject(compact(&text));
         }
-        Ok(JsonObject(text))
+        JsonObject(text)
     }
 
     /// Text that was checked by [`parse`](Self::parse) before, read back from trawl's own files.

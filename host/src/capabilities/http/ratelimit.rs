@@ -64,14 +64,14 @@ impl RateLimit {
 }
 
 /// A connector's declared quota: `requests` per `per` milliseconds.
-impl From<&crate::runtime::wit::exports::trawl::connector::connector::RateLimit> for RateLimit {
-    fn from(limit: &crate::runtime::wit::exports::trawl::connector::connector::RateLimit) -> Self {
+impl From<&crate::runtime::wit::RateLimit> for RateLimit {
+    fn from(limit: &crate::runtime::wit::RateLimit) -> Self {
         RateLimit::new(limit.requests, Duration::from_millis(limit.per))
     }
 }
 
-impl From<crate::runtime::wit::exports::trawl::connector::connector::RateLimit> for RateLimit {
-    fn from(limit: crate::runtime::wit::exports::trawl::connector::connector::RateLimit) -> Self {
+impl From<crate::runtime::wit::RateLimit> for RateLimit {
+    fn from(limit: crate::runtime::wit::RateLimit) -> Self {
         RateLimit::from(&limit)
     }
 }
@@ -627,7 +627,7 @@ mod tests {
         for bad in ["300", "0/s", "5/0s", "x/s", "5/fortnight", "-1/s"] {
             assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
         }
-        let wit = crate::runtime::wit::exports::trawl::connector::connector::RateLimit {
+        let wit = crate::runtime::wit::RateLimit {
             requests: 25,
             per: 5000,
         };

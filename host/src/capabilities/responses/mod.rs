@@ -1,0 +1,194 @@
+//! The `responses` capability (contract 0.2.0): HTTP responses whose body stays in the host, and
+//! pages of JSON records read from them there.
+//!
+//! In 0.1.0 a page's body was copied into the sandbox, scanned there by the connector, each record
+//! copied out again and then checked once more by the host: most of a page's cost. Here the host
+//! reads the body once, natively, checking all of it as it goes ([`split`]); the connector gets
+//! only the few members it asks for (ids, times, a cursor) and hands back the records it keeps by
+//! their place in the body.
+//!
+//! A connector may hold no more bytes in the host than its memory limit lets it hold itself.
+
+mod split;
+
+use crate::runtime::wit::trawl::connector::http::{self as http_wit, Error, Request};
+use crate::runtime::wit::v0_2::trawl::connector0_2_0::responses::{
+    self, HostBody, HostRecords, PageError, PageRead, PageShape, Response,
+};
+use crate::runtime::{HostState, LimitExceeded};
+use std::ops::Range;
+use std::sync::Arc;
+use wasmtime::component::Resource;
+
+/// The most members a connector may ask for in one `read-page`, of each record and of the page:
+/// what it needs is an id, a time and a cursor, and every one asked for costs a string per record.
+const MAX_NAMES: usize = 32;
+
+/// A response body held by the host.
+pub struct Body {
+    /// UTF-8 text (any page is), or bytes that are not.
+    bytes: Result<Arc<String>, std::string::FromUtf8Error>,
+}
+
+impl Body {
+    fn new(bytes: Vec<u8>) -> Self {
+        Body {
+            bytes: String::from_utf8(bytes).map(Arc::new),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match &self.bytes {
+            Ok(text) => text.as_bytes(),
+            Err(error) => error.as_bytes(),
+        }
+    }
+}
+
+/// The records of a body the host read and checked, until the connector returns them in its page.
+pub struct ReadRecords {
+    text: Arc<String>,
+    records: Vec<Range<usize>>,
+}
+
+impl ReadRecords {
+    /// How many records the body has.
+    pub fn count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The text of record `index`: one JSON object, checked.
+    pub fn record(&self, index: u32) -> Option<&str> {
+        let range = self.records.get(usize::try_from(index).ok()?)?;
+        self.text.get(range.clone())
+    }
+
+    /// What holding these costs, for the connector's limit: the text is counted again, since it
+    /// outlives its body if the connector drops that first.
+    fn held_bytes(&self) -> usize {
+        self.text.len() + self.records.len() * size_of::<Range<usize>>()
+    }
+}
+
+impl responses::Host for HostState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
+        let response = match <HostState as http_wit::Host>::send(self, request).await {
+            Ok(response) => response,
+            Err(error) => return Ok(Err(error)),
+        };
+        let body = Body::new(response.body);
+        self.hold(body.as_bytes().len()).map_err(memory_limit)?;
+        Ok(Ok(Response {
+            status: response.status,
+            headers: response.headers,
+            body: self.resources().push(body)?,
+        }))
+    }
+}
+
+/// Holding more in the host than the connector's memory limit is running out of memory.
+fn memory_limit(limit: usize) -> wasmtime::Error {
+    LimitExceeded::Memory { limit }.into()
+}
+
+impl HostBody for HostState {
+    fn bytes(&mut self, body: Resource<Body>) -> wasmtime::Result<Vec<u8>> {
+        Ok(self.resources().get(&body)?.as_bytes().to_vec())
+    }
+
+    fn read_page(
+        &mut self,
+        body: Resource<Body>,
+        shape: PageShape,
+    ) -> wasmtime::Result<Result<PageRead, PageError>> {
+        if shape.picked.len() > MAX_NAMES || shape.members.len() > MAX_NAMES {
+            wasmtime::bail!(
+                "read-page asks for {} members of each record and {} of the page; at most \
+                 {MAX_NAMES} of each",
+                shape.picked.len(),
+                shape.members.len()
+            );
+        }
+        let started = std::time::Instant::now();
+        let body = self.resources().get(&body)?;
+        let layout = split::Shape {
+            records: &shape.records,
+            picked: &shape.picked,
+            members: &shape.members,
+        };
+        let text = match &body.bytes {
+            Ok(text) => text.clone(),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to();
+                return Ok(Err(PageError {
+                    offset: offset as u64,
+                    message: format!(
+                        "expected UTF-8 text at byte {offset}, found a byte sequence that is not UTF-8"
+                    ),
+                }));
+            }
+        };
+        let split = match split::split_page(text.as_bytes(), &layout) {
+            Ok(split) => split,
+            Err(error) => {
+                return Ok(Err(PageError {
+                    offset: error.offset as u64,
+                    message: error.to_string(),
+                }));
+            }
+        };
+        let raw = |range: &Option<Range<usize>>| {
+            range
+                .as_ref()
+                .and_then(|range| text.get(range.clone()))
+                .map(str::to_string)
+        };
+        let picked = split.picked.iter().map(raw).collect();
+        let members = split.members.iter().map(raw).collect();
+        let count = split.records.as_ref().map_or(0, Vec::len);
+        let records = match split.records {
+            None => None,
+            Some(records) => {
+                let read = ReadRecords {
+                    text: text.clone(),
+                    records,
+                };
+                self.hold(read.held_bytes()).map_err(memory_limit)?;
+                Some(self.resources().push(read)?)
+            }
+        };
+        self.add_host_time(started.elapsed());
+        Ok(Ok(PageRead {
+            records,
+            count: u32::try_from(count)?,
+            picked,
+            members,
+        }))
+    }
+
+    fn drop(&mut self, body: Resource<Body>) -> wasmtime::Result<()> {
+        let body = self.resources().delete(body)?;
+        self.release(body.as_bytes().len());
+        Ok(())
+    }
+}
+
+impl HostRecords for HostState {
+    fn text(
+        &mut self,
+        records: Resource<ReadRecords>,
+        index: u32,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .resources()
+            .get(&records)?
+            .record(index)
+            .map(str::to_string))
+    }
+
+    fn drop(&mut self, records: Resource<ReadRecords>) -> wasmtime::Result<()> {
+        let records = self.resources().delete(records)?;
+        self.release(records.held_bytes());
+        Ok(())
+    }
+}
