@@ -23,7 +23,8 @@ const CONNECTORS: &[(&str, &str)] = &[
     ("trawl-verkada", "verkada"),
 ];
 /// Connectors that exist only for the host's tests: (crate, file name in `target/test-plugins`).
-const TEST_CONNECTORS: &[(&str, &str)] = &[("trawl-hostile", "hostile")];
+const TEST_CONNECTORS: &[(&str, &str)] =
+    &[("trawl-hostile", "hostile"), ("trawl-legacy", "legacy")];
 /// Guest crates checked by clippy for the wasm target.
 const GUEST_CRATES: &[&str] = &[
     "trawl-sdk",
@@ -32,6 +33,7 @@ const GUEST_CRATES: &[&str] = &[
     "trawl-yandex360",
     "trawl-verkada",
     "trawl-hostile",
+    "trawl-legacy",
 ];
 
 fn main() -> Result<()> {

@@ -1,6 +1,8 @@
-//! A small request builder over the host's `http` import.
+//! A small request builder over the host's `http` and `responses` imports.
 
-use crate::bindings::trawl::connector::http as wit;
+use crate::bindings::trawl::connector0_1_0::http as wit;
+use crate::bindings::trawl::connector0_2_0::responses;
+use crate::json::{PageError, ReadPage};
 use crate::{FetchError, Header, StatusError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -74,25 +76,95 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends the request; transport failures become [`FetchError::Http`].
-    pub fn send(self) -> Result<Response, FetchError> {
-        wit::send(&wit::Request {
+    fn request(self) -> wit::Request {
+        wit::Request {
             method: self.method,
             url: self.url,
             headers: self.headers,
             body: self.body,
-        })
-        .map_err(FetchError::Http)
+        }
     }
+
+    /// Sends the request and copies the whole body into the connector: for small answers (a
+    /// token) and bodies read with serde. Transport failures become [`FetchError::Http`].
+    pub fn send(self) -> Result<Response, FetchError> {
+        wit::send(&self.request()).map_err(FetchError::Http)
+    }
+
+    /// Sends the request, leaving the body in the host: for a page of records, read there with
+    /// [`HeldResponse::read_page`]. Transport failures become [`FetchError::Http`].
+    pub fn send_held(self) -> Result<HeldResponse, FetchError> {
+        let response = responses::send(&self.request()).map_err(FetchError::Http)?;
+        Ok(HeldResponse {
+            status: response.status,
+            headers: response.headers,
+            body: response.body,
+        })
+    }
+}
+
+/// A response whose body the host holds.
+pub struct HeldResponse {
+    pub status: u16,
+    /// Response headers, in the order received; names are lower case.
+    pub headers: Vec<Header>,
+    body: responses::Body,
+}
+
+impl HeldResponse {
+    /// The first header with this (lower-case) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body, copied from the host: for an error answer, or a body that is not a page.
+    pub fn body(&self) -> Vec<u8> {
+        self.body.bytes()
+    }
+
+    /// The start of the body as text, for error messages.
+    pub fn body_excerpt(&self) -> String {
+        crate::excerpt(&String::from_utf8_lossy(&self.body()))
+    }
+
+    /// A [`FetchError::Status`] describing this response.
+    pub fn status_error(&self) -> FetchError {
+        FetchError::Status(StatusError {
+            status: self.status,
+            message: self.body_excerpt(),
+        })
+    }
+
+    /// Has the host read the body as a page: a JSON object whose member `records_key` is the
+    /// array of records (empty: the body is the array). Of each record the host picks the
+    /// top-level members named in `picked`; of the page, those named in `members`. The host checks
+    /// the whole body as it reads it.
+    pub fn read_page<const N: usize>(
+        &self,
+        records_key: &str,
+        picked: [&str; N],
+        members: &[&str],
+    ) -> Result<ReadPage<N>, PageError> {
+        ReadPage::read(&self.body, records_key, picked, members)
+    }
+}
+
+fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|header| header.name.eq_ignore_ascii_case(name))
+        .map(|header| header.value.as_str())
 }
 
 impl Response {
     /// The first header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|header| header.name.eq_ignore_ascii_case(name))
-            .map(|header| header.value.as_str())
+        header(&self.headers, name)
     }
 
     /// Whether the status is 2xx.

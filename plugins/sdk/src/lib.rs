@@ -1,4 +1,4 @@
-//! The guest side of trawl's connector contract (`wit/connector@0.1.0`).
+//! The guest side of trawl's connector contract (`wit/connector@0.2.0`).
 //!
 //! A connector is one type implementing [`Connector`], exported with [`export_connector!`]:
 //!
@@ -19,10 +19,12 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/connector@0.1.0",
+        path: "../../wit/connector@0.2.0",
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "trawl_sdk::bindings",
+        // The 0.1.0 interfaces this version imports unchanged.
+        generate_all,
     });
 }
 
@@ -31,11 +33,11 @@ pub mod json;
 pub mod log;
 pub mod time;
 
-pub use bindings::exports::trawl::connector::connector::{
-    ConnectorInfo, FetchError, HostSetting, Page, PageRequest, Param, ParamInfo, ParamKind,
-    RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
+pub use bindings::exports::trawl::connector0_2_0::connector::{
+    ConnectorInfo, FetchError, HostSetting, KeptRecord, Page, PageRequest, Param, ParamInfo,
+    ParamKind, RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
 };
-pub use bindings::trawl::connector::types::{Header, Timestamp, Window};
+pub use bindings::trawl::connector0_1_0::types::{Header, Timestamp, Window};
 
 /// Milliseconds in an hour, for `max-window` and friends.
 pub const HOUR_MS: u64 = 3_600_000;
@@ -54,7 +56,7 @@ pub trait Connector {
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ident) => {
-        impl $crate::bindings::exports::trawl::connector::connector::Guest for $connector {
+        impl $crate::bindings::exports::trawl::connector0_2_0::connector::Guest for $connector {
             fn describe() -> $crate::ConnectorInfo {
                 <$connector as $crate::Connector>::describe()
             }
@@ -70,12 +72,12 @@ macro_rules! export_connector {
 
 /// The current time from the host's clock, in milliseconds since the epoch.
 pub fn now() -> Timestamp {
-    bindings::trawl::connector::clock::now()
+    bindings::trawl::connector0_1_0::clock::now()
 }
 
 /// The connector's persistent key-value space (scoped to this connector and profile by the host).
 pub mod storage {
-    pub use crate::bindings::trawl::connector::storage::{Error, delete, get, set};
+    pub use crate::bindings::trawl::connector0_1_0::storage::{Error, delete, get, set};
 }
 
 impl PageRequest {
@@ -110,6 +112,18 @@ impl Window {
     /// the whole window (records at or after `end` must then be dropped with [`Window::contains`]).
     pub fn end_seconds(&self) -> i64 {
         (self.end + 999).div_euclid(1000)
+    }
+}
+
+impl Page {
+    /// A page of records the connector wrote out itself (see [`json::ReadPage::into_page`] for
+    /// records the host read).
+    pub fn new(records: Vec<Record>, next_cursor: Option<String>) -> Self {
+        Page {
+            records,
+            read: None,
+            next_cursor,
+        }
     }
 }
 

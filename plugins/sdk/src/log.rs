@@ -1,6 +1,6 @@
 //! Messages into the host's log. Never pass a secret: connectors only hold placeholders anyway.
 
-use crate::bindings::trawl::connector::log::{Level, write};
+use crate::bindings::trawl::connector0_1_0::log::{Level, write};
 
 pub fn debug(message: &str) {
     write(Level::Debug, message);

@@ -256,6 +256,7 @@ impl Connector for Verkada {
             format!("{base}&page_token={}", http::encode_query_component(&token))
         });
         Ok(Page {
+            read: None,
             records,
             next_cursor,
         })

@@ -6,12 +6,12 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trawl_sdk::http::{self, Response};
+use trawl_sdk::http::{self, HeldResponse};
 use trawl_sdk::time::{days_from_civil, format_rfc3339_seconds};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, RateLimit, Record, StreamInfo, TimeFormat, Window, excerpt, id_text,
-    json, log, secret_placeholder,
+    ParamInfo, ParamKind, RateLimit, StreamInfo, TimeFormat, Window, id_text, log,
+    secret_placeholder,
 };
 
 struct VisionOne;
@@ -246,7 +246,7 @@ impl Connector for VisionOne {
                 None => builder,
             },
         };
-        let response = match builder.send() {
+        let response = match builder.send_held() {
             Err(FetchError::Http(http::Error::TooLarge(bytes))) => {
                 return Err(FetchError::InvalidParams(format!(
                     "a page of {} was larger than trawl's response cap ({bytes} bytes); lower \
@@ -261,13 +261,7 @@ impl Connector for VisionOne {
             Stream::Search(_) => "eventTime",
             Stream::Alerts => alert_target(&request),
         };
-        read_page(
-            &response.body,
-            stream,
-            target,
-            request.window,
-            &request.cursor,
-        )
+        read_page(&response, stream, target, request.window, &request.cursor)
     }
 }
 
@@ -467,7 +461,7 @@ fn alert_target(request: &PageRequest) -> &'static str {
 }
 
 fn check_status(
-    response: &Response,
+    response: &HeldResponse,
     stream: Stream,
     base: &str,
     following: bool,
@@ -511,7 +505,7 @@ fn check_status(
 }
 
 /// `Code: message` from Vision One's `{"error": {...}}` body, or the start of any other body.
-fn vendor_message(response: &Response) -> String {
+fn vendor_message(response: &HeldResponse) -> String {
     #[derive(Deserialize)]
     struct Body {
         error: Detail,
@@ -521,15 +515,17 @@ fn vendor_message(response: &Response) -> String {
         code: Option<String>,
         message: Option<String>,
     }
-    match serde_json::from_slice::<Body>(&response.body) {
+    let body = response.body();
+    let excerpt = || trawl_sdk::excerpt(&String::from_utf8_lossy(&body));
+    match serde_json::from_slice::<Body>(&body) {
         Ok(Body { error }) => match (error.code, error.message) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
             (Some(text), None) | (None, Some(text)) => text,
-            (None, None) => response.body_excerpt(),
+            (None, None) => excerpt(),
         },
-        Err(_) if response.body.is_empty() => "no message".to_string(),
+        Err(_) if body.is_empty() => "no message".to_string(),
         // A gateway's HTML page: its title says it all.
-        Err(_) => html_title(&response.body).unwrap_or_else(|| response.body_excerpt()),
+        Err(_) => html_title(&body).unwrap_or_else(excerpt),
     }
 }
 
@@ -588,7 +584,7 @@ impl Keys {
 }
 
 fn read_page(
-    body: &[u8],
+    response: &HeldResponse,
     stream: Stream,
     target: &str,
     window: Window,
@@ -597,19 +593,23 @@ fn read_page(
     let malformed = |error: &dyn std::fmt::Display| {
         FetchError::Malformed(format!("the response is not the expected JSON: {error}"))
     };
-    let page = json::split_page(body, "items", KEYS).map_err(|error| malformed(&error))?;
-    let items = page
-        .records()
-        .ok_or_else(|| FetchError::Malformed("the response has no `items` list".into()))?;
+    let page = response
+        .read_page("items", KEYS, &["progressRate", "nextLink"])
+        .map_err(|error| malformed(&error))?;
+    if !page.has_records() {
+        return Err(FetchError::Malformed(
+            "the response has no `items` list".into(),
+        ));
+    }
     // What the request covered: every second the window touches, both ends included.
     let asked_from = window.start_seconds() * 1000;
     let asked_to = window.end_seconds() * 1000 + 999;
-    let mut records = Vec::with_capacity(items.len());
-    for item in items {
+    let mut kept = Vec::with_capacity(page.len());
+    for item in page.records() {
         let keys = Keys::read(item.picked).map_err(|error| {
             FetchError::Malformed(format!(
                 "a record has a member that is not JSON ({error}): {}",
-                excerpt(item.text)
+                page.excerpt(item.index)
             ))
         })?;
         let (id, time) = match stream {
@@ -617,7 +617,7 @@ fn read_page(
                 let id = keys.uuid.as_ref().and_then(id_text).ok_or_else(|| {
                     FetchError::Malformed(format!(
                         "a record has no usable uuid: {}",
-                        excerpt(item.text)
+                        page.excerpt(item.index)
                     ))
                 })?;
                 let time = search_time(&keys).ok_or_else(|| {
@@ -640,7 +640,7 @@ fn read_page(
                 let id = keys.id.as_ref().and_then(id_text).ok_or_else(|| {
                     FetchError::Malformed(format!(
                         "an alert has no usable id: {}",
-                        excerpt(item.text)
+                        page.excerpt(item.index)
                     ))
                 })?;
                 let value = match target {
@@ -665,7 +665,7 @@ fn read_page(
             }
         };
         if window.contains(time) {
-            records.push(Record::new(id, time, item.text));
+            kept.push(item.keep(id, time));
         }
     }
     let progress = match &page
@@ -691,10 +691,7 @@ fn read_page(
         }
         None => None,
     };
-    Ok(Page {
-        records,
-        next_cursor,
-    })
+    Ok(page.into_page(kept, Vec::new(), next_cursor))
 }
 
 /// The cursor for `link`. A search that is still running may hand out the link it was just

@@ -3,10 +3,10 @@
 #![cfg(target_arch = "wasm32")]
 
 use serde::Deserialize;
-use trawl_sdk::http::{self, Response};
+use trawl_sdk::http::{self, HeldResponse};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, Record, StreamInfo, TimeFormat, excerpt, json, secret_placeholder,
+    ParamInfo, ParamKind, StreamInfo, TimeFormat, json, secret_placeholder,
 };
 
 struct Workvivo;
@@ -101,13 +101,13 @@ impl Connector for Workvivo {
         if skip > 0 {
             builder = builder.query("skip", &skip.to_string());
         }
-        let response = builder.send()?;
+        let response = builder.send_held()?;
         check_status(&response)?;
-        read_page(&response.body, window, skip)
+        read_page(&response, window, skip)
     }
 }
 
-fn check_status(response: &Response) -> Result<(), FetchError> {
+fn check_status(response: &HeldResponse) -> Result<(), FetchError> {
     match response.status {
         200..=299 => Ok(()),
         401 => Err(FetchError::Unauthorized(format!(
@@ -133,19 +133,26 @@ struct Pagination {
     total_records: Option<u64>,
 }
 
-fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, FetchError> {
+fn read_page(
+    response: &HeldResponse,
+    window: trawl_sdk::Window,
+    skip: u64,
+) -> Result<Page, FetchError> {
     let malformed = |error: &dyn std::fmt::Display| {
         FetchError::Malformed(format!("response is not the expected JSON: {error}"))
     };
-    let page = json::split_page(body, "data", ["id", "created_at_timestamp"])
+    let page = response
+        .read_page("data", ["id", "created_at_timestamp"], &["meta"])
         .map_err(|error| malformed(&error))?;
-    let events = page.records().unwrap_or_default();
-    let received = events.len() as u64;
-    let mut records = Vec::with_capacity(events.len());
-    for event in events {
+    let received = page.len() as u64;
+    let mut kept = Vec::with_capacity(page.len());
+    for event in page.records() {
         let [id, time] = event.picked;
         let id = id.and_then(json::id_text).ok_or_else(|| {
-            FetchError::Malformed(format!("event with no usable id: {}", excerpt(event.text)))
+            FetchError::Malformed(format!(
+                "event with no usable id: {}",
+                page.excerpt(event.index)
+            ))
         })?;
         let seconds = time.and_then(epoch_seconds).ok_or_else(|| {
             FetchError::Malformed(format!(
@@ -155,7 +162,7 @@ fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, 
         })?;
         let event_time = seconds * 1000;
         if window.contains(event_time) {
-            records.push(Record::new(id, event_time, event.text));
+            kept.push(event.keep(id, event_time));
         }
     }
     // Workvivo's other list endpoints page with skip/take and report the total; if this one ever
@@ -168,10 +175,7 @@ fn read_page(body: &[u8], window: trawl_sdk::Window, skip: u64) -> Result<Page, 
     let next_cursor = total
         .filter(|&total| received > 0 && skip + received < total)
         .map(|_| (skip + received).to_string());
-    Ok(Page {
-        records,
-        next_cursor,
-    })
+    Ok(page.into_page(kept, Vec::new(), next_cursor))
 }
 
 /// Epoch seconds written as a number or a numeric string, from their raw JSON.

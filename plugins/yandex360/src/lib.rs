@@ -11,10 +11,10 @@ mod vendor;
 #[cfg(target_arch = "wasm32")]
 mod connector {
     use crate::vendor::{self, Stream};
-    use trawl_sdk::http::{self, Response};
+    use trawl_sdk::http::{self, HeldResponse};
     use trawl_sdk::{
         Connector, ConnectorInfo, DAY_MS, FetchError, HostSetting, Page, PageRequest, ParamInfo,
-        ParamKind, Record, StatusError, StreamInfo, TimeFormat, json, secret_placeholder,
+        ParamKind, StatusError, StreamInfo, TimeFormat, secret_placeholder,
     };
 
     struct Yandex360;
@@ -156,7 +156,7 @@ mod connector {
             if let Some(cursor) = &request.cursor {
                 builder = builder.query("pageToken", cursor);
             }
-            let response = builder.send()?;
+            let response = builder.send_held()?;
             check_status(&response, stream, &params, request.cursor.is_some())?;
             read_page(&response, window)
         }
@@ -225,7 +225,7 @@ mod connector {
     }
 
     fn check_status(
-        response: &Response,
+        response: &HeldResponse,
         stream: Stream,
         params: &Params,
         with_token: bool,
@@ -233,7 +233,7 @@ mod connector {
         if response.is_success() {
             return Ok(());
         }
-        let said = vendor::error_message(&response.body, response.header("x-request-id"));
+        let said = vendor::error_message(&response.body(), response.header("x-request-id"));
         let org = params.org_id;
         let name = stream.name();
         Err(match response.status {
@@ -281,20 +281,21 @@ mod connector {
         FetchError::Status(StatusError { status, message })
     }
 
-    fn read_page(response: &Response, window: trawl_sdk::Window) -> Result<Page, FetchError> {
+    fn read_page(response: &HeldResponse, window: trawl_sdk::Window) -> Result<Page, FetchError> {
         let malformed = |error: &dyn std::fmt::Display| {
             FetchError::Malformed(format!(
                 "the answer is not the expected JSON ({error}): {}",
                 response.body_excerpt()
             ))
         };
-        let page = json::split_page(&response.body, "events", vendor::EVENT_KEYS)
-            .map_err(|error| malformed(&error))?;
         // `events` is null or missing on an empty page: an empty page, not an error.
-        let events = page.records().unwrap_or_default();
-        let mut records = Vec::with_capacity(events.len());
-        for raw in events {
-            let event = vendor::read_event(raw.text, raw.picked).map_err(FetchError::Malformed)?;
+        let page = response
+            .read_page("events", vendor::EVENT_KEYS, &["nextPageToken"])
+            .map_err(|error| malformed(&error))?;
+        let mut kept = Vec::with_capacity(page.len());
+        for raw in page.records() {
+            let text = || page.text(raw.index).unwrap_or_default();
+            let event = vendor::read_event(raw.picked, text).map_err(FetchError::Malformed)?;
             if event.hashed_id {
                 trawl_sdk::log::warn(&format!(
                     "an event without uniqId at {} ms; its id is a hash of its text",
@@ -304,7 +305,7 @@ mod connector {
             // The query is a little wider than the window (whole seconds, either inclusivity):
             // an event belongs to the one window that contains it.
             if window.contains(event.time) {
-                records.push(Record::new(event.id, event.time, raw.text));
+                kept.push(raw.keep(event.id, event.time));
             }
         }
         let next_cursor = page
@@ -312,10 +313,7 @@ mod connector {
             .map_err(|error| malformed(&error))?
             .flatten()
             .filter(|token| !token.trim().is_empty());
-        Ok(Page {
-            records,
-            next_cursor,
-        })
+        Ok(page.into_page(kept, Vec::new(), next_cursor))
     }
 
     trawl_sdk::export_connector!(Yandex360);

@@ -58,22 +58,23 @@ pub struct EventKey {
 /// The members of an event [`read_event`] needs, to be picked out of a page.
 pub const EVENT_KEYS: [&str; 3] = ["uniqId", "eventType", "date"];
 
-/// Reads the id and time of one event (a JSON object's text).
+/// Reads the id and time of one event from its picked members ([`EVENT_KEYS`]); `text` gives
+/// the event's whole JSON text, which only an event without `uniqId` or a broken one needs.
 ///
 /// The id is `uniqId|eventType|date-in-ms`: Yandex's `uniqId` is its event id, but the same
 /// `uniqId` has been seen on events of different types, so the type and the time are part of
 /// the key. The time is the parsed `date`, so that a different rendering of the same instant
 /// still matches.
 pub fn read_event(
-    text: &str,
     picked: [Option<&str>; EVENT_KEYS.len()],
+    text: impl Fn() -> String,
 ) -> Result<EventKey, String> {
     let [uniq_id, event_type, date] = picked.map(|raw| {
         raw.map_or(Ok(Value::Null), serde_json::from_str)
             .map_err(|error| {
                 format!(
                     "an event has a member that is not JSON ({error}): {}",
-                    excerpt(text)
+                    excerpt(&text())
                 )
             })
     });
@@ -82,7 +83,7 @@ pub fn read_event(
         format!(
             "an event has no usable `date` ({}): {}",
             date,
-            excerpt(text)
+            excerpt(&text())
         )
     })?;
     let kind = match &event_type {
@@ -97,7 +98,7 @@ pub fn read_event(
             hashed_id: false,
         },
         None => EventKey {
-            id: format!("fnv:{:016x}|{kind}|{time}", fnv1a(text.as_bytes())),
+            id: format!("fnv:{:016x}|{kind}|{time}", fnv1a(text().as_bytes())),
             time,
             hashed_id: true,
         },
@@ -231,13 +232,13 @@ mod tests {
         );
     }
 
-    /// Reads an event the way a page of one event is read.
+    /// Reads an event as the connector does: its picked members as the host hands them over
+    /// (raw JSON), its text on demand.
     fn read(text: &str) -> Result<EventKey, String> {
-        let body = format!(r#"{{"events": [{text}]}}"#);
-        let page = trawl_sdk::json::split_page(body.as_bytes(), "events", EVENT_KEYS)
-            .map_err(|error| error.to_string())?;
-        let event = page.records().unwrap()[0];
-        read_event(event.text, event.picked)
+        let event: serde_json::Map<String, Value> =
+            serde_json::from_str(text).map_err(|error| error.to_string())?;
+        let picked = EVENT_KEYS.map(|key| event.get(key).map(Value::to_string));
+        read_event(picked.each_ref().map(Option::as_deref), || text.to_string())
     }
 
     #[test]

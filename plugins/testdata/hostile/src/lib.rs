@@ -24,6 +24,8 @@ const BEHAVIOURS: &[&str] = &[
     "look-for-trace",
     "leave-and-look",
     "widen",
+    "hold-bodies",
+    "keep-missing",
 ];
 
 impl Connector for Hostile {
@@ -105,6 +107,7 @@ impl Connector for Hostile {
                     "location": response.header("location"),
                 });
                 Ok(Page {
+                    read: None,
                     records: vec![Record::new(
                         "response",
                         request.window.start,
@@ -112,6 +115,30 @@ impl Connector for Hostile {
                     )],
                     next_cursor: None,
                 })
+            }
+            // Keeps every body in the host, asking for more, to see the host stop it.
+            "hold-bodies" => {
+                let target = request.required_param("target")?;
+                let mut held = Vec::new();
+                loop {
+                    held.push(http::get(target).send_held()?);
+                    std::hint::black_box(&held);
+                }
+            }
+            // Returns a record the page it read does not have.
+            "keep-missing" => {
+                let target = request.required_param("target")?;
+                let response = http::get(target).send_held()?;
+                let page = response
+                    .read_page("data", ["id"], &[])
+                    .map_err(|error| FetchError::Malformed(error.to_string()))?;
+                let past_the_end = page.len() as u32 + 1;
+                let kept = trawl_sdk::KeptRecord {
+                    index: past_the_end,
+                    id: "ghost".into(),
+                    event_time: request.window.start,
+                };
+                Ok(page.into_page(vec![kept], vec![], None))
             }
             "hoard" => {
                 for index in 0.. {
@@ -129,6 +156,7 @@ impl Connector for Hostile {
                 })?;
                 let seen = serde_json::json!({"found": found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())});
                 Ok(Page {
+                    read: None,
                     records: vec![Record::new(
                         "storage",
                         request.window.start,
@@ -162,6 +190,7 @@ impl Connector for Hostile {
                     .map_or(0, |cursor| cursor.parse::<u64>().unwrap_or(0))
                     + 1;
                 Ok(Page {
+                    read: None,
                     records: vec![],
                     next_cursor: Some(next.to_string()),
                 })
@@ -172,6 +201,7 @@ impl Connector for Hostile {
             ),
             // Each window's record brings a field no earlier one had: a CSV header to widen.
             "widen" => Ok(Page {
+                read: None,
                 records: vec![Record::new(
                     format!("w{}", request.window.start),
                     request.window.start,
@@ -180,10 +210,12 @@ impl Connector for Hostile {
                 next_cursor: None,
             }),
             "repeat-cursor" => Ok(Page {
+                read: None,
                 records: vec![],
                 next_cursor: Some("same".into()),
             }),
             _ => Ok(Page {
+                read: None,
                 records: vec![Record::new(
                     format!("w{}", request.window.start),
                     request.window.start,
@@ -227,6 +259,7 @@ fn memory_holds_trace() -> bool {
 
 fn found_trace_page(request: &PageRequest, found: bool) -> Result<Page, FetchError> {
     Ok(Page {
+        read: None,
         records: vec![Record::new(
             "trace",
             request.window.start,
