@@ -7,7 +7,7 @@
 //! place in the page ([`PickedRecord::keep`], [`ReadPage::into_page`]).
 
 use crate::bindings::exports::trawl::connector0_2_0::connector::{KeptRecord, ReadRecords};
-use crate::bindings::trawl::connector0_2_0::responses::{self as wit, Records};
+use crate::bindings::trawl::connector0_2_0::responses::{self as wit, Records, Span};
 use crate::{Page, Record, Timestamp};
 use serde::Deserialize;
 
@@ -33,7 +33,8 @@ impl std::error::Error for PageError {}
 pub struct ReadPage<const N: usize> {
     records: Option<Records>,
     count: u32,
-    picked: Vec<Option<String>>,
+    picked_text: String,
+    picked: Vec<Option<Span>>,
     members: Vec<(String, Option<String>)>,
 }
 
@@ -80,6 +81,7 @@ impl<const N: usize> ReadPage<N> {
         Ok(ReadPage {
             records: read.records,
             count: read.count,
+            picked_text: read.picked_text,
             picked: read.picked,
             members: members
                 .iter()
@@ -112,7 +114,9 @@ impl<const N: usize> ReadPage<N> {
             PickedRecord {
                 index,
                 picked: std::array::from_fn(|member| {
-                    self.picked.get(row + member).and_then(|raw| raw.as_deref())
+                    let span = self.picked.get(row + member)?.as_ref()?;
+                    let start = span.start as usize;
+                    self.picked_text.get(start..start + span.length as usize)
                 }),
             }
         })
