@@ -1,5 +1,5 @@
-//! The capabilities trawl gives a connector, one module each: outbound HTTP, a clock, a key-value
-//! store and a log. Each module implements its WIT interface for [`HostState`]; a connector can do
+//! The capabilities trawl gives a connector, one module each: outbound HTTP, responses whose body
+//! stays in the host (and pages read there), a clock, a key-value store and a log. Each module implements its WIT interface for [`HostState`]; a connector can do
 //! nothing else.
 //!
 //! [`HostState`]: crate::runtime::HostState

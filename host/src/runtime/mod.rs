@@ -1,8 +1,8 @@
 //! Loads connector components and calls them inside wasmtime's sandbox.
 //!
-//! A connector gets trawl's four capabilities and, because a std guest needs them to link, a WASI
-//! context with nothing in it: no files, no environment, no sockets, stdio captured into the log and
-//! the wall clock replaced by trawl's own. Every call runs in a fresh instance with a memory cap, a
+//! A connector gets trawl's capabilities (http, responses, clock, storage, log) and, because a
+//! std guest needs them to link, a WASI context with nothing in it: no files, no environment, no
+//! sockets, stdio captured into the log and the wall clock replaced by trawl's own. Every call runs in a fresh instance with a memory cap, a
 //! budget of guest CPU time enforced with epoch interruption, and an outer wall-clock timeout
 //! (epochs cannot interrupt a host call).
 

@@ -38,17 +38,23 @@ impl RecordJson {
     }
 }
 
+impl Record {
+    fn from_connector(id: String, event_time: i64, json: String) -> Self {
+        Record {
+            id,
+            event_time,
+            json: RecordJson::FromConnector(json),
+        }
+    }
+}
+
 impl From<v0_1::exports::trawl::connector::connector::Page> for Page {
     fn from(page: v0_1::exports::trawl::connector::connector::Page) -> Self {
         Page {
             records: page
                 .records
                 .into_iter()
-                .map(|record| Record {
-                    id: record.id,
-                    event_time: record.event_time,
-                    json: RecordJson::FromConnector(record.json),
-                })
+                .map(|record| Record::from_connector(record.id, record.event_time, record.json))
                 .collect(),
             next_cursor: page.next_cursor,
         }
@@ -64,11 +70,7 @@ pub(super) fn take(
     let mut records: Vec<Record> = page
         .records
         .into_iter()
-        .map(|record| Record {
-            id: record.id,
-            event_time: record.event_time,
-            json: RecordJson::FromConnector(record.json),
-        })
+        .map(|record| Record::from_connector(record.id, record.event_time, record.json))
         .collect();
     if let Some(read) = page.read {
         let body = state

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use wasmtime::component::Resource;
 
 /// The most members a connector may ask for in one `read-page`, of each record and of the page:
-/// what it needs is an id, a time and a cursor, and every one asked for costs a string per record.
+/// what it needs is an id, a time and a cursor, and every one asked for costs a span per record.
 const MAX_NAMES: usize = 32;
 
 /// A response body held by the host.
