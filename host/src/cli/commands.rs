@@ -7,7 +7,7 @@ use crate::capabilities::http::{
     HttpCapability, HttpLimits, HttpStats, NetworkPolicy, RateLimit, RetryPolicy,
 };
 use crate::capabilities::storage::StorageScope;
-use crate::config::{self, ConfigFile, Environment, Overrides, Sources};
+use crate::config::{self, ConfigFile, Environment, Overrides, Seconds, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
 use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo, Version};
 use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
@@ -15,7 +15,7 @@ use crate::state::StateStore;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why a command did not succeed, and the exit code that says so.
 pub struct Failure {
@@ -79,18 +79,23 @@ pub(super) fn cache_dir(cli: &Cli) -> Option<PathBuf> {
         .or_else(|| xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("trawl")))
 }
 
+/// `mib` MiB in bytes (the config bounds every MiB setting far below overflow).
+fn mebibytes(mib: u64) -> usize {
+    usize::try_from(mib << 20).unwrap_or(usize::MAX)
+}
+
 fn guest_limits(limits: &config::Limits) -> GuestLimits {
     let defaults = GuestLimits::default();
     GuestLimits {
         memory_bytes: limits
             .memory_mib
-            .map_or(defaults.memory_bytes, |mib| (mib as usize) << 20),
+            .map_or(defaults.memory_bytes, |mib| mebibytes(mib.get())),
         cpu_time: limits
             .cpu_seconds
-            .map_or(defaults.cpu_time, Duration::from_secs_f64),
+            .map_or(defaults.cpu_time, Seconds::duration),
         call_timeout: limits
             .call_timeout_seconds
-            .map_or(defaults.call_timeout, Duration::from_secs_f64),
+            .map_or(defaults.call_timeout, Seconds::duration),
         ..defaults
     }
 }
@@ -231,22 +236,23 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let http_limits = HttpLimits {
         timeout: limits
             .http_timeout_seconds
-            .map_or(HttpLimits::default().timeout, Duration::from_secs_f64),
+            .map_or(HttpLimits::default().timeout, Seconds::duration),
         max_body_bytes: limits
             .max_body_mib
-            .map_or(HttpLimits::default().max_body_bytes, |mib| mib << 20),
+            .map_or(HttpLimits::default().max_body_bytes, |mib| mib.get() << 20),
     };
     let guest = guest_limits(limits);
     let retry = RetryPolicy {
         max_attempts: limits
             .retry_attempts
-            .unwrap_or(RetryPolicy::default().max_attempts)
-            .max(1),
+            .map_or(RetryPolicy::default().max_attempts, |attempts| {
+                u32::try_from(attempts.get()).unwrap_or(u32::MAX)
+            }),
         // Retries happen inside one call into the connector, which has its own wall-clock limit:
         // leave room for the last attempt.
         total: limits
             .retry_seconds
-            .map(Duration::from_secs_f64)
+            .map(Seconds::duration)
             .unwrap_or_else(|| guest.call_timeout.saturating_sub(http_limits.timeout)),
         ..RetryPolicy::default()
     };
@@ -273,7 +279,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             state.clone(),
             &info.name,
             &profile,
-            limits.storage_kib.unwrap_or(DEFAULT_STORAGE_KIB) << 10,
+            limits
+                .storage_kib
+                .map_or(DEFAULT_STORAGE_KIB, |kib| kib.get())
+                << 10,
         )),
     };
     let options = run_options(args, file_or_default, args.config.as_deref())?;
@@ -463,7 +472,9 @@ fn run_options(
         max_pages_per_window: file
             .limits
             .max_pages_per_window
-            .unwrap_or(defaults.max_pages_per_window),
+            .map_or(defaults.max_pages_per_window, |pages| {
+                u32::try_from(pages.get()).unwrap_or(u32::MAX)
+            }),
         overlap: args.overlap.or(from_file(&file.overlap, "overlap")?),
         lag: args.lag.or(from_file(&file.lag, "lag")?),
         filter,
@@ -472,11 +483,13 @@ fn run_options(
         max_page_records: file
             .limits
             .max_page_records
-            .unwrap_or(defaults.max_page_records),
+            .map_or(defaults.max_page_records, |records| {
+                usize::try_from(records.get()).unwrap_or(usize::MAX)
+            }),
         max_page_bytes: file
             .limits
             .max_page_mib
-            .map_or(defaults.max_page_bytes, |mib| mib << 20),
+            .map_or(defaults.max_page_bytes, |mib| mebibytes(mib.get())),
     })
 }
 

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A config file, e.g.:
 ///
@@ -68,33 +69,80 @@ pub struct ConfigFile {
     pub rate_limits: Option<Vec<String>>,
 }
 
-/// Overrides of trawl's protective limits.
+/// Overrides of trawl's protective limits. Each is checked as the file is read, so that a value
+/// out of range is reported at its line rather than failing (or worse, wrapping) later.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Memory a connector instance may use, in MiB (default 64).
-    pub memory_mib: Option<u64>,
+    /// Memory a connector instance may use, in MiB (default 64). Connectors start with 4 MiB.
+    pub memory_mib: Option<Bounded<8, 4096>>,
     /// Guest CPU time per call, in seconds (default 10).
-    pub cpu_seconds: Option<f64>,
+    pub cpu_seconds: Option<Seconds>,
     /// Wall-clock time per call, HTTP and its retries included, in seconds (default 900).
-    pub call_timeout_seconds: Option<f64>,
+    pub call_timeout_seconds: Option<Seconds>,
     /// Time for one HTTP exchange, in seconds (default 60).
-    pub http_timeout_seconds: Option<f64>,
+    pub http_timeout_seconds: Option<Seconds>,
     /// Largest HTTP response body, in MiB (default 32).
-    pub max_body_mib: Option<u64>,
-    /// Connector storage quota, in KiB (default 1024).
-    pub storage_kib: Option<u64>,
+    pub max_body_mib: Option<Bounded<1, 4096>>,
+    /// Connector storage quota, in KiB (default 1024; 0 leaves a connector no storage).
+    pub storage_kib: Option<Bounded<0, { 1 << 20 }>>,
     /// Pages per window before paging is taken for a runaway (default 10000).
-    pub max_pages_per_window: Option<u32>,
+    pub max_pages_per_window: Option<Bounded<1, { u32::MAX as u64 }>>,
     /// Records one page may hold (default 100000).
-    pub max_page_records: Option<usize>,
+    pub max_page_records: Option<Bounded<1, { u32::MAX as u64 }>>,
     /// Bytes of records one page may hold, in MiB (default 64).
-    pub max_page_mib: Option<usize>,
-    /// Attempts per request when the vendor fails or throttles (default 8).
-    pub retry_attempts: Option<u32>,
+    pub max_page_mib: Option<Bounded<1, 4096>>,
+    /// Attempts per request when the vendor fails or throttles (default 8; 1 never retries).
+    pub retry_attempts: Option<Bounded<1, 1000>>,
     /// Time one request may spend being retried, in seconds (default: the call timeout less
     /// the HTTP timeout).
-    pub retry_seconds: Option<f64>,
+    pub retry_seconds: Option<Seconds>,
+}
+
+/// A time in seconds: positive, and at most a year.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Seconds(f64);
+
+impl Seconds {
+    pub fn duration(self) -> Duration {
+        Duration::from_secs_f64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const YEAR: f64 = 365.0 * 86_400.0;
+        let seconds = f64::deserialize(deserializer)?;
+        if seconds > 0.0 && seconds <= YEAR {
+            Ok(Seconds(seconds))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected a number of seconds above 0 and at most a year ({YEAR}), found {seconds}"
+            )))
+        }
+    }
+}
+
+/// A whole number from `MIN` to `MAX`, in the unit its field names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(u64);
+
+impl<const MIN: u64, const MAX: u64> Bounded<MIN, MAX> {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        match u64::try_from(value) {
+            Ok(value) if (MIN..=MAX).contains(&value) => Ok(Bounded(value)),
+            _ => Err(serde::de::Error::custom(format!(
+                "expected a whole number from {MIN} to {MAX}, found {value}"
+            ))),
+        }
+    }
 }
 
 /// A param or setting value: RON strings, numbers and booleans all work.

@@ -9,7 +9,7 @@ mod env;
 mod file;
 
 pub use env::Environment;
-pub use file::{ConfigFile, ConfigValue, Limits};
+pub use file::{Bounded, ConfigFile, ConfigValue, Limits, Seconds};
 
 use crate::capabilities::http::Secrets;
 use crate::runtime::wit::{ConnectorInfo, HostSetting, Param, ParamInfo, ParamKind, StreamInfo};

@@ -220,6 +220,45 @@ fn ron_errors_name_line_and_column() {
     assert!(error.contains("bogus"), "{error}");
 }
 
+#[test]
+fn limits_out_of_range_are_refused_at_their_line() {
+    let parse = |limits: &str| {
+        ConfigFile::parse(
+            Path::new("trawl.ron"),
+            &format!("(\n  limits: (\n{limits}\n  ),\n)"),
+        )
+        .map(|file| file.limits)
+    };
+    for (limit, expected) in [
+        ("cpu_seconds: -1.0", "expected a number of seconds above 0"),
+        (
+            "call_timeout_seconds: 0",
+            "expected a number of seconds above 0",
+        ),
+        ("http_timeout_seconds: 1e300", "at most a year"),
+        (
+            "memory_mib: 2",
+            "expected a whole number from 8 to 4096, found 2",
+        ),
+        ("max_body_mib: 0", "from 1 to 4096, found 0"),
+        ("storage_kib: -5", "from 0 to 1048576, found -5"),
+        ("max_page_mib: 99999999999", "from 1 to 4096"),
+        ("retry_attempts: 0", "from 1 to 1000, found 0"),
+    ] {
+        let error = parse(&format!("    {limit},")).unwrap_err().to_string();
+        assert!(error.starts_with("trawl.ron:3:"), "{limit}: {error}");
+        assert!(error.contains(expected), "{limit}: {error}");
+    }
+    let limits =
+        parse("    memory_mib: 8, cpu_seconds: 0.5, storage_kib: 0, retry_attempts: 1,").unwrap();
+    assert_eq!(limits.memory_mib.map(|mib| mib.get()), Some(8));
+    assert_eq!(
+        limits.cpu_seconds.map(|seconds| seconds.duration()),
+        Some(std::time::Duration::from_millis(500))
+    );
+    assert_eq!(limits.storage_kib.map(|kib| kib.get()), Some(0));
+}
+
 /// The settings `info()`'s `events` stream resolves to with these flags, config file and
 /// environment.
 fn settings_with(
