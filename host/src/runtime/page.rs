@@ -74,7 +74,8 @@ pub(super) fn take(
         .collect();
     if let Some(read) = page.read {
         let body = state
-            .take_read_records(read.records)
+            .resources()
+            .delete(read.records)
             .map_err(|error| format!("its page returns records it does not hold: {error}"))?;
         records.reserve(read.kept.len());
         for kept in read.kept {

@@ -3,9 +3,8 @@
 use super::GuestLimits;
 use super::limits::{CallClock, MemoryLimiter};
 use crate::capabilities::Capabilities;
-use crate::capabilities::responses::ReadRecords;
 use std::time::Duration;
-use wasmtime::component::{Resource, ResourceTable, ResourceTableError};
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
@@ -78,14 +77,6 @@ impl HostState {
     /// Counts `bytes` the connector no longer holds in the host.
     pub(crate) fn release(&mut self, bytes: usize) {
         self.held_bytes = self.held_bytes.saturating_sub(bytes);
-    }
-
-    /// Takes back records the host read, which the connector returned in its page.
-    pub(super) fn take_read_records(
-        &mut self,
-        handle: Resource<ReadRecords>,
-    ) -> Result<ReadRecords, ResourceTableError> {
-        self.table.delete(handle)
     }
 
     /// Moves whatever the connector printed into the log; returns the last lines it printed to

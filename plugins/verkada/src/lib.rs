@@ -255,11 +255,7 @@ impl Connector for Verkada {
                 .map_or(query.as_str(), |(base, _)| base);
             format!("{base}&page_token={}", http::encode_query_component(&token))
         });
-        Ok(Page {
-            read: None,
-            records,
-            next_cursor,
-        })
+        Ok(Page::new(records, next_cursor))
     }
 }
 

@@ -217,17 +217,8 @@ impl<'b> Reader<'b, '_> {
             if let Some(j) = slot {
                 fill(&mut members, member_names, j, start..self.pos);
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b'}') => {
-                    self.pos += 1;
-                    return Ok((records, members));
-                }
-                _ => return Err(self.fail(self.pos, "`,` or `}`")),
+            if self.comma_or(b'}', "`,` or `}`")? {
+                return Ok((records, members));
             }
         }
     }
@@ -258,17 +249,8 @@ impl<'b> Reader<'b, '_> {
                     .reserve(guess.saturating_mul(self.picked_names.len()));
             }
             records.push(start..self.pos);
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.pos += 1;
-                    self.skip_ws();
-                }
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(records);
-                }
-                _ => return Err(self.fail(self.pos, "`,` or `]`")),
+            if self.comma_or(b']', "`,` or `]`")? {
+                return Ok(records);
             }
         }
     }
@@ -304,21 +286,31 @@ impl<'b> Reader<'b, '_> {
                 {
                     fill(slots, names, j, start..self.pos);
                 }
-                self.skip_ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.pos += 1;
-                        self.skip_ws();
-                    }
-                    Some(b'}') => {
-                        self.pos += 1;
-                        break;
-                    }
-                    _ => return Err(self.fail(self.pos, "`,` or `}`")),
+                if self.comma_or(b'}', "`,` or `}`")? {
+                    break;
                 }
             }
         }
         Ok(())
+    }
+
+    /// After a member or an element: a `,` (and the whitespace after it) to go on, or `close`
+    /// to end the container. Says whether it ended.
+    #[inline(always)]
+    fn comma_or(&mut self, close: u8, expected: &'static str) -> Step<bool> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.skip_ws();
+                Ok(false)
+            }
+            Some(byte) if byte == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.fail(self.pos, expected)),
+        }
     }
 
     /// A member's name at `pos`; `first` when it may instead be the `}` of an empty object.

@@ -106,15 +106,14 @@ impl Connector for Hostile {
                     "body": String::from_utf8_lossy(&response.body),
                     "location": response.header("location"),
                 });
-                Ok(Page {
-                    read: None,
-                    records: vec![Record::new(
+                Ok(Page::new(
+                    vec![Record::new(
                         "response",
                         request.window.start,
                         seen.to_string(),
                     )],
-                    next_cursor: None,
-                })
+                    None,
+                ))
             }
             // Keeps every body in the host, asking for more, to see the host stop it.
             "hold-bodies" => {
@@ -155,15 +154,14 @@ impl Connector for Hostile {
                     FetchError::InvalidParams(format!("storage failed: {error:?}"))
                 })?;
                 let seen = serde_json::json!({"found": found.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())});
-                Ok(Page {
-                    read: None,
-                    records: vec![Record::new(
+                Ok(Page::new(
+                    vec![Record::new(
                         "storage",
                         request.window.start,
                         seen.to_string(),
                     )],
-                    next_cursor: None,
-                })
+                    None,
+                ))
             }
             // Fills fresh heap with a pattern and leaks it, for the next call to look for.
             "leave-trace" => {
@@ -189,40 +187,30 @@ impl Connector for Hostile {
                     .as_deref()
                     .map_or(0, |cursor| cursor.parse::<u64>().unwrap_or(0))
                     + 1;
-                Ok(Page {
-                    read: None,
-                    records: vec![],
-                    next_cursor: Some(next.to_string()),
-                })
+                Ok(Page::new(vec![], Some(next.to_string())))
             }
             // Like an API that returns at most a fixed number of rows per query.
             "cap" if request.window.end - request.window.start > 2500 => Err(
                 FetchError::WindowTooLarge("more than 2500 ms in one query".into()),
             ),
             // Each window's record brings a field no earlier one had: a CSV header to widen.
-            "widen" => Ok(Page {
-                read: None,
-                records: vec![Record::new(
+            "widen" => Ok(Page::new(
+                vec![Record::new(
                     format!("w{}", request.window.start),
                     request.window.start,
                     format!("{{\"start\":{0},\"field_{0}\":true}}", request.window.start),
                 )],
-                next_cursor: None,
-            }),
-            "repeat-cursor" => Ok(Page {
-                read: None,
-                records: vec![],
-                next_cursor: Some("same".into()),
-            }),
-            _ => Ok(Page {
-                read: None,
-                records: vec![Record::new(
+                None,
+            )),
+            "repeat-cursor" => Ok(Page::new(vec![], Some("same".into()))),
+            _ => Ok(Page::new(
+                vec![Record::new(
                     format!("w{}", request.window.start),
                     request.window.start,
                     format!("{{\"start\":{}}}", request.window.start),
                 )],
-                next_cursor: None,
-            }),
+                None,
+            )),
         }
     }
 }
@@ -258,15 +246,14 @@ fn memory_holds_trace() -> bool {
 }
 
 fn found_trace_page(request: &PageRequest, found: bool) -> Result<Page, FetchError> {
-    Ok(Page {
-        read: None,
-        records: vec![Record::new(
+    Ok(Page::new(
+        vec![Record::new(
             "trace",
             request.window.start,
             serde_json::json!({ "found": found }).to_string(),
         )],
-        next_cursor: None,
-    })
+        None,
+    ))
 }
 
 trawl_sdk::export_connector!(Hostile);
