@@ -128,7 +128,7 @@ impl StateStore {
     }
 
     fn initialise(
-        connection: Connection,
+        mut connection: Connection,
         path: PathBuf,
         staging: PathBuf,
         temp: Option<Arc<tempfile::TempDir>>,
@@ -137,8 +137,11 @@ impl StateStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // A checkpoint that is acknowledged must survive a power cut, or records are fetched twice.
         connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.execute_batch(SCHEMA)?;
-        approvals::create_table(&connection)?;
+        // One transaction: a new store's tables then cost one flush to disk, not one each.
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(SCHEMA)?;
+        approvals::create_table(&transaction)?;
+        transaction.commit()?;
         Ok(StateStore {
             connection: Arc::new(Mutex::new(connection)),
             path,
