@@ -13,3 +13,5 @@ pub mod engine;
 pub mod runtime;
 pub mod sinks;
 pub mod state;
+#[cfg(test)]
+mod test_rng;

@@ -6,13 +6,12 @@
 use super::flatten::{column_names, for_each_cell};
 use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-/// Maps and sets looked up once per field of every record: foldhash rather than SipHash, which
-/// was a tenth of a CSV run's time. Still seeded at random, since the names come from vendor
-/// data.
+/// The header's index, looked up when a field is not where the record before had it: foldhash
+/// rather than SipHash, which was a tenth of a CSV run's time. Still seeded at random, since the
+/// names come from vendor data.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -215,13 +214,17 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
-        let known: FastSet<&str> = self.columns.iter().map(String::as_str).collect();
+        let index = column_index(&self.columns);
+        let mut guesses = ColumnGuesses::default();
         let mut new_fields: Vec<String> = Vec::new();
         for record in batch {
+            let mut place = 0;
             column_names(&record.json, |name| {
-                if !known.contains(name) && !new_fields.iter().any(|field| field == name) {
+                let known = guesses.column(place, name, &self.columns, &index);
+                if known.is_none() && !new_fields.iter().any(|field| field == name) {
                     new_fields.push(name.to_string());
                 }
+                place += 1;
             })
             .map_err(|error| SinkError::Record {
                 id: record.id.clone(),
@@ -277,12 +280,8 @@ impl Sink for CsvSink {
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
         let mut writer = csv_writer(std::mem::take(&mut self.pending));
-        let index: FastMap<&str, usize> = self
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(at, name)| (name.as_str(), at))
-            .collect();
+        let index = column_index(&self.columns);
+        let mut guesses = ColumnGuesses::default();
         let mut row = vec![String::new(); self.columns.len()];
         for record in batch {
             row.iter_mut().for_each(String::clear);
@@ -304,13 +303,19 @@ impl Sink for CsvSink {
                 }
             }
             let mut without_column = None;
-            for_each_cell(&record.json, |name, cell| match index.get(name) {
-                Some(&at) => {
-                    // A name twice in one record: the last one counts, as in a parsed object.
-                    row[at].clear();
-                    row[at].push_str(cell);
+            let mut place = 0;
+            for_each_cell(&record.json, |name, cell| {
+                match guesses.column(place, name, &self.columns, &index) {
+                    Some(at) => {
+                        // A name twice in one record: the last one counts, as in a parsed object.
+                        row[at].clear();
+                        row[at].push_str(cell);
+                    }
+                    None => {
+                        without_column = without_column.take().or_else(|| Some(name.to_string()))
+                    }
                 }
-                None => without_column = without_column.take().or_else(|| Some(name.to_string())),
+                place += 1;
             })
             .map_err(|error| SinkError::Record {
                 id: record.id.clone(),
@@ -353,6 +358,44 @@ impl CsvSink {
             self.unsynced = true;
         }
         Ok(())
+    }
+}
+
+/// Each column's place in the header, by name.
+fn column_index(columns: &[String]) -> FastMap<&str, usize> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(at, name)| (name.as_str(), at))
+        .collect()
+}
+
+/// The column each cell of the record before went to, by the cell's place in its record. A
+/// vendor's records nearly always have the same fields in the same order, so a name is compared
+/// with the one column it most likely has instead of being hashed and looked up.
+#[derive(Default)]
+struct ColumnGuesses(Vec<usize>);
+
+impl ColumnGuesses {
+    /// The column of the cell named `name` at `place` in its record, if the header has one.
+    fn column(
+        &mut self,
+        place: usize,
+        name: &str,
+        columns: &[String],
+        index: &FastMap<&str, usize>,
+    ) -> Option<usize> {
+        if let Some(&guess) = self.0.get(place)
+            && columns.get(guess).is_some_and(|column| column == name)
+        {
+            return Some(guess);
+        }
+        let found = *index.get(name)?;
+        if self.0.len() <= place {
+            self.0.resize(place + 1, usize::MAX);
+        }
+        self.0[place] = found;
+        Some(found)
     }
 }
 
@@ -464,6 +507,33 @@ mod tests {
             "local_timestamp,event,id,note,user_agent\r\n\
              2025-06-08 09:07:21 JST,switch user,1,\"a\nb\",\"Mozilla/5.0 (KHTML, like Gecko)\"\r\n"
         );
+    }
+
+    #[test]
+    fn fields_in_another_order_or_missing_find_their_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(
+            &path,
+            None,
+            CsvOptions {
+                extra_columns: vec![],
+                ..options()
+            },
+        )
+        .unwrap();
+        // The second record upsets every guess the first one made; the third skips a place.
+        write(
+            &mut sink,
+            &[
+                record("1", 0, r#"{"a":"1","b":"2","c":{"d":"3"}}"#),
+                record("2", 0, r#"{"c":{"d":"4"},"b":"5","a":"6"}"#),
+                record("3", 0, r#"{"b":"7","c":{"d":"8"}}"#),
+                record("4", 0, r#"{"a":"9","a":"10"}"#),
+            ],
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "a,b,c.d\r\n1,2,3\r\n6,5,4\r\n,7,8\r\n10,,\r\n");
     }
 
     #[test]

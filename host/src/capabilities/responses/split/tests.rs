@@ -2,6 +2,7 @@
 //! edges of UTF-8, nesting and member names.
 
 use super::*;
+use crate::test_rng::Rng;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::fmt;
@@ -167,26 +168,6 @@ fn assert_agrees(body: &[u8], page: &SplitPage, model: &Model) {
 }
 
 // ---- Generated pages.
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Bits of string text, as written inside quotes.
 const PIECES: &[&str] = &[
