@@ -45,7 +45,7 @@ fn is_plain(value: &Value) -> bool {
 /// the same order, without building the values: telling whether a record brings new columns costs
 /// a scan rather than a parse into allocated values.
 pub fn column_names(json: &str, mut each: impl FnMut(&str)) -> Result<(), serde_json::Error> {
-    for_each_cell(json, |name, _| each(name))
+    walk(json, false, |name, _| each(name))
 }
 
 /// Calls `each` with every (column, cell) pair [`flatten`] would make of the JSON object `json`, in
@@ -58,10 +58,17 @@ pub fn column_names(json: &str, mut each: impl FnMut(&str)) -> Result<(), serde_
 /// in serde_json's words, and no text makes it panic; what it does not look for again (a control
 /// byte in a string, say) is what the first check ruled out.
 pub fn for_each_cell(json: &str, each: impl FnMut(&str, &str)) -> Result<(), serde_json::Error> {
+    walk(json, true, each)
+}
+
+/// Walks the record `json`, making its cells only if `cells`: a walk for the names passes each
+/// value's text as it is instead of decoding or parsing it.
+fn walk(json: &str, cells: bool, each: impl FnMut(&str, &str)) -> Result<(), serde_json::Error> {
     let mut walk = Walk {
         text: json,
         at: 0,
         name: String::new(),
+        cells,
         each,
     };
     walk.record().map_err(|Unreadable| not_an_object(json))
@@ -83,6 +90,8 @@ struct Walk<'a, F> {
     text: &'a str,
     at: usize,
     name: String,
+    /// Whether `each` wants the cells spelled, or only the names.
+    cells: bool,
     each: F,
 }
 
@@ -133,7 +142,7 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
         }
         loop {
             self.skip_whitespace();
-            let key = self.string()?;
+            let key = self.string(true)?;
             if !top {
                 self.name.push('.');
             }
@@ -158,7 +167,7 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
     fn value(&mut self) -> Result<(), Unreadable> {
         match self.peek().ok_or(Unreadable)? {
             b'"' => {
-                let text = self.string()?;
+                let text = self.string(self.cells)?;
                 (self.each)(&self.name, &text);
             }
             b'{' => {
@@ -169,9 +178,13 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
                 // Lists are rare in records and their cell depends on all their items: parsed.
                 let start = self.at;
                 self.skip_nested()?;
-                let items: Value =
-                    serde_json::from_str(&self.text[start..self.at]).map_err(|_| Unreadable)?;
-                (self.each)(&self.name, &cell(&items));
+                let text = &self.text[start..self.at];
+                if self.cells {
+                    let items: Value = serde_json::from_str(text).map_err(|_| Unreadable)?;
+                    (self.each)(&self.name, &cell(&items));
+                } else {
+                    (self.each)(&self.name, text);
+                }
             }
             b't' => self.word("true", "true")?,
             b'f' => self.word("false", "false")?,
@@ -207,7 +220,7 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
             && text.len() <= U64_DIGITS
             && text.bytes().all(|byte| byte.is_ascii_digit())
             && (text == "0" || !text.starts_with('0'));
-        if plain {
+        if plain || !self.cells {
             (self.each)(&self.name, text);
         } else {
             let number: Value = serde_json::from_str(text).map_err(|_| Unreadable)?;
@@ -220,8 +233,8 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
     }
 
     /// A string at `at` (its opening quote): its own text when it has no escape, which is
-    /// nearly always; decoded otherwise.
-    fn string(&mut self) -> Result<std::borrow::Cow<'a, str>, Unreadable> {
+    /// nearly always, or when it need not be `decode`d; decoded otherwise.
+    fn string(&mut self, decode: bool) -> Result<std::borrow::Cow<'a, str>, Unreadable> {
         let text = self.text;
         let bytes = text.as_bytes();
         if bytes.get(self.at) != Some(&b'"') {
@@ -243,7 +256,7 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
             }
         }
         self.at = at + 1;
-        if escaped {
+        if escaped && decode {
             serde_json::from_str(&text[start..self.at])
                 .map(std::borrow::Cow::Owned)
                 .map_err(|_| Unreadable)
@@ -258,7 +271,7 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
         loop {
             match self.peek().ok_or(Unreadable)? {
                 b'"' => {
-                    self.string()?;
+                    self.string(false)?;
                     continue;
                 }
                 b'[' | b'{' => depth += 1,
