@@ -6,7 +6,7 @@ use super::staging::{StagedRecord, Staging};
 use crate::capabilities::Capabilities;
 use crate::runtime::wit::{FetchError, PageRequest, Param, Window};
 use crate::runtime::{Connector, Page, Record, RecordJson};
-use crate::sinks::JsonObject;
+use crate::sinks::{Encoder, JsonObject};
 use crate::state::{Interval, Scope, StateStore, WindowProgress};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub max_pages: u32,
     pub max_page_records: usize,
     pub max_page_bytes: usize,
+    /// The sink's encoder: a window's records are made into what the sink writes here, on the
+    /// worker, rather than one after another in the committer.
+    pub encoder: Option<Arc<dyn Encoder>>,
     /// Set when the run is stopping: workers finish the page in flight and return.
     pub stop: AtomicBool,
     pub pages: AtomicU64,
@@ -104,8 +107,12 @@ pub(super) async fn fetch_window(
         pages += 1;
         shared.pages.fetch_add(1, Ordering::Relaxed);
         check_page_size(&shared, &page)?;
-        let records = check_records(page.records, fetched_at)?;
+        let mut records = check_records(page.records, fetched_at)?;
         let Some(next) = page.next_cursor else {
+            // Staged pages are read back without what was made of them: only the last is made.
+            if let Some(encoder) = &shared.encoder {
+                encoder.encode(&mut records);
+            }
             return Ok(Fetched {
                 window,
                 staged_len: staging.as_ref().map_or(0, Staging::len),
@@ -226,6 +233,7 @@ fn check_records(records: Vec<Record>, fetched_at: i64) -> Result<Vec<StagedReco
                 fetched_at,
                 id: record.id,
                 json,
+                rendered: None,
             })
         })
         .collect()

@@ -352,6 +352,7 @@ pub async fn run_stream(
 
     let sink = output.open(state.output_positions(&output.file_prefix())?)?;
     let horizon = overlap.max(MIN_REMEMBER_MS);
+    let encoder = sink.encoder();
     let committer = Committer {
         sink,
         state: state.clone(),
@@ -377,6 +378,7 @@ pub async fn run_stream(
         max_pages: context.options.max_pages_per_window,
         max_page_records: context.options.max_page_records,
         max_page_bytes: context.options.max_page_bytes,
+        encoder,
         stop: AtomicBool::new(false),
         pages: AtomicU64::new(0),
     });
@@ -605,9 +607,10 @@ impl StreamRun {
             .committer
             .take()
             .ok_or_else(|| RunError::Internal("the committer is missing".into()))?;
-        let (committer, outcome) = tokio::task::spawn_blocking(move || {
+        let (committer, outcome, took) = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let outcome = committer.commit(group);
-            (committer, outcome)
+            (committer, outcome, started.elapsed())
         })
         .await
         .map_err(|error| RunError::Internal(error.to_string()))?;
@@ -616,7 +619,7 @@ impl StreamRun {
         self.summary.windows_committed += outcome.committed.len();
         if let (Some(first), Some(last)) = (outcome.committed.first(), outcome.committed.last()) {
             tracing::debug!(stream = %self.stream, windows = outcome.committed.len(),
-                span = %DisplayWindow(Interval::new(first.start, last.end)), "windows committed");
+                span = %DisplayWindow(Interval::new(first.start, last.end)), ?took, "windows committed");
         }
         if outcome.capped {
             self.summary.capped = true;

@@ -182,6 +182,7 @@ mod tests {
                 fetched_at: 0,
                 id: id.to_string(),
                 json: JsonObject::parse(format!("{{\"id\":\"{id}\"}}")).unwrap(),
+                rendered: None,
             })
             .collect();
         let len = staging.append(&records).unwrap();
@@ -237,6 +238,7 @@ mod tests {
             fetched_at: 0,
             id: "b".into(),
             json: JsonObject::parse("{}".into()).unwrap(),
+            rendered: None,
         }];
         let expected: Vec<(i64, String)> = [(1, "a"), (2, "b"), (3, "c")]
             .iter()

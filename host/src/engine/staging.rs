@@ -110,6 +110,7 @@ fn decode(line: &str) -> io::Result<StagedRecord> {
         fetched_at,
         id,
         json,
+        rendered: None,
     })
 }
 
@@ -146,6 +147,7 @@ mod tests {
             fetched_at: 7,
             id: id.into(),
             json: JsonObject::parse(json.into()).unwrap(),
+            rendered: None,
         }
     }
 

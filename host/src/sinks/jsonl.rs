@@ -347,6 +347,7 @@ pub(super) mod tests {
             event_time,
             fetched_at: 0,
             json: super::super::JsonObject::parse(json.into()).unwrap(),
+            rendered: None,
         }
     }
 

@@ -19,6 +19,7 @@ pub use self::stdout::{StdoutFormat, StdoutSink};
 use crate::state::OutputPosition;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// One record on its way to the output.
@@ -31,6 +32,25 @@ pub struct OutputRecord {
     pub fetched_at: i64,
     /// The vendor's JSON object.
     pub json: JsonObject,
+    /// The record as its sink writes it, if the sink's [`Encoder`] made that ahead.
+    pub rendered: Option<Rendered>,
+}
+
+/// A record made into what its sink writes, ahead of the sink, by the sink's [`Encoder`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The sink's layout it was made under (its CSV header, say): if the sink's layout has
+    /// changed since, the sink makes the record again.
+    pub(crate) layout: u64,
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Makes records into what a sink writes, ahead of the sink. A sink is written by one thread,
+/// in order; the engine runs its encoder on the workers instead, each on its own window, so that
+/// work per record is spread over the cores and the one writer mostly copies. A record it cannot
+/// make (a field a CSV header has no column for yet) is left as it is, for the sink.
+pub trait Encoder: Send + Sync {
+    fn encode(&self, records: &mut [OutputRecord]);
 }
 
 /// The text of exactly one JSON object, on one line.
@@ -149,6 +169,12 @@ pub trait Sink: Send {
     /// Makes everything appended so far durable (flushed and fsynced) and returns the positions of
     /// the files written since the last sync, to checkpoint.
     fn sync(&mut self) -> Result<Vec<OutputPosition>, SinkError>;
+
+    /// The sink's [`Encoder`], if it has work per record that needs neither its files nor the
+    /// records' order.
+    fn encoder(&self) -> Option<Arc<dyn Encoder>> {
+        None
+    }
 }
 
 /// What [`Sink::prepare`] found.

@@ -3,10 +3,14 @@
 //! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
-use super::flatten::{column_names, for_each_cell};
-use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
+mod row;
+
+use self::row::{ColumnGuesses, CsvEncoder, Layout, RowEncoder};
+use super::flatten::column_names;
+use super::{Encoder, OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// The header's index, looked up when a field is not where the record before had it: foldhash
 /// rather than SipHash, which was a tenth of a CSV run's time. Still seeded at random, since the
@@ -58,14 +62,14 @@ pub struct CsvSink {
     /// Whether the state store has a position for this file.
     recorded: bool,
     /// The header; empty until the first record arrives for a new file.
-    columns: Vec<String>,
+    layout: Arc<Layout>,
+    /// The header as the encoder sees it: replaced with `layout`.
+    shared_layout: Arc<RwLock<Arc<Layout>>>,
     len: u64,
     /// Rows not written to the file yet.
     pending: Vec<u8>,
     /// Rows were written to the file since the last sync.
     unsynced: bool,
-    /// The last `local_timestamp` made, by the time it was made from: records of one page share it.
-    local_time: Option<(i64, String)>,
 }
 
 /// Pending rows are written to the file (not yet fsynced) once they reach this size, so that many
@@ -128,18 +132,32 @@ impl CsvSink {
             file.write_all(b"\r\n").map_err(io)?;
             len += 2;
         }
+        let layout = Arc::new(Layout::new(0, columns, &options.extra_columns));
         Ok(CsvSink {
             path: path.to_path_buf(),
             key,
-            options,
             file,
             recorded,
-            columns,
+            shared_layout: Arc::new(RwLock::new(layout.clone())),
+            layout,
+            options,
             len,
             pending: Vec::new(),
             unsynced: false,
-            local_time: None,
         })
+    }
+
+    /// Makes `columns` the header rows are made under, here and in the encoder.
+    fn set_columns(&mut self, columns: Vec<String>) {
+        self.layout = Arc::new(Layout::new(
+            self.layout.version + 1,
+            columns,
+            &self.options.extra_columns,
+        ));
+        *self
+            .shared_layout
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = self.layout.clone();
     }
 
     fn io(&self) -> impl Fn(std::io::Error) -> SinkError + '_ {
@@ -153,7 +171,7 @@ impl CsvSink {
         OutputPosition {
             output: self.key.clone(),
             len: self.len,
-            header: (!self.columns.is_empty()).then(|| encode_row(&self.columns)),
+            header: (!self.layout.columns.is_empty()).then(|| encode_row(&self.layout.columns)),
         }
     }
 
@@ -179,7 +197,7 @@ impl CsvSink {
                 .has_headers(true)
                 .flexible(true)
                 .from_reader(std::io::BufReader::new(&mut self.file));
-            let old_columns = self.columns.clone();
+            let old_columns = self.layout.columns.clone();
             for (index, row) in reader.records().enumerate() {
                 let row = row.map_err(|error| SinkError::Existing {
                     path: self.path.clone(),
@@ -207,20 +225,24 @@ impl CsvSink {
         sync_dir(dir).map_err(io)?;
         self.len = file.metadata().map_err(io)?.len();
         self.file = file;
-        self.columns = columns;
+        self.set_columns(columns);
         Ok(())
     }
 }
 
 impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
-        let index = column_index(&self.columns);
+        let layout = self.layout.clone();
         let mut guesses = ColumnGuesses::default();
         let mut new_fields: Vec<String> = Vec::new();
         for record in batch {
+            if self.made_ahead(record).is_some() {
+                // Made under this header: every field has its column.
+                continue;
+            }
             let mut place = 0;
             column_names(&record.json, |name| {
-                let known = guesses.column(place, name, &self.columns, &index);
+                let known = guesses.column(place, name, &layout);
                 if known.is_none() && !new_fields.iter().any(|field| field == name) {
                     new_fields.push(name.to_string());
                 }
@@ -266,11 +288,11 @@ impl Sink for CsvSink {
             self.file.seek(SeekFrom::Start(0)).map_err(self.io())?;
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
-            self.columns = columns;
+            self.set_columns(columns);
             return Ok(Prepared::Ready(positions));
         }
         // Existing columns keep their place; new ones are added at the end.
-        let mut columns = self.columns.clone();
+        let mut columns = self.layout.columns.clone();
         tracing::info!(path = %self.path.display(), new = ?new_fields, "widening the CSV header");
         columns.extend(new_fields);
         self.rewrite(columns)?;
@@ -279,61 +301,27 @@ impl Sink for CsvSink {
     }
 
     fn append(&mut self, batch: &[OutputRecord]) -> Result<(), SinkError> {
-        let mut writer = csv_writer(std::mem::take(&mut self.pending));
-        let index = column_index(&self.columns);
-        let mut guesses = ColumnGuesses::default();
-        let mut row = vec![String::new(); self.columns.len()];
+        let layout = self.layout.clone();
+        let mut encoder = RowEncoder::new(&layout, &self.options.timezone);
         for record in batch {
-            row.iter_mut().for_each(String::clear);
-            for extra in &self.options.extra_columns {
-                if let Some(&at) = index.get(extra.name()) {
-                    row[at] = match extra {
-                        ExtraColumn::LocalTimestamp => match &self.local_time {
-                            Some((made_from, text)) if *made_from == record.fetched_at => {
-                                text.clone()
-                            }
-                            _ => {
-                                let text =
-                                    local_timestamp(record.fetched_at, &self.options.timezone);
-                                self.local_time = Some((record.fetched_at, text.clone()));
-                                text
-                            }
-                        },
-                    };
-                }
+            if let Some(row) = self.made_ahead(record) {
+                self.pending.extend_from_slice(row);
+                continue;
             }
-            let mut without_column = None;
-            let mut place = 0;
-            for_each_cell(&record.json, |name, cell| {
-                match guesses.column(place, name, &self.columns, &index) {
-                    Some(at) => {
-                        // A name twice in one record: the last one counts, as in a parsed object.
-                        row[at].clear();
-                        row[at].push_str(cell);
-                    }
-                    None => {
-                        without_column = without_column.take().or_else(|| Some(name.to_string()))
-                    }
-                }
-                place += 1;
-            })
-            .map_err(|error| SinkError::Record {
+            let refused = |message: String| SinkError::Record {
                 id: record.id.clone(),
-                message: error.to_string(),
-            })?;
-            if let Some(name) = without_column {
-                return Err(SinkError::Record {
-                    id: record.id.clone(),
-                    message: format!("field `{name}` has no column: prepare() was not called"),
-                });
+                message,
+            };
+            match encoder.encode(record, &mut self.pending) {
+                Ok(None) => {}
+                Ok(Some(name)) => {
+                    return Err(refused(format!(
+                        "field `{name}` has no column: prepare() was not called"
+                    )));
+                }
+                Err(error) => return Err(refused(error.to_string())),
             }
-            writer
-                .write_record(&row)
-                .map_err(|error| (self.io())(error.into()))?;
         }
-        self.pending = writer
-            .into_inner()
-            .map_err(|error| (self.io())(error.into_error()))?;
         if self.pending.len() >= WRITE_AT {
             self.write_pending()?;
         }
@@ -346,9 +334,25 @@ impl Sink for CsvSink {
         self.unsynced = false;
         Ok(vec![self.position()])
     }
+
+    fn encoder(&self) -> Option<Arc<dyn Encoder>> {
+        Some(Arc::new(CsvEncoder {
+            layout: self.shared_layout.clone(),
+            timezone: self.options.timezone.clone(),
+        }))
+    }
 }
 
 impl CsvSink {
+    /// The row of `record` the encoder made, if it was made under the header the file has now.
+    fn made_ahead<'a>(&self, record: &'a OutputRecord) -> Option<&'a [u8]> {
+        record
+            .rendered
+            .as_ref()
+            .filter(|rendered| rendered.layout == self.layout.version)
+            .map(|rendered| rendered.bytes.as_slice())
+    }
+
     fn write_pending(&mut self) -> Result<(), SinkError> {
         if !self.pending.is_empty() {
             self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
@@ -358,44 +362,6 @@ impl CsvSink {
             self.unsynced = true;
         }
         Ok(())
-    }
-}
-
-/// Each column's place in the header, by name.
-fn column_index(columns: &[String]) -> FastMap<&str, usize> {
-    columns
-        .iter()
-        .enumerate()
-        .map(|(at, name)| (name.as_str(), at))
-        .collect()
-}
-
-/// The column each cell of the record before went to, by the cell's place in its record. A
-/// vendor's records nearly always have the same fields in the same order, so a name is compared
-/// with the one column it most likely has instead of being hashed and looked up.
-#[derive(Default)]
-struct ColumnGuesses(Vec<usize>);
-
-impl ColumnGuesses {
-    /// The column of the cell named `name` at `place` in its record, if the header has one.
-    fn column(
-        &mut self,
-        place: usize,
-        name: &str,
-        columns: &[String],
-        index: &FastMap<&str, usize>,
-    ) -> Option<usize> {
-        if let Some(&guess) = self.0.get(place)
-            && columns.get(guess).is_some_and(|column| column == name)
-        {
-            return Some(guess);
-        }
-        let found = *index.get(name)?;
-        if self.0.len() <= place {
-            self.0.resize(place + 1, usize::MAX);
-        }
-        self.0[place] = found;
-        Some(found)
     }
 }
 
@@ -470,6 +436,7 @@ mod tests {
             event_time: 0,
             fetched_at,
             json: super::super::JsonObject::parse(json.into()).unwrap(),
+            rendered: None,
         }
     }
 
@@ -640,5 +607,41 @@ mod tests {
             .collect();
         assert!(text.ends_with("\r\n"));
         assert_eq!(rows, ["a,b", "1,", "2,", "3,x"]);
+    }
+
+    #[test]
+    fn rows_made_ahead_are_written_only_under_the_header_they_were_made_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let encoder = sink.encoder().unwrap();
+        // Nothing is made ahead of a new file's header.
+        let mut first = [record("1", 0, r#"{"a":"1"}"#)];
+        encoder.encode(&mut first);
+        assert_eq!(first[0].rendered, None);
+        write(&mut sink, &first);
+
+        // Two windows made under the header `a`; the first brings a new field, the second not.
+        let mut wider = [record("2", 0, r#"{"a":"2","b":"x"}"#)];
+        let mut later = [record("3", 0, r#"{"a":"3"}"#)];
+        encoder.encode(&mut wider);
+        encoder.encode(&mut later);
+        assert_eq!(wider[0].rendered, None);
+        assert!(later[0].rendered.is_some());
+        write(&mut sink, &wider);
+        // `later` was made for the narrower header: written as it is, its row would be a cell short.
+        write(&mut sink, &later);
+        // A window made after the widening is made under the new header.
+        let mut last = [record("4", 0, r#"{"b":"y","a":"4"}"#)];
+        encoder.encode(&mut last);
+        assert!(last[0].rendered.is_some());
+        write(&mut sink, &last);
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        let rows: Vec<&str> = text
+            .lines()
+            .map(|line| line.split_once(',').unwrap().1)
+            .collect();
+        assert_eq!(rows, ["a,b", "1,", "2,x", "3,", "4,y"]);
     }
 }

@@ -1,0 +1,380 @@
+//! A record as a CSV row: the loop every record of a CSV output goes through, shared by the sink
+//! (which writes rows in order) and its encoder (which makes them ahead, on the workers).
+//!
+//! Rows are spelled as the `csv` crate spells them with its default quoting, which is also how the
+//! seed scripts' `csv.DictWriter` does: a cell goes in quotes, its quotes doubled, only when it
+//! holds a comma, a quote or a line break, and lines end with CRLF. The tests hold this to the
+//! crate itself.
+
+use super::super::flatten::for_each_cell;
+use super::super::{Encoder, OutputRecord, Rendered};
+use super::{ExtraColumn, FastMap, local_timestamp};
+use std::ops::Range;
+use std::sync::{Arc, PoisonError, RwLock};
+
+/// A header, and how a field finds its column in it.
+#[derive(Debug)]
+pub(super) struct Layout {
+    /// Tells apart the headers one sink has had: a row made under one is written only under it.
+    pub version: u64,
+    pub columns: Vec<String>,
+    index: FastMap<String, usize>,
+    /// The columns trawl fills itself, and where they are.
+    extras: Vec<(usize, ExtraColumn)>,
+}
+
+impl Layout {
+    pub fn new(version: u64, columns: Vec<String>, extra_columns: &[ExtraColumn]) -> Self {
+        let index: FastMap<String, usize> = columns
+            .iter()
+            .enumerate()
+            .map(|(at, name)| (name.clone(), at))
+            .collect();
+        let extras = extra_columns
+            .iter()
+            .filter_map(|extra| index.get(extra.name()).map(|&at| (at, extra.clone())))
+            .collect();
+        Layout {
+            version,
+            columns,
+            index,
+            extras,
+        }
+    }
+
+    /// The column of the field `name`, if the header has one.
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// Makes rows under one [`Layout`], reusing its buffers from one record to the next.
+pub(super) struct RowEncoder<'a> {
+    layout: &'a Layout,
+    timezone: &'a jiff::tz::TimeZone,
+    guesses: ColumnGuesses,
+    /// The cells of the record at hand, each already quoted as needed, one after another.
+    cells: Vec<u8>,
+    /// Where each column's cell is in `cells`: empty when the record has none.
+    spans: Vec<Range<usize>>,
+    /// The last `local_timestamp` made, and the time it was made from: records of a page share it.
+    local_time: Option<(i64, String)>,
+}
+
+impl<'a> RowEncoder<'a> {
+    pub fn new(layout: &'a Layout, timezone: &'a jiff::tz::TimeZone) -> Self {
+        RowEncoder {
+            layout,
+            timezone,
+            guesses: ColumnGuesses::default(),
+            cells: Vec::new(),
+            spans: Vec::new(),
+            local_time: None,
+        }
+    }
+
+    /// Appends the row of `record` to `out`. `Ok(Some(name))`, with nothing appended, when the
+    /// record has a field the header has no column for (the first such).
+    pub fn encode(
+        &mut self,
+        record: &OutputRecord,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<String>, serde_json::Error> {
+        let RowEncoder {
+            layout,
+            timezone,
+            guesses,
+            cells,
+            spans,
+            local_time,
+        } = self;
+        cells.clear();
+        spans.clear();
+        spans.resize(layout.columns.len(), 0..0);
+        for (at, extra) in &layout.extras {
+            let start = cells.len();
+            match extra {
+                ExtraColumn::LocalTimestamp => {
+                    let text = match local_time {
+                        Some((made_from, text)) if *made_from == record.fetched_at => text,
+                        _ => {
+                            let text = local_timestamp(record.fetched_at, timezone);
+                            &local_time.insert((record.fetched_at, text)).1
+                        }
+                    };
+                    push_cell(cells, text.as_bytes());
+                }
+            }
+            spans[*at] = start..cells.len();
+        }
+        let mut new_field = None;
+        let mut place = 0;
+        for_each_cell(&record.json, |name, cell| {
+            match guesses.column(place, name, layout) {
+                Some(at) => {
+                    // A name twice in one record: the last one counts, as in a parsed object.
+                    let start = cells.len();
+                    push_cell(cells, cell.as_bytes());
+                    spans[at] = start..cells.len();
+                }
+                None => {
+                    if new_field.is_none() {
+                        new_field = Some(name.to_string());
+                    }
+                }
+            }
+            place += 1;
+        })?;
+        if new_field.is_some() {
+            return Ok(new_field);
+        }
+        if let [only] = spans.as_slice()
+            && only.is_empty()
+        {
+            // A line with nothing on it would read as no row at all.
+            out.extend_from_slice(b"\"\"\r\n");
+            return Ok(None);
+        }
+        for (at, span) in spans.iter().enumerate() {
+            if at > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&cells[span.clone()]);
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(None)
+    }
+}
+
+/// Appends `cell` to `out`, in quotes with its quotes doubled if it holds a comma, a quote or a
+/// line break, as it is otherwise.
+fn push_cell(out: &mut Vec<u8>, cell: &[u8]) {
+    if !cell
+        .iter()
+        .any(|&byte| matches!(byte, b',' | b'"' | b'\r' | b'\n'))
+    {
+        out.extend_from_slice(cell);
+        return;
+    }
+    out.push(b'"');
+    for piece in cell.split_inclusive(|&byte| byte == b'"') {
+        out.extend_from_slice(piece);
+        if piece.ends_with(b"\"") {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
+}
+
+/// The column each cell of the record before went to, by the cell's place in its record. A
+/// vendor's records nearly always have the same fields in the same order, so a name is compared
+/// with the one column it most likely has instead of being hashed and looked up.
+#[derive(Default)]
+pub(super) struct ColumnGuesses(Vec<usize>);
+
+impl ColumnGuesses {
+    /// The column of the cell named `name` at `place` in its record, if the header has one.
+    pub fn column(&mut self, place: usize, name: &str, layout: &Layout) -> Option<usize> {
+        if let Some(&guess) = self.0.get(place)
+            && layout
+                .columns
+                .get(guess)
+                .is_some_and(|column| column == name)
+        {
+            return Some(guess);
+        }
+        let found = layout.column(name)?;
+        if self.0.len() <= place {
+            self.0.resize(place + 1, usize::MAX);
+        }
+        self.0[place] = found;
+        Some(found)
+    }
+}
+
+/// A CSV sink's [`Encoder`]: rows made under the header the sink has when a window is fetched.
+pub(super) struct CsvEncoder {
+    /// The sink's current layout, replaced whenever its header changes.
+    pub layout: Arc<RwLock<Arc<Layout>>>,
+    pub timezone: jiff::tz::TimeZone,
+}
+
+impl Encoder for CsvEncoder {
+    fn encode(&self, records: &mut [OutputRecord]) {
+        let layout = self
+            .layout
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if layout.columns.is_empty() {
+            // A new file: its header comes from the first records, in the sink.
+            return;
+        }
+        let mut encoder = RowEncoder::new(&layout, &self.timezone);
+        for record in records {
+            let mut row = Vec::with_capacity(record.json.len() + 64);
+            // A record with a new field, or one the walk refuses, is left to the sink, which
+            // widens the header or reports it.
+            if let Ok(None) = encoder.encode(record, &mut row) {
+                record.rendered = Some(Rendered {
+                    layout: layout.version,
+                    bytes: row,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::JsonObject;
+    use crate::test_rng::Rng;
+
+    fn utc() -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::UTC
+    }
+
+    fn record(json: &str) -> OutputRecord {
+        OutputRecord {
+            id: "1".into(),
+            event_time: 0,
+            fetched_at: 1_749_341_241_000,
+            json: JsonObject::parse(json.into()).unwrap(),
+            rendered: None,
+        }
+    }
+
+    fn encode(layout: &Layout, json: &str) -> Result<String, Option<String>> {
+        let timezone = utc();
+        let mut out = Vec::new();
+        match RowEncoder::new(layout, &timezone).encode(&record(json), &mut out) {
+            Ok(None) => Ok(String::from_utf8(out).unwrap()),
+            Ok(Some(name)) => {
+                assert!(out.is_empty(), "a refused record appended {out:?}");
+                Err(Some(name))
+            }
+            Err(_) => Err(None),
+        }
+    }
+
+    /// The row the `csv` crate writes for `cells`.
+    fn crate_row(cells: &[&str]) -> String {
+        let mut writer = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::CRLF)
+            .from_writer(Vec::new());
+        writer.write_record(cells).unwrap();
+        String::from_utf8(writer.into_inner().unwrap()).unwrap()
+    }
+
+    fn columns(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    #[test]
+    fn cells_land_under_their_columns_with_local_time_first() {
+        let layout = Layout::new(
+            1,
+            columns(&["local_timestamp", "id", "event", "note"]),
+            &[ExtraColumn::LocalTimestamp],
+        );
+        assert_eq!(
+            encode(&layout, r#"{"note":"a, \"b\"\nc","id":7,"event":"x"}"#).unwrap(),
+            "2025-06-08 00:07:21 UTC,7,x,\"a, \"\"b\"\"\nc\"\r\n"
+        );
+        assert_eq!(
+            encode(&layout, r#"{"id":8}"#).unwrap(),
+            "2025-06-08 00:07:21 UTC,8,,\r\n"
+        );
+    }
+
+    #[test]
+    fn a_field_without_a_column_appends_nothing_and_is_named() {
+        let layout = Layout::new(1, columns(&["id"]), &[]);
+        assert_eq!(
+            encode(&layout, r#"{"id":1,"new":{"deep":2}}"#),
+            Err(Some("new.deep".into()))
+        );
+    }
+
+    #[test]
+    fn a_single_empty_cell_is_quoted_as_the_crate_does() {
+        let layout = Layout::new(1, columns(&["id"]), &[]);
+        assert_eq!(encode(&layout, r#"{}"#).unwrap(), crate_row(&[""]));
+        assert_eq!(encode(&layout, r#"{"id":""}"#).unwrap(), "\"\"\r\n");
+    }
+
+    #[test]
+    fn a_record_field_named_like_an_extra_column_wins() {
+        let layout = Layout::new(
+            1,
+            columns(&["local_timestamp", "id"]),
+            &[ExtraColumn::LocalTimestamp],
+        );
+        assert_eq!(
+            encode(&layout, r#"{"id":1,"local_timestamp":"theirs"}"#).unwrap(),
+            "theirs,1\r\n"
+        );
+    }
+
+    /// Generated cells (every byte the quoting looks at, in every place) and headers, against the
+    /// `csv` crate writing the same cells.
+    #[test]
+    fn rows_are_spelled_as_the_csv_crate_spells_them() {
+        const PIECES: &[&str] = &[
+            "a", "b c", ",", "\\\"", "\\n", "\\r", "\\r\\n", " ", "é", "\\u00e9", "", "x,y", "''",
+            "#", ";", "\\t", "\\\"\\\"",
+        ];
+        let mut rng = Rng(0x05ee_dc5f);
+        for case in 0..3_000 {
+            let width = 1 + rng.below(5);
+            let names: Vec<String> = (0..width).map(|at| format!("f{at}")).collect();
+            let layout = Layout::new(1, names.clone(), &[]);
+            let mut fields = Vec::new();
+            let mut expected = vec![String::new(); width];
+            for (at, name) in names.iter().enumerate() {
+                if rng.chance(20) {
+                    continue;
+                }
+                let text: String = (0..rng.below(4))
+                    .map(|_| *rng.pick::<&str>(PIECES))
+                    .collect();
+                let value: String = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+                expected[at] = value;
+                fields.push(format!("\"{name}\":\"{text}\""));
+            }
+            let json = format!("{{{}}}", fields.join(","));
+            let cells: Vec<&str> = expected.iter().map(String::as_str).collect();
+            assert_eq!(
+                encode(&layout, &json).unwrap(),
+                crate_row(&cells),
+                "case {case}: {json}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_encoder_leaves_records_it_cannot_make_to_the_sink() {
+        let layout = Arc::new(RwLock::new(Arc::new(Layout::new(3, columns(&["id"]), &[]))));
+        let encoder = CsvEncoder {
+            layout: layout.clone(),
+            timezone: utc(),
+        };
+        let mut records = vec![record(r#"{"id":1}"#), record(r#"{"id":2,"new":1}"#)];
+        encoder.encode(&mut records);
+        assert_eq!(
+            records[0].rendered,
+            Some(Rendered {
+                layout: 3,
+                bytes: b"1\r\n".to_vec()
+            })
+        );
+        assert_eq!(records[1].rendered, None);
+
+        // A new file's header is made by the sink: nothing is made ahead of it.
+        *layout.write().unwrap() = Arc::new(Layout::new(4, Vec::new(), &[]));
+        let mut records = vec![record(r#"{"id":1}"#)];
+        encoder.encode(&mut records);
+        assert_eq!(records[0].rendered, None);
+    }
+}
