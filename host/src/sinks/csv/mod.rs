@@ -10,15 +10,10 @@ use super::flatten::column_names;
 use super::{Encoder, OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
-
-/// The header's index, looked up when a field is not where the record before had it: foldhash
-/// rather than SipHash, which was a tenth of a CSV run's time. Still seeded at random, since the
-/// names come from vendor data.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// A column trawl adds to every row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -408,16 +403,6 @@ fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
     let mut last = [0u8];
     file.read_exact(&mut last)?;
     Ok(last[0] == b'\n')
-}
-
-fn local_timestamp(millis: i64, timezone: &jiff::tz::TimeZone) -> String {
-    jiff::Timestamp::from_millisecond(millis)
-        .map(|time| {
-            time.to_zoned(timezone.clone())
-                .strftime("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_default()
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
