@@ -189,11 +189,7 @@ fn check_page_size(shared: &Shared, page: &Page) -> Result<(), WindowError> {
             setting: "max_page_records",
         });
     }
-    let bytes: usize = page
-        .records
-        .iter()
-        .map(|record| record.json.as_str().len())
-        .sum();
+    let bytes: usize = page.records.iter().map(|record| record.json.len()).sum();
     if bytes > shared.max_page_bytes {
         return Err(WindowError::PageTooLarge {
             found: bytes,
@@ -217,7 +213,8 @@ fn check_records(records: Vec<Record>, fetched_at: i64) -> Result<Vec<StagedReco
             }
             let checked = match record.json {
                 RecordJson::FromConnector(text) => JsonObject::parse(text),
-                RecordJson::Checked(text) => Ok(JsonObject::from_checked(text)),
+                RecordJson::Checked { body, range } => JsonObject::from_checked_piece(body, range)
+                    .ok_or_else(|| "it is not a piece of its page's body".to_string()),
             };
             let json = match checked {
                 Ok(json) => json,

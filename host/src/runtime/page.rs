@@ -2,6 +2,8 @@
 
 use super::HostState;
 use super::wit::{v0_1, v0_2};
+use std::ops::Range;
+use std::sync::Arc;
 
 /// One page of a connector's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +27,33 @@ pub struct Record {
 pub enum RecordJson {
     /// Written out by the connector: nothing about it is known yet.
     FromConnector(String),
-    /// Cut by the host from a body it read and checked in full: one JSON object, which may still
-    /// have line breaks between its tokens.
-    Checked(String),
+    /// A piece of a body the host read and checked in full: one JSON object, which may still
+    /// have line breaks between its tokens. It shares the body's text rather than copying it out:
+    /// a page's records are most of its body, and each copy cost an allocation and a `memcpy`.
+    Checked {
+        body: Arc<String>,
+        range: Range<usize>,
+    },
 }
 
 impl RecordJson {
+    /// The text's length, known without reading the text.
+    pub fn len(&self) -> usize {
+        match self {
+            RecordJson::FromConnector(text) => text.len(),
+            RecordJson::Checked { range, .. } => range.len(),
+        }
+    }
+
+    /// Never true of a record the host checked; here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn as_str(&self) -> &str {
         match self {
-            RecordJson::FromConnector(text) | RecordJson::Checked(text) => text,
+            RecordJson::FromConnector(text) => text,
+            RecordJson::Checked { body, range } => &body[range.clone()],
         }
     }
 }
@@ -79,7 +99,7 @@ pub(super) fn take(
             .map_err(|error| format!("its page returns records it does not hold: {error}"))?;
         records.reserve(read.kept.len());
         for kept in read.kept {
-            let text = body.record(kept.index).ok_or_else(|| {
+            let range = body.range(kept.index).ok_or_else(|| {
                 format!(
                     "it keeps record {} of a body that has {}",
                     kept.index,
@@ -89,7 +109,10 @@ pub(super) fn take(
             records.push(Record {
                 id: kept.id,
                 event_time: kept.event_time,
-                json: RecordJson::Checked(text.to_string()),
+                json: RecordJson::Checked {
+                    body: body.text().clone(),
+                    range,
+                },
             });
         }
     }

@@ -18,6 +18,7 @@ pub use self::stdout::{StdoutFormat, StdoutSink};
 
 use crate::state::OutputPosition;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -57,8 +58,19 @@ pub trait Encoder: Send + Sync {
 ///
 /// A record's JSON is checked once, where it enters trawl from a connector; every later step
 /// (staging, sorting, filters, sinks) relies on that instead of parsing it again only to check it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JsonObject(String);
+#[derive(Clone, Debug)]
+pub struct JsonObject(Text);
+
+#[derive(Clone, Debug)]
+enum Text {
+    Owned(String),
+    /// A piece of a page's body, shared with the page's other records: a page's records are most
+    /// of its body, and copying each out cost an allocation and a `memcpy` per record.
+    Piece {
+        body: Arc<String>,
+        range: Range<usize>,
+    },
+}
 
 impl JsonObject {
     /// Checks that `text` is one JSON object and nothing else. The text is kept exactly as sent
@@ -82,19 +94,46 @@ impl JsonObject {
     /// Text the host has already checked is one JSON object (see [`parse`](Self::parse)), made
     /// one line.
     pub fn from_checked(text: String) -> Self {
-        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some() {
-            return JsonObject(compact(&text));
+        if has_line_break(&text) {
+            return JsonObject(Text::Owned(compact(&text)));
         }
-        JsonObject(text)
+        JsonObject(Text::Owned(text))
+    }
+
+    /// The piece of `body` at `range`, which the host has already checked is one JSON object,
+    /// made one line. `None` if `range` is not a piece of `body`.
+    pub fn from_checked_piece(body: Arc<String>, range: Range<usize>) -> Option<Self> {
+        let text = body.get(range.clone())?;
+        if has_line_break(text) {
+            return Some(JsonObject(Text::Owned(compact(text))));
+        }
+        Some(JsonObject(Text::Piece { body, range }))
     }
 
     /// Text that was checked by [`parse`](Self::parse) before, read back from trawl's own files.
     pub(crate) fn checked(text: String) -> Self {
-        JsonObject(text)
+        JsonObject(Text::Owned(text))
+    }
+
+    /// The text's length, known without reading the text (a shared piece may be out of cache).
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Text::Owned(text) => text.len(),
+            Text::Piece { range, .. } => range.len(),
+        }
+    }
+
+    /// Never true of a JSON object; here because `len` is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Text::Owned(text) => text,
+            // In range and on character boundaries: checked when it was made.
+            Text::Piece { body, range } => &body[range.clone()],
+        }
     }
 }
 
@@ -102,8 +141,20 @@ impl std::ops::Deref for JsonObject {
     type Target = str;
 
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
+}
+
+impl PartialEq for JsonObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for JsonObject {}
+
+fn has_line_break(text: &str) -> bool {
+    memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_some()
 }
 
 /// Valid JSON `text` without the whitespace between its tokens.
@@ -336,6 +387,25 @@ mod tests {
             JsonObject::parse(pretty.into()).unwrap().as_str(),
             r#"{"a":"x  y","b":[1,2]}"#
         );
+    }
+
+    #[test]
+    fn a_piece_of_a_body_reads_as_its_own_text() {
+        let body = Arc::new("{\"data\":[{\"a\":\"é\"},{\n \"b\": 2\n}]}".to_string());
+        let first = body.find("{\"a").unwrap()..body.find('}').unwrap() + 1;
+        let piece = JsonObject::from_checked_piece(body.clone(), first.clone()).unwrap();
+        assert_eq!(piece.as_str(), r#"{"a":"é"}"#);
+        assert_eq!(piece.len(), first.len());
+        assert_eq!(piece, JsonObject::parse(r#"{"a":"é"}"#.into()).unwrap());
+        // A pretty-printed record is made one line, as a whole one is.
+        let second = body.rfind("{\n").unwrap()..body.len() - 2;
+        let compacted = JsonObject::from_checked_piece(body.clone(), second).unwrap();
+        assert_eq!(compacted.as_str(), r#"{"b":2}"#);
+        assert_eq!(compacted.len(), compacted.as_str().len());
+        // A range that is not a piece of the text (past its end, or inside a character) is none.
+        assert!(JsonObject::from_checked_piece(body.clone(), 0..body.len() + 1).is_none());
+        let inside = body.find('é').unwrap() + 1;
+        assert!(JsonObject::from_checked_piece(body.clone(), inside..body.len()).is_none());
     }
 
     fn daily(directory: &str) -> OutputSpec {

@@ -59,8 +59,17 @@ impl ReadRecords {
 
     /// The text of record `index`: one JSON object, checked.
     pub fn record(&self, index: u32) -> Option<&str> {
-        let range = self.records.get(usize::try_from(index).ok()?)?;
-        self.text.get(range.clone())
+        self.text.get(self.range(index)?)
+    }
+
+    /// Where record `index` is in [`text`](Self::text).
+    pub fn range(&self, index: u32) -> Option<Range<usize>> {
+        self.records.get(usize::try_from(index).ok()?).cloned()
+    }
+
+    /// The body's text, which every record is a piece of.
+    pub fn text(&self) -> &Arc<String> {
+        &self.text
     }
 
     /// What holding these costs, for the connector's limit: the text is counted again, since it
