@@ -143,21 +143,22 @@ impl Committer {
         .map_err(staging_error)?;
         let collect_ids = fetched.window.end > self.remember_after || self.remaining.is_some();
         let selection = match sorted {
-            Sorted::InMemory(records) => {
+            Sorted::InMemory(mut kept) => {
                 let mut selection = Selection::default();
                 let mut remaining = self.remaining;
-                let mut kept = Vec::with_capacity(records.len());
-                for record in records {
-                    match self.choose(&record, &mut remaining) {
-                        Choice::Keep => kept.push(record),
+                // In place: when every record goes out, as most do, none is moved.
+                kept.retain(|record| {
+                    if selection.cut_at.is_some() {
+                        return false;
+                    }
+                    match self.choose(record, &mut remaining) {
+                        Choice::Keep => return true,
                         Choice::Duplicate => selection.duplicates += 1,
                         Choice::Filtered => selection.filtered += 1,
-                        Choice::Cut => {
-                            selection.cut_at = Some(record.event_time);
-                            break;
-                        }
+                        Choice::Cut => selection.cut_at = Some(record.event_time),
                     }
-                }
+                    false
+                });
                 for batch in kept.chunks(BATCH) {
                     self.prepare(batch, appended, outcome)?;
                 }

@@ -26,6 +26,13 @@ pub fn sort(
     chunk_bytes: usize,
     scratch: &Path,
 ) -> io::Result<Sorted> {
+    // The common case, a window whose pages were all kept in memory and fit one chunk: sorted
+    // where it is, rather than moved record by record into a chunk of its own.
+    if len == 0 && also.iter().map(footprint).sum::<usize>() < chunk_bytes {
+        let mut chunk = also;
+        sort_chunk(&mut chunk);
+        return Ok(Sorted::InMemory(chunk));
+    }
     let mut chunk: Vec<StagedRecord> = Vec::new();
     let mut chunk_size = 0usize;
     let mut runs: Vec<(PathBuf, u64)> = Vec::new();
@@ -37,7 +44,7 @@ pub fn sort(
     };
     for record in staged.chain(also.into_iter().map(Ok)) {
         let record = record?;
-        chunk_size += record.json.len() + record.id.len() + 64;
+        chunk_size += footprint(&record);
         chunk.push(record);
         if chunk_size >= chunk_bytes {
             let dir = match &dir {
@@ -60,6 +67,11 @@ pub fn sort(
             Ok(Sorted::OnDisk(Runs { runs, _dir: dir }))
         }
     }
+}
+
+/// About what `record` takes in memory, counted against a chunk's size.
+fn footprint(record: &StagedRecord) -> usize {
+    record.json.len() + record.id.len() + 64
 }
 
 fn sort_chunk(chunk: &mut Vec<StagedRecord>) {
@@ -258,5 +270,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(keys(&sorted), vec![(2, "b".to_string())]);
+    }
+
+    #[test]
+    fn a_window_held_only_in_memory_is_sorted_as_a_staged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = |time: i64, id: &str| StagedRecord {
+            event_time: time,
+            fetched_at: 0,
+            id: id.into(),
+            json: JsonObject::parse("{}".into()).unwrap(),
+            rendered: None,
+        };
+        let page = vec![
+            record(3, "c"),
+            record(1, "a"),
+            record(3, "c"),
+            record(2, "b"),
+        ];
+        let expected: Vec<(i64, String)> = [(1, "a"), (2, "b"), (3, "c")]
+            .iter()
+            .map(|(time, id)| (*time, id.to_string()))
+            .collect();
+        let none = dir.path().join("none");
+        let in_memory = sort(&none, 0, page.clone(), 1 << 20, dir.path()).unwrap();
+        assert!(matches!(in_memory, Sorted::InMemory(_)));
+        assert_eq!(keys(&in_memory), expected);
+        // Bigger than a chunk: to runs on disk, even with nothing staged.
+        let on_disk = sort(&none, 0, page, 1, dir.path()).unwrap();
+        assert!(matches!(on_disk, Sorted::OnDisk(_)));
+        assert_eq!(keys(&on_disk), expected);
     }
 }
