@@ -639,7 +639,13 @@ impl HttpCapability {
                     value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 })
                 .collect();
-            let mut body = Vec::new();
+            // Room for the whole body up front when its length is announced (and allowed): growing
+            // the buffer chunk by chunk copied a page several times over.
+            let announced = response
+                .content_length()
+                .filter(|&len| len <= self.limits.max_body_bytes)
+                .unwrap_or(0);
+            let mut body = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
             while let Some(chunk) = response.chunk().await.map_err(failed)? {
                 HttpStats::add(&self.stats.counters.bytes_received, chunk.len() as u64);
                 if (body.len() + chunk.len()) as u64 > self.limits.max_body_bytes {
