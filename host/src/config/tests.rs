@@ -132,6 +132,31 @@ fn precedence_is_flag_file_env_default() {
 }
 
 #[test]
+fn utc_and_other_spellings_of_it_are_the_same_zone() {
+    let empty = env(&[]);
+    for zone in ["UTC", "utc", "Etc/UTC"] {
+        let overrides = Overrides {
+            params: vec![],
+            settings: vec![("timezone".into(), zone.into(), "--timezone")],
+        };
+        let sources = Sources {
+            overrides: &overrides,
+            file: None,
+            env: &empty,
+        };
+        let settings = resolve_settings(&info(), &stream(), &sources).unwrap();
+        let noon = jiff::Timestamp::from_second(1_718_452_800).unwrap();
+        assert_eq!(
+            noon.to_zoned(settings.timezone)
+                .strftime("%H:%M %Z")
+                .to_string(),
+            "12:00 UTC",
+            "{zone}"
+        );
+    }
+}
+
+#[test]
 fn missing_and_invalid_values_say_how_to_fix_them() {
     let overrides = Overrides::default();
     let empty = env(&[]);
