@@ -202,38 +202,39 @@ fn check_page_size(shared: &Shared, page: &Page) -> Result<(), WindowError> {
 }
 
 fn check_records(records: Vec<Record>, fetched_at: i64) -> Result<Vec<StagedRecord>, WindowError> {
-    records
-        .into_iter()
-        .map(|record| {
-            if jiff::Timestamp::from_millisecond(record.event_time).is_err() {
-                return Err(WindowError::BadEventTime {
+    // Sized up front: collecting into a `Result` knows no size, and grew the list (moving every
+    // record made so far) as it went.
+    let mut checked = Vec::with_capacity(records.len());
+    for record in records {
+        if jiff::Timestamp::from_millisecond(record.event_time).is_err() {
+            return Err(WindowError::BadEventTime {
+                id: record.id,
+                event_time: record.event_time,
+            });
+        }
+        let json = match record.json {
+            RecordJson::FromConnector(text) => JsonObject::parse(text),
+            RecordJson::Checked { body, range } => JsonObject::from_checked_piece(body, range)
+                .ok_or_else(|| "it is not a piece of its page's body".to_string()),
+        };
+        let json = match json {
+            Ok(json) => json,
+            Err(reason) => {
+                return Err(WindowError::NotAnObject {
                     id: record.id,
-                    event_time: record.event_time,
+                    reason,
                 });
             }
-            let checked = match record.json {
-                RecordJson::FromConnector(text) => JsonObject::parse(text),
-                RecordJson::Checked { body, range } => JsonObject::from_checked_piece(body, range)
-                    .ok_or_else(|| "it is not a piece of its page's body".to_string()),
-            };
-            let json = match checked {
-                Ok(json) => json,
-                Err(reason) => {
-                    return Err(WindowError::NotAnObject {
-                        id: record.id,
-                        reason,
-                    });
-                }
-            };
-            Ok(StagedRecord {
-                event_time: record.event_time,
-                fetched_at,
-                id: record.id,
-                json,
-                rendered: None,
-            })
-        })
-        .collect()
+        };
+        checked.push(StagedRecord {
+            event_time: record.event_time,
+            fetched_at,
+            id: record.id,
+            json,
+            rendered: None,
+        });
+    }
+    Ok(checked)
 }
 
 /// Runs file and database work off the async threads.
