@@ -136,16 +136,22 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     limits.concurrent_calls = u32::try_from(workers(args, file_or_default))
         .unwrap_or(u32::MAX)
         .saturating_add(1);
-    let runtime = Runtime::new(cache_dir(cli), limits).map_err(Failure::run)?;
-    let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
-    let connector = load(&runtime, &dirs, &args.connector).await?;
     let state_dir = cli
         .state_dir
         .clone()
         .or_else(|| file_or_default.state_dir.clone())
         .or_else(|| xdg_dir("XDG_STATE_HOME", ".local/state").map(|dir| dir.join("trawl")))
         .ok_or_else(|| Failure::input("no state folder: set --state DIR or HOME"))?;
-    let state = StateStore::open(&state_dir).map_err(Failure::run)?;
+    // Opened while the connector loads: a new store costs several flushes to disk, and the two
+    // share nothing.
+    let opening = tokio::task::spawn_blocking(move || StateStore::open(&state_dir));
+    let runtime = Runtime::new(cache_dir(cli), limits).map_err(Failure::run)?;
+    let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
+    let connector = load(&runtime, &dirs, &args.connector).await?;
+    let state = opening
+        .await
+        .map_err(|error| Failure::run(format!("opening the state store stopped: {error}")))?
+        .map_err(Failure::run)?;
     // Refuses a connector whose file is not the one approved under its name (see install.rs).
     super::install::check_integrity(&connector, &state)?;
     let info = connector.info().clone();
