@@ -133,6 +133,9 @@ impl QuotaCase {
 struct Plan {
     quick: bool,
     runs: usize,
+    /// Runs of each throughput scenario: a run is a fraction of a second, and on a shared
+    /// machine a median of three moved by several percent from one bench to the next.
+    throughput_runs: usize,
     big_runs: usize,
     start_runs: usize,
     throughput: Dataset,
@@ -142,12 +145,13 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(quick: bool, runs: Option<usize>) -> Self {
-        let runs = runs.unwrap_or(if quick { 1 } else { 3 }).max(1);
+    fn new(quick: bool, asked: Option<usize>) -> Self {
+        let runs = asked.unwrap_or(if quick { 1 } else { 3 }).max(1);
         if quick {
             Plan {
                 quick,
                 runs,
+                throughput_runs: runs,
                 big_runs: runs,
                 start_runs: runs.max(3),
                 throughput: Dataset {
@@ -169,6 +173,7 @@ impl Plan {
             Plan {
                 quick,
                 runs,
+                throughput_runs: asked.unwrap_or(7).max(1),
                 // A million records take a while: two runs are enough for a median of the memory.
                 big_runs: runs.min(2),
                 start_runs: runs.max(5),
@@ -462,11 +467,11 @@ impl Bench {
         let mut in_memory = Vec::new();
         let mut rss = Vec::new();
         let (mut trawl_cpu, mut raw_cpu) = (Vec::new(), Vec::new());
-        for run in 0..plan.runs {
+        for run in 0..plan.throughput_runs {
             for (index, &workers) in plan.workers.iter().enumerate() {
                 let dir = self.work.join("throughput");
                 let measured = self.raw_run(&simulator, hours, workers, &dir)?;
-                progress("raw", workers, run, plan.runs, &measured);
+                progress("raw", workers, run, plan.throughput_runs, &measured);
                 raw[index].push(measured.wall.as_secs_f64());
                 if workers == 4 {
                     raw_cpu.extend(measured.cpu);
@@ -474,7 +479,7 @@ impl Bench {
 
                 let (measured, written) =
                     self.trawl_run(&simulator, hours, workers, "jsonl", &[], &dir)?;
-                progress("trawl jsonl", workers, run, plan.runs, &measured);
+                progress("trawl jsonl", workers, run, plan.throughput_runs, &measured);
                 self.check_count(&format!("JSONL, {workers} workers"), written, records);
                 jsonl[index].push(measured.wall.as_secs_f64());
                 if workers == 4 {
@@ -484,14 +489,14 @@ impl Bench {
             }
             let dir = self.work.join("throughput");
             let (measured, written) = self.trawl_run(&simulator, hours, 4, "csv", &[], &dir)?;
-            progress("trawl csv", 4, run, plan.runs, &measured);
+            progress("trawl csv", 4, run, plan.throughput_runs, &measured);
             self.check_count("CSV, 4 workers", written, records);
             csv.push(measured.wall.as_secs_f64());
             // The same in memory: what the flushes to disk cost, for reference.
             if let Some(shm) = shm_dir() {
                 let (measured, written) =
                     self.trawl_run(&simulator, hours, 4, "jsonl", &[], &shm)?;
-                progress("trawl tmpfs", 4, run, plan.runs, &measured);
+                progress("trawl tmpfs", 4, run, plan.throughput_runs, &measured);
                 self.check_count("JSONL in /dev/shm, 4 workers", written, records);
                 in_memory.push(measured.wall.as_secs_f64());
             }
@@ -1140,7 +1145,9 @@ fn results_file(
     );
     let _ = writeln!(
         out,
-        "- Runs: {} per scenario ({} for the backfill, {} for start-up), medians shown{}\n",
+        "- Runs: {} per throughput scenario, {} for the quota, {} for the backfill, {} for \
+         start-up; medians shown{}\n",
+        plan.throughput_runs,
         plan.runs,
         plan.big_runs,
         plan.start_runs,
