@@ -191,13 +191,17 @@ impl StateStore {
         for window in windows {
             completed = merge(&completed, window.completed);
         }
-        transaction.execute("DELETE FROM completed WHERE scope = ?1", params![key])?;
+        // Cached statements throughout: a run commits a group every few milliseconds.
+        transaction
+            .prepare_cached("DELETE FROM completed WHERE scope = ?1")?
+            .execute(params![key])?;
+        let mut insert = transaction.prepare_cached(
+            "INSERT INTO completed (scope, start_ms, end_ms) VALUES (?1, ?2, ?3)",
+        )?;
         for interval in completed {
-            transaction.execute(
-                "INSERT INTO completed (scope, start_ms, end_ms) VALUES (?1, ?2, ?3)",
-                params![key, interval.start, interval.end],
-            )?;
+            insert.execute(params![key, interval.start, interval.end])?;
         }
+        drop(insert);
         for output in outputs {
             write_output(&transaction, output)?;
         }
@@ -421,11 +425,12 @@ fn read_completed(connection: &Connection, key: &str) -> Result<Vec<Interval>, S
 }
 
 fn write_output(connection: &Connection, output: &OutputPosition) -> Result<(), StateError> {
-    connection.execute(
-        "INSERT INTO outputs (output, len, header) VALUES (?1, ?2, ?3)
-         ON CONFLICT (output) DO UPDATE SET len = excluded.len, header = excluded.header",
-        params![output.output, output.len as i64, output.header],
-    )?;
+    connection
+        .prepare_cached(
+            "INSERT INTO outputs (output, len, header) VALUES (?1, ?2, ?3)
+             ON CONFLICT (output) DO UPDATE SET len = excluded.len, header = excluded.header",
+        )?
+        .execute(params![output.output, output.len as i64, output.header])?;
     Ok(())
 }
 
