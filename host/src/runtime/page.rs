@@ -97,22 +97,43 @@ pub(super) fn take(
             .resources()
             .delete(read.records)
             .map_err(|error| format!("its page returns records it does not hold: {error}"))?;
+        // A record shares the body's text, which stays whole until the record is written. That
+        // pays when the records kept are most of the body; a few kept from a large one are copied
+        // out instead, so that the rest of it is freed now.
+        let kept_bytes: usize = read
+            .kept
+            .iter()
+            .filter_map(|kept| body.range(kept.index))
+            .map(|range| range.len())
+            .sum();
+        let share = kept_bytes.saturating_mul(2) >= body.text().len();
         records.reserve(read.kept.len());
         for kept in read.kept {
-            let range = body.range(kept.index).ok_or_else(|| {
-                format!(
-                    "it keeps record {} of a body that has {}",
-                    kept.index,
-                    body.count()
-                )
-            })?;
+            let (text, range) = body
+                .record(kept.index)
+                .zip(body.range(kept.index))
+                .ok_or_else(|| {
+                    format!(
+                        "it keeps record {} of a body that has {}",
+                        kept.index,
+                        body.count()
+                    )
+                })?;
+            let json = if share {
+                RecordJson::Checked {
+                    body: body.text().clone(),
+                    range,
+                }
+            } else {
+                RecordJson::Checked {
+                    body: Arc::new(text.to_string()),
+                    range: 0..text.len(),
+                }
+            };
             records.push(Record {
                 id: kept.id,
                 event_time: kept.event_time,
-                json: RecordJson::Checked {
-                    body: body.text().clone(),
-                    range,
-                },
+                json,
             });
         }
     }
@@ -120,4 +141,89 @@ pub(super) fn take(
         records,
         next_cursor: page.next_cursor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::Capabilities;
+    use crate::capabilities::responses::ReadRecords;
+    use crate::runtime::GuestLimits;
+    use v0_2::exports::trawl::connector0_2_0::connector::{
+        KeptRecord, Page as GuestPage, ReadRecords as Read,
+    };
+
+    /// `take` of a page keeping the records at `indexes` of `text`, whose records are at `ranges`.
+    fn take_kept(text: &str, ranges: Vec<Range<usize>>, indexes: &[u32]) -> (Arc<String>, Page) {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        let text = Arc::new(text.to_string());
+        let held = state
+            .resources()
+            .push(ReadRecords::new(text.clone(), ranges))
+            .unwrap();
+        let kept = indexes
+            .iter()
+            .map(|&index| KeptRecord {
+                index,
+                id: format!("r{index}"),
+                event_time: 0,
+            })
+            .collect();
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: held,
+                kept,
+            }),
+            next_cursor: None,
+        };
+        (text, take(&mut state, page).unwrap())
+    }
+
+    fn shares(record: &Record, text: &Arc<String>) -> bool {
+        matches!(&record.json, RecordJson::Checked { body, .. } if Arc::ptr_eq(body, text))
+    }
+
+    #[test]
+    fn records_that_are_most_of_a_body_share_it_and_a_few_are_copied_out() {
+        let body = r#"[{"a":1},{"b":2},{"c":3}]"#;
+        let ranges = vec![1..8, 9..16, 17..24];
+        let (text, all) = take_kept(body, ranges.clone(), &[0, 1, 2]);
+        assert!(all.records.iter().all(|record| shares(record, &text)));
+        let texts: Vec<&str> = all
+            .records
+            .iter()
+            .map(|record| record.json.as_str())
+            .collect();
+        assert_eq!(texts, [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
+
+        let (text, one) = take_kept(body, ranges, &[1]);
+        assert!(!shares(&one.records[0], &text));
+        assert_eq!(one.records[0].json.as_str(), r#"{"b":2}"#);
+        assert_eq!(one.records[0].json.len(), 7);
+    }
+
+    #[test]
+    fn a_record_the_body_does_not_have_breaks_the_contract() {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        let only = 1..3;
+        let held = state
+            .resources()
+            .push(ReadRecords::new(Arc::new("[{}]".into()), vec![only]))
+            .unwrap();
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: held,
+                kept: vec![KeptRecord {
+                    index: 1,
+                    id: "x".into(),
+                    event_time: 0,
+                }],
+            }),
+            next_cursor: None,
+        };
+        let error = take(&mut state, page).unwrap_err();
+        assert_eq!(error, "it keeps record 1 of a body that has 1");
+    }
 }

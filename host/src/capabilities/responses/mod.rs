@@ -52,6 +52,11 @@ pub struct ReadRecords {
 }
 
 impl ReadRecords {
+    /// The records of `text` at `records`, each one JSON object the host checked.
+    pub(crate) fn new(text: Arc<String>, records: Vec<Range<usize>>) -> Self {
+        ReadRecords { text, records }
+    }
+
     /// How many records the body has.
     pub fn count(&self) -> usize {
         self.records.len()
@@ -161,10 +166,7 @@ impl HostBody for HostState {
         let records = match split.records {
             None => None,
             Some(records) => {
-                let read = ReadRecords {
-                    text: text.clone(),
-                    records,
-                };
+                let read = ReadRecords::new(text.clone(), records);
                 self.hold(read.held_bytes()).map_err(memory_limit)?;
                 Some(self.resources().push(read)?)
             }
