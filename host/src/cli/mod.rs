@@ -185,7 +185,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(commands::execute(cli)) {
+    let outcome = runtime.block_on(commands::execute(cli));
+    // What must be durable is by now: the last commit is made and the state store closed. The
+    // runtime's threads are not waited for as they wind down, each handing its memory back to
+    // the system just before the process exits anyway.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("error: {}", failure.message);
