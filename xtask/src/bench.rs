@@ -1188,7 +1188,7 @@ fn results_file(
                 row.trawl,
                 row.ratio
                     .filter(|_| row.trawl.ends_with("rec/s") || row.scenario.starts_with("Time"))
-                    .map(|ratio| format!(" ({ratio:.2}x)"))
+                    .map(|ratio| format!(" ({ratio:.3}x)"))
                     .unwrap_or_default()
             )
         })
