@@ -255,7 +255,7 @@ impl<'b> Reader<'b, '_> {
         }
     }
 
-    /// One record's object at `pos`, `level` deep: notes its picked members and line breaks.
+    /// One record's object at `pos`, `level` deep: notes its picked members.
     fn record(&mut self, level: usize) -> Step<()> {
         self.nest(level)?;
         let names = self.picked_names;
