@@ -389,9 +389,9 @@ fn confirm(question: &str, yes: bool, refused: &str, flag_hint: &str) -> Result<
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
+    // Commands run as tasks of the async runtime: waiting on the terminal must not hold one of
+    // its threads.
+    tokio::task::block_in_place(|| std::io::stdin().lock().read_line(&mut answer))
         .map_err(|error| Failure::input(format!("{refused}: cannot read the answer: {error}")))?;
     match answer.trim().to_ascii_lowercase().as_str() {
         "y" | "yes" => Ok(()),

