@@ -270,8 +270,7 @@ impl Committer {
         if self.seen.contains(&record.id) || self.is_seed_record(record) {
             return Choice::Duplicate;
         }
-        // The text is not read without a filter: it may be a piece of a page's body out of cache.
-        if !self.filter.is_empty() && !self.filter.matches(&record.json) {
+        if !self.filter.matches(&record.json) {
             return Choice::Filtered;
         }
         match remaining {

@@ -51,11 +51,13 @@ impl RecordFilter {
     }
 
     /// Whether the record (a JSON object's text) passes; a record that is not JSON does not.
-    pub fn matches(&self, json: &str) -> bool {
+    /// Without conditions the text is not read at all: a record's text may be a piece of its
+    /// page's body that is out of cache by the time it is committed.
+    pub fn matches(&self, json: &(impl AsRef<str> + ?Sized)) -> bool {
         if self.conditions.is_empty() {
             return true;
         }
-        let Ok(record) = serde_json::from_str::<Value>(json) else {
+        let Ok(record) = serde_json::from_str::<Value>(json.as_ref()) else {
             return false;
         };
         self.conditions.iter().all(|condition| {

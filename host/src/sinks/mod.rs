@@ -145,6 +145,12 @@ impl std::ops::Deref for JsonObject {
     }
 }
 
+impl AsRef<str> for JsonObject {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 impl PartialEq for JsonObject {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
