@@ -131,6 +131,63 @@ async fn killed_at_any_moment_a_rerun_leaves_every_record_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_are_checkpointed_while_a_later_one_is_slow() {
+    // Checkpoints wait a little for the windows after them; a window that takes long to come
+    // must not hold back those before it.
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let slow_hour = DEFAULT_START + 3 * HOUR;
+    let slow_path = format!("/v1/siem/{slow_hour}/");
+    setup.simulator.faults().push(Fault::on_path(
+        slow_path.clone(),
+        Action::Delay(Duration::from_secs(120)),
+    ));
+    let args = ["2024-09-01", "2024-09-01", "--workers", "1"];
+    let mut child = setup
+        .command(&args)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("trawl starts");
+    // Requests are logged once answered; with one worker, the slow hour is asked for right after
+    // the hour before it is answered.
+    let hour_before = format!("/v1/siem/{}/", slow_hour - HOUR);
+    let answered_hour_before = || {
+        let requests = setup.simulator.requests();
+        requests
+            .iter()
+            .any(|request| request.path.starts_with(&hour_before))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !answered_hour_before() {
+        assert!(
+            Instant::now() < deadline,
+            "trawl never asked for the hour before the slow one"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "trawl ended early");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Far longer than a checkpoint may wait, far shorter than the slow hour takes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    child.kill().unwrap(); // SIGKILL: nothing is checkpointed on the way out.
+    child.wait().unwrap();
+
+    setup.simulator.faults().clear();
+    let before_rerun = setup.simulator.requests().len();
+    let rerun = setup.run(&args).await;
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, DEFAULT_START + DAY)
+    );
+    // The hours before the slow one were checkpointed before the kill: not asked for again.
+    for request in &setup.simulator.requests()[before_rerun..] {
+        for hour in 0..3 {
+            let delivered = format!("/v1/siem/{}/", DEFAULT_START + hour * HOUR);
+            assert!(!request.path.starts_with(&delivered), "{}", request.path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_is_used_fully_and_never_exceeded() {
     // 10 requests in any second and 25 in any 3 seconds, enforced by the simulator with 429s.
     let setup = Setup::new(

@@ -1,9 +1,10 @@
 //! Moving fetched windows to the output, in order, and checkpointing them.
 //!
-//! Windows that are ready together are committed together: their records are appended one window
-//! after another, then the output is synced once and all of them are checkpointed in one
-//! transaction. A flush to disk costs the same for one window as for fifty, and with many small
-//! windows (an hour of events each) those flushes were most of a run's time.
+//! Windows are appended as they come, and checkpointed together later: the output is synced once
+//! and all the windows appended since the last checkpoint are checkpointed in one transaction. A
+//! flush to disk costs the same for one window as for fifty, and with many small windows (an
+//! hour of events each) those flushes were most of a run's time. The engine decides when a
+//! checkpoint is due.
 
 use super::RunError;
 use super::fetch::Fetched;
@@ -14,6 +15,7 @@ use crate::sinks::{Newest, OutputRecord, Prepared, Sink, flatten};
 use crate::state::{Interval, Scope, StateStore, WindowCommit};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Records handed to the sink at a time.
 const BATCH: usize = 2048;
@@ -40,6 +42,10 @@ pub(super) struct Committer {
     pub tally: Tally,
     /// The newest records of an output another tool wrote, which the first run fetches again.
     pub seed_boundary: Option<Newest>,
+    /// Windows appended to the output and not checkpointed yet, oldest first.
+    pub pending: Vec<Appended>,
+    /// When the oldest of them was appended.
+    pub pending_since: Option<Instant>,
 }
 
 /// Counts for the run summary.
@@ -50,17 +56,17 @@ pub struct Tally {
     pub filtered: u64,
 }
 
-/// What committing a group of windows did.
+/// What appending windows, or checkpointing them, did.
 #[derive(Debug, Default)]
-pub(super) struct GroupOutcome {
-    /// The windows checkpointed, in order: the group's first ones.
+pub(super) struct CommitOutcome {
+    /// The windows checkpointed, in order.
     pub committed: Vec<Interval>,
-    /// The record cap was reached; the windows after the last one committed were left as they are.
+    /// The record cap was reached; the windows after the last one appended were left as they are.
     pub capped: bool,
 }
 
 /// A window whose records are appended but not yet checkpointed.
-struct Appended {
+pub(super) struct Appended {
     planned: Interval,
     completed: Interval,
     remember: Vec<String>,
@@ -91,29 +97,37 @@ enum Choice {
 }
 
 impl Committer {
-    /// Appends the records of `group` (consecutive windows, in order) that pass dedup, the filter
-    /// and the cap, then syncs the output and checkpoints the windows with its new positions.
+    /// Appends the records of `group` (consecutive windows, in order, after those appended
+    /// before) that pass dedup, the filter and the cap. They are checkpointed by a later
+    /// [`checkpoint`](Self::checkpoint), or now when the sink needs that before it can go on.
     ///
     /// If this fails, the windows not checkpointed yet stay as they were: their staging and
     /// progress are kept, and what was appended for them is past the output's checkpointed
     /// position, so it is cut off when the output is next opened.
-    pub fn commit(&mut self, group: Vec<Fetched>) -> Result<GroupOutcome, RunError> {
-        let mut outcome = GroupOutcome::default();
-        let mut appended = Vec::new();
+    pub fn append(&mut self, group: Vec<Fetched>) -> Result<CommitOutcome, RunError> {
+        let mut outcome = CommitOutcome::default();
         for fetched in group {
             if self.remaining == Some(0) {
                 outcome.capped = true;
                 break;
             }
-            let window = self.append_window(fetched, &mut appended, &mut outcome)?;
+            let window = self.append_window(fetched, &mut outcome)?;
             let cut = window.completed != window.planned;
-            appended.push(window);
+            self.pending.push(window);
+            self.pending_since.get_or_insert_with(Instant::now);
             if cut || self.remaining == Some(0) {
                 outcome.capped = true;
                 break;
             }
         }
-        self.checkpoint(&mut appended, &mut outcome)?;
+        Ok(outcome)
+    }
+
+    /// Makes the output durable and checkpoints the windows appended since the last checkpoint
+    /// with its new positions, in one transaction; then their staging files go.
+    pub fn checkpoint(&mut self) -> Result<CommitOutcome, RunError> {
+        let mut outcome = CommitOutcome::default();
+        self.checkpoint_into(&mut outcome)?;
         Ok(outcome)
     }
 
@@ -123,8 +137,7 @@ impl Committer {
     fn append_window(
         &mut self,
         fetched: Fetched,
-        appended: &mut Vec<Appended>,
-        outcome: &mut GroupOutcome,
+        outcome: &mut CommitOutcome,
     ) -> Result<Appended, RunError> {
         let staging_error = |source| RunError::Staging {
             path: fetched
@@ -160,7 +173,7 @@ impl Committer {
                     false
                 });
                 for batch in kept.chunks(BATCH) {
-                    self.prepare(batch, appended, outcome)?;
+                    self.prepare(batch, outcome)?;
                 }
                 for batch in kept.chunks(BATCH) {
                     self.sink.append(batch)?;
@@ -175,7 +188,7 @@ impl Committer {
                 // Two passes over the same deterministic selection, as above, reading the runs
                 // twice instead of holding the window in memory.
                 self.select_from_disk(&runs, collect_ids, |this, batch| {
-                    this.prepare(batch, appended, outcome)
+                    this.prepare(batch, outcome)
                 })
                 .map_err(|error| error.into_run_error(&self.scratch))?;
                 self.select_from_disk(&runs, false, |this, batch| Ok(this.sink.append(batch)?))
@@ -217,8 +230,7 @@ impl Committer {
     fn prepare(
         &mut self,
         batch: &[OutputRecord],
-        appended: &mut Vec<Appended>,
-        outcome: &mut GroupOutcome,
+        outcome: &mut CommitOutcome,
     ) -> Result<(), RunError> {
         for _ in 0..2 {
             match self.sink.prepare(batch)? {
@@ -228,7 +240,7 @@ impl Committer {
                     }
                     return Ok(());
                 }
-                Prepared::CheckpointFirst => self.checkpoint(appended, outcome)?,
+                Prepared::CheckpointFirst => self.checkpoint_into(outcome)?,
             }
         }
         Err(RunError::Internal(
@@ -236,15 +248,10 @@ impl Committer {
         ))
     }
 
-    /// Makes the output durable and checkpoints the appended windows with its new positions, in
-    /// one transaction; then their staging files go.
-    fn checkpoint(
-        &mut self,
-        appended: &mut Vec<Appended>,
-        outcome: &mut GroupOutcome,
-    ) -> Result<(), RunError> {
+    fn checkpoint_into(&mut self, outcome: &mut CommitOutcome) -> Result<(), RunError> {
         let outputs = self.sink.sync()?;
-        let commits: Vec<WindowCommit<'_>> = appended
+        let commits: Vec<WindowCommit<'_>> = self
+            .pending
             .iter()
             .map(|window| WindowCommit {
                 planned: window.planned,
@@ -255,7 +262,8 @@ impl Committer {
             })
             .collect();
         self.state.commit_windows(&self.scope, &commits, &outputs)?;
-        for window in appended.drain(..) {
+        self.pending_since = None;
+        for window in self.pending.drain(..) {
             if let Some(staging) = &window.staging {
                 let _ = std::fs::remove_file(staging);
             }

@@ -3,10 +3,10 @@
 //!
 //! Workers fetch windows concurrently. Each page's records but the last are staged on disk and
 //! the window's cursor is checkpointed after them, so an interrupted window resumes at its next
-//! page. A single committer takes fetched windows in time order, a group at a time (those fetched
-//! by the time it gets to them): for each it sorts the records (in bounded memory), drops those
-//! already delivered, filters, caps and appends to the output; then it makes the output durable
-//! once and checkpoints the whole group, with the output's new length, in one transaction. When
+//! page. A single committer takes fetched windows in time order: for each it sorts the records
+//! (in bounded memory), drops those already delivered, filters, caps and appends to the output.
+//! Every few milliseconds it makes the output durable once and checkpoints the windows appended
+//! since the last time, with the output's new length, in one transaction. When
 //! an output is opened, bytes past its checkpointed length (written by a run that died before
 //! checkpointing them) are cut off. So a crash at any point neither loses a record nor writes one
 //! twice, and the output is in event-time order across windows.
@@ -27,7 +27,7 @@ use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
 use crate::sinks::{OutputSpec, SinkError, TimeEncoding, TimeLocation};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
-use commit::Committer;
+use commit::{CommitOutcome, Committer};
 use fetch::{Fetched, Shared};
 use std::collections::VecDeque;
 use std::fmt;
@@ -367,6 +367,8 @@ pub async fn run_stream(
         scratch: staging_dir.clone(),
         seed_boundary,
         tally: Default::default(),
+        pending: Vec::new(),
+        pending_since: None,
     };
     let shared = Arc::new(Shared {
         connector: context.connector.clone(),
@@ -415,56 +417,37 @@ type InFlight = (PlannedWindow, JoinHandle<Result<Fetched, WindowError>>);
 /// A window whose worker has finished.
 type Settled = (PlannedWindow, Result<Fetched, WindowError>);
 
-/// The most windows committed together: enough that a flush to disk is shared by many, few
-/// enough that a failed commit costs little fetching again.
-const MAX_GROUP: usize = 64;
+/// The most windows appended and not checkpointed yet: if the run dies, they are fetched again.
+const MAX_PENDING: usize = 64;
 
-/// How long a fetched window may wait for the windows after it, so that they share its commit.
-const GROUP_WAIT: Duration = Duration::from_millis(25);
+/// How long an appended window may wait for its checkpoint, so that the windows after it share
+/// the flush to disk: however fast windows come, the output and the state are flushed at most
+/// about fifty times a second. Checkpointing whatever windows happened to be fetched together cost
+/// a run with one worker an eighth of its CPU time.
+const CHECKPOINT_LINGER: Duration = Duration::from_millis(20);
 
-/// The windows that go into one commit: `first`, then those after it, in order, that are fetched
-/// already or within [`GROUP_WAIT`] (waiting only while fewer than four times the workers are
-/// gathered: the workers keep fetching during a commit, so the next group is that large anyway). A window after them that is not fetched yet is left
-/// in `held`; one that failed is returned, to be dealt with after the commit.
-async fn gather_group(
+/// `first`, then the windows after it, in order, that are fetched already. A window after them
+/// that is still being fetched is left in `held`; one that failed is returned, to be dealt with
+/// after those before it are appended.
+async fn gather_fetched(
     first: Fetched,
     held: &mut Option<InFlight>,
     receiver: &mut mpsc::Receiver<InFlight>,
-    workers: usize,
 ) -> (Vec<Fetched>, Option<Settled>) {
-    let deadline = tokio::time::Instant::now() + GROUP_WAIT;
-    let enough = workers * 4;
     let mut group = vec![first];
-    while group.len() < MAX_GROUP {
-        let (next, mut handle) = match held.take() {
+    while group.len() < MAX_PENDING {
+        let (next, handle) = match held.take() {
             Some(in_flight) => in_flight,
             None => match receiver.try_recv() {
                 Ok(in_flight) => in_flight,
-                Err(mpsc::error::TryRecvError::Disconnected) => break,
-                Err(mpsc::error::TryRecvError::Empty) if group.len() >= enough => break,
-                Err(mpsc::error::TryRecvError::Empty) => {
-                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                        Ok(Some(in_flight)) => in_flight,
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+                Err(_) => break,
             },
         };
-        let result = if handle.is_finished() {
-            join(handle).await
-        } else if group.len() >= enough {
+        if !handle.is_finished() {
             *held = Some((next, handle));
             break;
-        } else {
-            match tokio::time::timeout_at(deadline, &mut handle).await {
-                Ok(result) => worker_outcome(result),
-                Err(_) => {
-                    *held = Some((next, handle));
-                    break;
-                }
-            }
-        };
-        match result {
+        }
+        match join(handle).await {
             Ok(fetched) => group.push(fetched),
             Err(error) => return (group, Some((next, Err(error)))),
         }
@@ -472,12 +455,54 @@ async fn gather_group(
     (group, None)
 }
 
+/// What the committer has to do next.
+enum Next {
+    /// The next window in order is fetched, or failed.
+    Window(Settled),
+    /// The windows appended so far are due for their checkpoint before that.
+    CheckpointDue,
+    /// Every window is dealt with.
+    End,
+}
+
+/// Waits for the next window in order (`held`, else the next one sent), or for `deadline`.
+async fn next_window(
+    held: &mut Option<InFlight>,
+    receiver: &mut mpsc::Receiver<InFlight>,
+    deadline: Option<tokio::time::Instant>,
+) -> Next {
+    let (planned, mut handle) = match held.take() {
+        Some(in_flight) => in_flight,
+        None => match before(deadline, receiver.recv()).await {
+            Some(Some(in_flight)) => in_flight,
+            Some(None) => return Next::End,
+            None => return Next::CheckpointDue,
+        },
+    };
+    match before(deadline, &mut handle).await {
+        Some(joined) => Next::Window((planned, worker_outcome(joined))),
+        None => {
+            *held = Some((planned, handle));
+            Next::CheckpointDue
+        }
+    }
+}
+
+/// The output of `future`, or `None` if `deadline` came first (no deadline: wait for it).
+async fn before<F: Future>(deadline: Option<tokio::time::Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
+    }
+}
+
 impl StreamRun {
     async fn run(&mut self, planned: Vec<PlannedWindow>, workers: usize) -> Result<(), RunError> {
         // The channel's bound keeps workers from running too far ahead of the committer: staged
         // windows wait on disk, but there is no point fetching a year ahead of a stuck window.
-        // Twice a group's size, so that the workers go on fetching while a group is committed
-        // (at four times the workers they filled it and waited: 2% of a run's time).
+        // Eight windows a worker, so that the workers go on fetching while the output is flushed
+        // (at four they filled it and waited; measured again with checkpoints that linger, four
+        // still cost 7% of a run's time with four workers).
         let (sender, mut receiver) = mpsc::channel::<InFlight>(workers * 8);
         let scheduler = tokio::spawn(schedule_windows(
             self.shared.clone(),
@@ -490,11 +515,19 @@ impl StreamRun {
         // (the output must stay in order); what is left is to find the failure that stopped it.
         let mut stopped = None;
         let mut held: Option<InFlight> = None;
-        while let Some((planned, handle)) = match held.take() {
-            Some(in_flight) => Some(in_flight),
-            None => receiver.recv().await,
-        } {
-            let result = join(handle).await;
+        loop {
+            let deadline = self.checkpoint_deadline();
+            let (planned, result) = match next_window(&mut held, &mut receiver, deadline).await {
+                Next::Window(settled) => settled,
+                Next::CheckpointDue => {
+                    if let Err(error) = self.checkpoint().await {
+                        outcome = Err(error);
+                        break;
+                    }
+                    continue;
+                }
+                Next::End => break,
+            };
             match result {
                 Err(WindowError::Stopped) => {
                     stopped.get_or_insert(planned.window);
@@ -502,8 +535,7 @@ impl StreamRun {
                 }
                 Ok(_) if stopped.is_some() => continue,
                 Ok(fetched) => {
-                    let (group, failed) =
-                        gather_group(fetched, &mut held, &mut receiver, workers).await;
+                    let (group, failed) = gather_fetched(fetched, &mut held, &mut receiver).await;
                     if let Err(error) = self.commit(group).await {
                         outcome = Err(error);
                         break;
@@ -529,6 +561,12 @@ impl StreamRun {
             if self.summary.capped {
                 break;
             }
+        }
+        // What was appended is checkpointed however the run ends, unless appending itself failed
+        // (then the committer is gone, and what it appended is cut off when the output is next
+        // opened).
+        if let Err(error) = self.checkpoint().await {
+            outcome = outcome.and(Err(error));
         }
         if let (Ok(()), Some(window)) = (&outcome, stopped)
             && !self.summary.capped
@@ -603,21 +641,57 @@ impl StreamRun {
         }
     }
 
-    /// Commits consecutive fetched windows together, off the async threads.
+    /// When the windows appended so far are due to be checkpointed, if any are.
+    fn checkpoint_deadline(&self) -> Option<tokio::time::Instant> {
+        let since = self.committer.as_ref()?.pending_since?;
+        Some(tokio::time::Instant::from_std(since + CHECKPOINT_LINGER))
+    }
+
+    /// Appends consecutive fetched windows, off the async threads; checkpoints them and those
+    /// appended before when that is due, or when the cap ended the run.
     async fn commit(&mut self, group: Vec<Fetched>) -> Result<(), RunError> {
+        self.with_committer(move |committer| {
+            let mut outcome = committer.append(group)?;
+            let due = committer.pending.len() >= MAX_PENDING
+                || committer
+                    .pending_since
+                    .is_some_and(|since| since.elapsed() >= CHECKPOINT_LINGER);
+            if outcome.capped || due {
+                outcome.committed.extend(committer.checkpoint()?.committed);
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// Checkpoints the windows appended so far, if any.
+    async fn checkpoint(&mut self) -> Result<(), RunError> {
+        match &self.committer {
+            Some(committer) if !committer.pending.is_empty() => {}
+            _ => return Ok(()),
+        }
+        self.with_committer(Committer::checkpoint).await
+    }
+
+    /// Runs `work` on the committer off the async threads. A committer that failed is not used
+    /// again: the output may hold part of what it was appending.
+    async fn with_committer(
+        &mut self,
+        work: impl FnOnce(&mut Committer) -> Result<CommitOutcome, RunError> + Send + 'static,
+    ) -> Result<(), RunError> {
         let mut committer = self
             .committer
             .take()
-            .ok_or_else(|| RunError::Internal("the committer is missing".into()))?;
+            .ok_or_else(|| RunError::Internal("the committer failed earlier".into()))?;
         let (committer, outcome, took) = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let outcome = committer.commit(group);
+            let outcome = work(&mut committer);
             (committer, outcome, started.elapsed())
         })
         .await
         .map_err(|error| RunError::Internal(error.to_string()))?;
-        self.committer = Some(committer);
         let outcome = outcome?;
+        self.committer = Some(committer);
         self.summary.windows_committed += outcome.committed.len();
         if let (Some(first), Some(last)) = (outcome.committed.first(), outcome.committed.last()) {
             tracing::debug!(stream = %self.stream, windows = outcome.committed.len(),
