@@ -29,15 +29,16 @@ use crate::sinks::{OutputSpec, SinkError, TimeEncoding, TimeLocation};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
 use commit::{CommitOutcome, Committer};
 use fetch::{Fetched, Shared};
+use futures_util::FutureExt;
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// How a run behaves; everything has a default.
 #[derive(Clone, Debug)]
@@ -412,7 +413,10 @@ struct StreamRun {
 }
 
 /// A window being fetched by a worker.
-type InFlight = (PlannedWindow, JoinHandle<Result<Fetched, WindowError>>);
+type InFlight = (
+    PlannedWindow,
+    oneshot::Receiver<Result<Fetched, WindowError>>,
+);
 
 /// A window whose worker has finished.
 type Settled = (PlannedWindow, Result<Fetched, WindowError>);
@@ -436,18 +440,21 @@ async fn gather_fetched(
 ) -> (Vec<Fetched>, Option<Settled>) {
     let mut group = vec![first];
     while group.len() < MAX_PENDING {
-        let (next, handle) = match held.take() {
+        let (next, mut answer) = match held.take() {
             Some(in_flight) => in_flight,
             None => match receiver.try_recv() {
                 Ok(in_flight) => in_flight,
                 Err(_) => break,
             },
         };
-        if !handle.is_finished() {
-            *held = Some((next, handle));
-            break;
-        }
-        match join(handle).await {
+        let result = match answer.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => {
+                *held = Some((next, answer));
+                break;
+            }
+            received => worker_outcome(received),
+        };
+        match result {
             Ok(fetched) => group.push(fetched),
             Err(error) => return (group, Some((next, Err(error)))),
         }
@@ -471,7 +478,7 @@ async fn next_window(
     receiver: &mut mpsc::Receiver<InFlight>,
     deadline: Option<tokio::time::Instant>,
 ) -> Next {
-    let (planned, mut handle) = match held.take() {
+    let (planned, mut answer) = match held.take() {
         Some(in_flight) => in_flight,
         None => match before(deadline, receiver.recv()).await {
             Some(Some(in_flight)) => in_flight,
@@ -479,10 +486,10 @@ async fn next_window(
             None => return Next::CheckpointDue,
         },
     };
-    match before(deadline, &mut handle).await {
-        Some(joined) => Next::Window((planned, worker_outcome(joined))),
+    match before(deadline, &mut answer).await {
+        Some(received) => Next::Window((planned, worker_outcome(received))),
         None => {
-            *held = Some((planned, handle));
+            *held = Some((planned, answer));
             Next::CheckpointDue
         }
     }
@@ -504,12 +511,14 @@ impl StreamRun {
         // (at four they filled it and waited; measured again with checkpoints that linger, four
         // still cost 7% of a run's time with four workers).
         let (sender, mut receiver) = mpsc::channel::<InFlight>(workers * 8);
-        let scheduler = tokio::spawn(schedule_windows(
-            self.shared.clone(),
-            planned,
-            workers,
-            sender,
-        ));
+        let queue = Arc::new(Mutex::new(WindowQueue {
+            windows: planned.into_iter(),
+            answers: sender,
+        }));
+        let worker_tasks: Vec<_> = (0..workers)
+            .map(|_| tokio::spawn(work(self.shared.clone(), queue.clone())))
+            .collect();
+        drop(queue);
         let mut outcome = Ok(());
         // Once a window was stopped because another failed, later windows cannot be committed
         // (the output must stay in order); what is left is to find the failure that stopped it.
@@ -582,13 +591,15 @@ impl StreamRun {
         // Stopping: workers finish the page in flight (its checkpoint stays valid) and return.
         self.shared.stop.store(true, Ordering::Relaxed);
         receiver.close();
-        if let Some((_, handle)) = held {
-            let _ = join(handle).await;
+        if let Some((_, answer)) = held {
+            let _ = join(answer).await;
         }
-        while let Some((_, handle)) = receiver.recv().await {
-            let _ = join(handle).await;
+        while let Some((_, answer)) = receiver.recv().await {
+            let _ = join(answer).await;
         }
-        let _ = scheduler.await;
+        for worker in worker_tasks {
+            let _ = worker.await;
+        }
         outcome
     }
 
@@ -704,49 +715,81 @@ impl StreamRun {
     }
 }
 
-/// Hands windows to workers in time order, at most `workers` at a time.
-async fn schedule_windows(
-    shared: Arc<Shared>,
-    planned: Vec<PlannedWindow>,
-    workers: usize,
-    sender: mpsc::Sender<InFlight>,
-) {
-    let permits = Arc::new(Semaphore::new(workers));
-    for window in planned {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        if shared.stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let worker_shared = shared.clone();
-        let job = window.clone();
-        let handle = tokio::spawn(async move {
-            let result = fetch::fetch_window(worker_shared.clone(), job).await;
-            // A failed window fails the run: no new window should start (with a refused token,
-            // each would only be refused again). Set before the worker's place is given up.
-            if let Err(error) = &result
-                && !error.is_split_request()
-            {
-                worker_shared.stop.store(true, Ordering::Relaxed);
+/// The windows left to fetch, in time order, and where each one's answer is to be sent.
+struct WindowQueue {
+    windows: std::vec::IntoIter<PlannedWindow>,
+    answers: mpsc::Sender<InFlight>,
+}
+
+/// A worker: takes the next window, fetches it, hands over its answer, and goes on with the next.
+/// Workers take windows themselves, rather than a scheduler starting a task for each: that hop
+/// between threads came between every two windows, a twentieth of each window's time with one
+/// worker.
+async fn work(shared: Arc<Shared>, queue: Arc<Mutex<WindowQueue>>) {
+    loop {
+        let (window, answer) = {
+            // Held while the window's place in line is taken, so that windows are both started
+            // and committed in time order; the committer's bound on that line stops the workers
+            // from running too far ahead.
+            let mut queue = queue.lock().await;
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
             }
-            drop(permit);
-            result
-        });
-        if sender.send((window, handle)).await.is_err() {
-            return;
+            let Some(window) = queue.windows.next() else {
+                return;
+            };
+            let (answer, answered) = oneshot::channel();
+            if queue
+                .answers
+                .send((window.clone(), answered))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            (window, answer)
+        };
+        let result = AssertUnwindSafe(fetch::fetch_window(shared.clone(), window))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(WindowError::Internal(panic_message(&*panic))));
+        // A failed window fails the run: no new window should start (with a refused token, each
+        // would only be refused again).
+        if let Err(error) = &result
+            && !error.is_split_request()
+        {
+            shared.stop.store(true, Ordering::Relaxed);
         }
+        let _ = answer.send(result);
     }
 }
 
-async fn join(handle: JoinHandle<Result<Fetched, WindowError>>) -> Result<Fetched, WindowError> {
-    worker_outcome(handle.await)
+/// What a worker that panicked said.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("a worker failed: {message}")
 }
 
-fn worker_outcome(
-    joined: Result<Result<Fetched, WindowError>, tokio::task::JoinError>,
+/// A window's answer, from the worker that fetched it.
+async fn join(
+    answer: oneshot::Receiver<Result<Fetched, WindowError>>,
 ) -> Result<Fetched, WindowError> {
-    joined.unwrap_or_else(|error| Err(WindowError::Internal(format!("a worker failed: {error}"))))
+    worker_outcome(answer.await)
+}
+
+/// A window's answer; an error in its place when its worker went away without answering.
+fn worker_outcome<E>(
+    received: Result<Result<Fetched, WindowError>, E>,
+) -> Result<Fetched, WindowError> {
+    received.unwrap_or_else(|_| {
+        Err(WindowError::Internal(
+            "a worker stopped without finishing its window".into(),
+        ))
+    })
 }
 
 /// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another
@@ -832,6 +875,22 @@ fn describe_fetch_error(error: &FetchError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_that_panicked_is_reported_with_its_message() {
+        fn caught(work: impl FnOnce() + std::panic::UnwindSafe) -> Box<dyn std::any::Any + Send> {
+            std::panic::catch_unwind(work).unwrap_err()
+        }
+        assert_eq!(
+            panic_message(&*caught(|| panic!("index out of bounds"))),
+            "a worker failed: index out of bounds"
+        );
+        let window = 7;
+        assert_eq!(
+            panic_message(&*caught(move || panic!("window {window}"))),
+            "a worker failed: window 7"
+        );
+    }
 
     #[test]
     fn one_run_at_a_time_per_scope() {
