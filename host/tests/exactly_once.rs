@@ -141,14 +141,15 @@ async fn windows_are_checkpointed_while_a_later_one_is_slow() {
         slow_path.clone(),
         Action::Delay(Duration::from_secs(120)),
     ));
-    let args = ["2024-09-01", "2024-09-01", "--workers", "1"];
+    // Two requests out at once: whichever goes out first, the slow hour's or the hour's before
+    // it, the hour before is answered.
+    let args = ["2024-09-01", "2024-09-01", "--workers", "2"];
     let mut child = setup
         .command(&args)
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("trawl starts");
-    // Requests are logged once answered; with one worker, the slow hour is asked for right after
-    // the hour before it is answered.
+    // Requests are logged once answered.
     let hour_before = format!("/v1/siem/{}/", slow_hour - HOUR);
     let answered_hour_before = || {
         let requests = setup.simulator.requests();

@@ -132,10 +132,11 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let file_or_default = file.as_ref().unwrap_or(&defaults);
 
     let mut limits = guest_limits(&file_or_default.limits);
-    // Each worker holds an instance while its request is out; one more for other calls.
+    // Each window in progress (one more than the requests out) holds an instance; one more for
+    // other calls.
     limits.concurrent_calls = u32::try_from(workers(args, file_or_default))
         .unwrap_or(u32::MAX)
-        .saturating_add(1);
+        .saturating_add(2);
     let state_dir = cli
         .state_dir
         .clone()
@@ -269,7 +270,8 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         .with_rate_limits(rate_limits)
         .with_retry(retry)
         .with_trace(args.trace_http)
-        .with_stats(stats.clone());
+        .with_stats(stats.clone())
+        .with_requests_in_flight(workers(args, file_or_default));
 
     let profile = args
         .profile
@@ -437,12 +439,13 @@ fn rate_limits(
         .collect())
 }
 
-/// Windows fetched at once: the flag, then the config file, then the default.
+/// Requests out at once, each for its own window: the flag, then the config file, then 4.
 fn workers(args: &RunArgs, file: &ConfigFile) -> usize {
+    const DEFAULT_WORKERS: usize = 4;
     args.workers
         .map(usize::from)
         .or(file.workers)
-        .unwrap_or(RunOptions::default().workers)
+        .unwrap_or(DEFAULT_WORKERS)
         .max(1)
 }
 
@@ -474,7 +477,9 @@ fn run_options(
         filter.require_spec(spec).map_err(Failure::input)?;
     }
     Ok(RunOptions {
-        workers: workers(args, file),
+        // One window more than requests: while the workers' requests are out, a page that came
+        // back is read.
+        workers: workers(args, file) + 1,
         max_pages_per_window: file
             .limits
             .max_pages_per_window

@@ -123,7 +123,8 @@ pub struct RunArgs {
     /// Read variables from this file instead of ./.env.
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
-    /// Windows fetched at the same time [default: 4]. The output stays in event-time order.
+    /// Requests to the vendor at the same time [default: 4], each for its own window; one more
+    /// window is read meanwhile. The output stays in event-time order.
     #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub workers: Option<u16>,
     /// How much an incremental run re-reads before where the last one ended, e.g. 2m

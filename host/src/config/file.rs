@@ -46,7 +46,7 @@ pub struct ConfigFile {
     pub plugin_dirs: Vec<PathBuf>,
     #[serde(default)]
     pub limits: Limits,
-    /// Windows fetched at the same time (default 4).
+    /// Requests to the vendor at the same time, each for its own window (default 4).
     #[serde(default)]
     pub workers: Option<usize>,
     /// How much an incremental run re-reads before its watermark, e.g. "2m" (default: the

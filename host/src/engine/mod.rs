@@ -753,13 +753,23 @@ async fn work(shared: Arc<Shared>, queue: Arc<Mutex<WindowQueue>>) {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(WindowError::Internal(panic_message(&*panic))));
-        // A failed window fails the run: no new window should start (with a refused token, each
-        // would only be refused again).
-        if let Err(error) = &result
-            && !error.is_split_request()
-        {
-            shared.stop.store(true, Ordering::Relaxed);
-        }
+        let result = match result {
+            // A failed window fails the run: no new window should start, and no request waiting
+            // for its turn should go out (with a refused token, each would only be refused
+            // again). A window failing after that failed because of it, or is not the failure to
+            // report.
+            Err(error) if !error.is_split_request() => {
+                if shared.stop.swap(true, Ordering::Relaxed) {
+                    Err(WindowError::Stopped)
+                } else {
+                    if let Some(http) = &shared.capabilities.http {
+                        http.refuse_new_requests();
+                    }
+                    Err(error)
+                }
+            }
+            result => result,
+        };
         let _ = answer.send(result);
     }
 }

@@ -22,6 +22,8 @@ pub struct HostState {
     held_bytes: usize,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
+    /// The turn of a request whose answer was a failure, held until the call ends or sends again.
+    pub(crate) kept_turn: Option<crate::capabilities::http::Turn>,
 }
 
 impl HostState {
@@ -49,6 +51,7 @@ impl HostState {
             held_bytes: 0,
             stdout,
             stderr,
+            kept_turn: None,
         }
     }
 

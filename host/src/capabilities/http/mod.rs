@@ -302,6 +302,13 @@ pub struct HttpCapability {
     stats: HttpStats,
     /// Logs every exchange in full (secrets redacted).
     trace: bool,
+    /// Turns to have a request out, when their number is bounded.
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+}
+
+/// The right to have a request out, given back when dropped.
+pub struct Turn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// How much of a body `--trace-http` shows.
@@ -401,6 +408,7 @@ impl HttpCapability {
             jitter: Jitter::default(),
             stats: HttpStats::new(),
             trace: false,
+            in_flight: None,
         })
     }
 
@@ -428,6 +436,22 @@ impl HttpCapability {
     pub fn with_rate_limiters(mut self, limiters: RateLimiters) -> Self {
         self.limiters = limiters;
         self
+    }
+
+    /// Has at most `most` requests out at once, across every clone of this client: a request holds
+    /// its turn through its retries and their waits, and others wait for a turn.
+    pub fn with_requests_in_flight(mut self, most: usize) -> Self {
+        self.in_flight = Some(Arc::new(tokio::sync::Semaphore::new(most.max(1))));
+        self
+    }
+
+    /// Requests still waiting for a turn are refused, and so is every later one: the run is
+    /// stopping, and a request that would be refused like the one that failed (a revoked token)
+    /// must not go out again.
+    pub fn refuse_new_requests(&self) {
+        if let Some(turns) = &self.in_flight {
+            turns.close();
+        }
     }
 
     /// Logs every request and response in full, secrets redacted (`--trace-http`).
@@ -463,9 +487,57 @@ impl HttpCapability {
         self.stats.clone()
     }
 
-    /// Sends one request on behalf of a connector, waiting for the rate limits and retrying as
-    /// the [`RetryPolicy`] says.
+    /// Sends one request on behalf of a connector, waiting for its turn and the rate limits, and
+    /// retrying as the [`RetryPolicy`] says.
     pub async fn send(&self, request: Request) -> Result<Response, Error> {
+        self.send_in_turn(request, None).await.0
+    }
+
+    /// As [`send`](Self::send), for a call into a connector that may send more: the turn is kept
+    /// when the answer is a failure, and returned, to be handed back with the call's next request
+    /// or dropped when the call ends. A failure may well stop the run, and until the connector has
+    /// said so, no other request should go out in its place.
+    pub async fn send_in_turn(
+        &self,
+        request: Request,
+        kept: Option<Turn>,
+    ) -> (Result<Response, Error>, Option<Turn>) {
+        let mut turn = kept;
+        let outcome = self.send_taking_turn(request, &mut turn).await;
+        let succeeded = matches!(&outcome, Ok(response) if response.status < 400);
+        if !succeeded {
+            return (outcome, turn);
+        }
+        if turn.take().is_some() {
+            // Giving up the turn woke the call waiting for it, on this thread, where the runtime
+            // runs it next, but only once this task yields; and this task goes on to read the
+            // page it got, without yielding. Yielding now sends the next request while this page
+            // is read (with one worker: 396 -> 308 ms for 720 pages).
+            tokio::task::yield_now().await;
+        }
+        (outcome, None)
+    }
+
+    /// A turn to have a request out, if their number is bounded; refused once the run stops.
+    async fn take_turn(&self) -> Result<Option<Turn>, Error> {
+        let Some(turns) = &self.in_flight else {
+            return Ok(None);
+        };
+        let refused =
+            || Error::Denied("not sent: the run is stopping after another request failed".into());
+        let turn = turns.clone().acquire_owned().await.map_err(|_| refused())?;
+        // A turn given up by a failed request may have come before the run stopped.
+        if turns.is_closed() {
+            return Err(refused());
+        }
+        Ok(Some(Turn { _permit: turn }))
+    }
+
+    async fn send_taking_turn(
+        &self,
+        request: Request,
+        turn: &mut Option<Turn>,
+    ) -> Result<Response, Error> {
         // Check the URL as the connector wrote it: the policy decides before secrets go in.
         let checked = parse_url(&request.url)?;
         self.policy.check(&checked).map_err(Error::Denied)?;
@@ -507,6 +579,9 @@ impl HttpCapability {
             origin: key.origin(),
             bucket: &bucket,
         };
+        if turn.is_none() {
+            *turn = self.take_turn().await?;
+        }
         tracing::debug!(target: "trawl::http", method = ?request.method, url = %request.url, "request");
         let mut response = self.send_with_retries(&exchange, prepared).await?;
         self.secrets.redact(&mut response.body);
@@ -744,7 +819,8 @@ impl http::Host for HostState {
         // Waits for rate limits and backoffs are host time too: they must not count against the
         // connector's CPU budget.
         let started = std::time::Instant::now();
-        let outcome = http.send(request).await;
+        let (outcome, kept) = http.send_in_turn(request, self.kept_turn.take()).await;
+        self.kept_turn = kept;
         self.add_host_time(started.elapsed());
         outcome
     }
@@ -920,6 +996,75 @@ mod tests {
         // A request with a token the connector obtained carries no secret: it counts against the
         // credentials that obtained it.
         assert_eq!(secrets.credential(&[false, false]), ["k", "s"]);
+    }
+
+    #[tokio::test]
+    async fn no_more_requests_are_out_at_once_than_allowed() {
+        let server = simulator(Config::default()).await;
+        let answer_after = Duration::from_millis(150);
+        server
+            .faults()
+            .push(Fault::with_probability(1.0, 1, Action::Delay(answer_after)));
+        let client = client(&server.base_url(), TOKEN).with_requests_in_flight(2);
+        let sends = (0..6).map(|_| client.send(siem(&server.base_url(), Method::Get)));
+        for response in futures_util::future::join_all(sends).await {
+            assert_eq!(response.unwrap().status, 200);
+        }
+        let mut arrivals: Vec<Duration> = server
+            .requests()
+            .iter()
+            .map(|request| request.received_at)
+            .collect();
+        arrivals.sort();
+        assert_eq!(arrivals.len(), 6);
+        // A third request can only have gone out once one of the two before it was answered.
+        for three in arrivals.windows(3) {
+            assert!(
+                three[2] - three[0] >= answer_after,
+                "three requests out at once: {arrivals:?}"
+            );
+        }
+
+        // Once refused, requests waiting for a turn are not sent, nor are later ones.
+        let sends: Vec<_> = (0..3)
+            .map(|_| client.send(siem(&server.base_url(), Method::Get)))
+            .collect();
+        // Polled after the sends: the first two have their turns by then, the third waits.
+        let refuse = async { client.refuse_new_requests() };
+        let (answers, ()) = tokio::join!(futures_util::future::join_all(sends), refuse);
+        let statuses: Vec<_> = answers
+            .iter()
+            .map(|answer| answer.as_ref().map(|response| response.status))
+            .collect();
+        assert!(
+            matches!(statuses[..], [Ok(200), Ok(200), Err(Error::Denied(_))]),
+            "{statuses:?}"
+        );
+        let later = client.send(siem(&server.base_url(), Method::Get)).await;
+        assert!(matches!(later, Err(Error::Denied(_))), "{later:?}");
+        assert_eq!(server.requests().len(), 8);
+    }
+
+    #[tokio::test]
+    async fn a_failed_answer_keeps_its_turn_until_the_call_is_done() {
+        let server = simulator(Config::default()).await;
+        server.faults().push(Fault::status_at(1, 401));
+        let client = client(&server.base_url(), TOKEN).with_requests_in_flight(1);
+        let request = || siem(&server.base_url(), Method::Get);
+        let (refused, kept) = client.send_in_turn(request(), None).await;
+        assert_eq!(refused.unwrap().status, 401);
+        assert!(kept.is_some(), "a failed answer gave up its turn");
+        // No one else's request goes out in its place...
+        let waiting = tokio::time::timeout(Duration::from_millis(200), client.send(request()));
+        assert!(
+            waiting.await.is_err(),
+            "a request went out while a failed one held the turn"
+        );
+        // ...but the same call can go on with it (a new token, the page again).
+        let (again, kept) = client.send_in_turn(request(), kept).await;
+        assert_eq!(again.unwrap().status, 200);
+        assert!(kept.is_none(), "a successful answer kept its turn");
+        assert_eq!(client.send(request()).await.unwrap().status, 200);
     }
 
     #[tokio::test]
