@@ -56,10 +56,9 @@ fn main() -> Result<()> {
                  bench          measure release builds against raw baselines (--quick: a smaller\n                 \
                  version, --runs N); results in xtask/bench-results.md"
             );
-            if task.is_empty() {
-                Ok(())
-            } else {
-                bail!("unknown task `{task}`")
+            match task.as_str() {
+                "" | "help" | "--help" | "-h" => Ok(()),
+                _ => bail!("unknown task `{task}`"),
             }
         }
     }
