@@ -434,6 +434,41 @@ async fn a_token_for_mail_only_gets_mail_and_a_clear_error_for_disk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_fails_leaves_the_next_one_its_requests() {
+    let setup = Setup::new(Config::default()).await;
+    // The disk log's server is broken; the mail log's is not. Few retries, to fail quickly.
+    setup
+        .simulator
+        .faults()
+        .push(Fault::on_path("/audit_log/disk", Action::status(500)));
+    std::fs::write(
+        setup.dir.path().join("trawl.ron"),
+        "(limits: (retry_attempts: 2))",
+    )
+    .unwrap();
+    let output = setup
+        .run(&[
+            "2025-06-01",
+            "2025-06-01",
+            "--stream",
+            "disk",
+            "--stream",
+            "mail",
+            "--config",
+            "trawl.ron",
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("stream `disk`"), "{message}");
+    // The disk log stopped its own requests, not the mail log's, which came after it.
+    assert_eq!(
+        files(&setup.folder(Stream::Mail)),
+        setup.expected_files(Stream::Mail, DEFAULT_START_MS, DEFAULT_START_MS + DAY_MS)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_window_a_rerun_resumes_with_the_page_token() {
     let setup = Setup::new(paged(Config::default(), 1)).await;
     setup.simulator.faults().push(Fault::with_probability(

@@ -600,6 +600,10 @@ impl StreamRun {
         for worker in worker_tasks {
             let _ = worker.await;
         }
+        // A failed window stopped this stream's requests, not the next stream's.
+        if let Some(http) = &self.shared.capabilities.http {
+            http.accept_new_requests();
+        }
         outcome
     }
 

@@ -27,7 +27,7 @@ use ratelimit::Bucket;
 use retry::{Failure, Jitter};
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -303,7 +303,14 @@ pub struct HttpCapability {
     /// Logs every exchange in full (secrets redacted).
     trace: bool,
     /// Turns to have a request out, when their number is bounded.
-    in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    in_flight: Option<Arc<Turns>>,
+}
+
+/// Turns to have a request out, shared by every clone of a client.
+struct Turns {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    /// Set while a run's stream is stopping: a request that gets a turn gives it back unsent.
+    refusing: AtomicBool,
 }
 
 /// The right to have a request out, given back when dropped.
@@ -441,16 +448,27 @@ impl HttpCapability {
     /// Has at most `most` requests out at once, across every clone of this client: a request holds
     /// its turn through its retries and their waits, and others wait for a turn.
     pub fn with_requests_in_flight(mut self, most: usize) -> Self {
-        self.in_flight = Some(Arc::new(tokio::sync::Semaphore::new(most.max(1))));
+        self.in_flight = Some(Arc::new(Turns {
+            semaphore: Arc::new(tokio::sync::Semaphore::new(most.max(1))),
+            refusing: AtomicBool::new(false),
+        }));
         self
     }
 
-    /// Requests still waiting for a turn are refused, and so is every later one: the run is
-    /// stopping, and a request that would be refused like the one that failed (a revoked token)
-    /// must not go out again.
+    /// Requests still waiting for a turn are refused, and so is every later one until
+    /// [`accept_new_requests`](Self::accept_new_requests): a stream's run is stopping, and a
+    /// request that would be refused like the one that failed (a revoked token) must not go out
+    /// again.
     pub fn refuse_new_requests(&self) {
         if let Some(turns) = &self.in_flight {
-            turns.close();
+            turns.refusing.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Ends [`refuse_new_requests`](Self::refuse_new_requests), for the next stream's run.
+    pub fn accept_new_requests(&self) {
+        if let Some(turns) = &self.in_flight {
+            turns.refusing.store(false, Ordering::SeqCst);
         }
     }
 
@@ -523,12 +541,19 @@ impl HttpCapability {
         let Some(turns) = &self.in_flight else {
             return Ok(None);
         };
-        let refused =
-            || Error::Denied("not sent: the run is stopping after another request failed".into());
-        let turn = turns.clone().acquire_owned().await.map_err(|_| refused())?;
-        // A turn given up by a failed request may have come before the run stopped.
-        if turns.is_closed() {
-            return Err(refused());
+        let turn = turns
+            .semaphore
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore of request turns is never closed");
+        // Checked once the turn is had: the turn a failed request gives up may have been given
+        // to this one before the run stopped. Refused, it gives the turn to the next in line,
+        // which is refused in turn.
+        if turns.refusing.load(Ordering::SeqCst) {
+            return Err(Error::Denied(
+                "not sent: the run is stopping after another request failed".into(),
+            ));
         }
         Ok(Some(Turn { _permit: turn }))
     }
@@ -1043,6 +1068,11 @@ mod tests {
         let later = client.send(siem(&server.base_url(), Method::Get)).await;
         assert!(matches!(later, Err(Error::Denied(_))), "{later:?}");
         assert_eq!(server.requests().len(), 8);
+
+        // Until the next stream's run begins.
+        client.accept_new_requests();
+        let next = client.send(siem(&server.base_url(), Method::Get)).await;
+        assert_eq!(next.unwrap().status, 200);
     }
 
     #[tokio::test]
