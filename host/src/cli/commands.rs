@@ -132,11 +132,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let file_or_default = file.as_ref().unwrap_or(&defaults);
 
     let mut limits = guest_limits(&file_or_default.limits);
-    // Each window in progress (one more than the requests out) holds an instance; one more for
-    // other calls.
-    limits.concurrent_calls = u32::try_from(workers(args, file_or_default))
+    // Each window in progress holds an instance; one more for other calls.
+    limits.concurrent_calls = u32::try_from(windows_in_progress(args, file_or_default))
         .unwrap_or(u32::MAX)
-        .saturating_add(2);
+        .saturating_add(1);
     let state_dir = cli
         .state_dir
         .clone()
@@ -449,6 +448,12 @@ fn workers(args: &RunArgs, file: &ConfigFile) -> usize {
         .max(1)
 }
 
+/// Windows the engine works on at once: one more than requests out, so that while the workers'
+/// requests are out, a page that came back is read.
+fn windows_in_progress(args: &RunArgs, file: &ConfigFile) -> usize {
+    workers(args, file) + 1
+}
+
 /// The engine's options: flags, then the config file, then defaults.
 fn run_options(
     args: &RunArgs,
@@ -477,9 +482,7 @@ fn run_options(
         filter.require_spec(spec).map_err(Failure::input)?;
     }
     Ok(RunOptions {
-        // One window more than requests: while the workers' requests are out, a page that came
-        // back is read.
-        workers: workers(args, file) + 1,
+        workers: windows_in_progress(args, file),
         max_pages_per_window: file
             .limits
             .max_pages_per_window

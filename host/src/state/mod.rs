@@ -191,7 +191,7 @@ impl StateStore {
         for window in windows {
             completed = merge(&completed, window.completed);
         }
-        // Cached statements throughout: a run commits a group every few milliseconds.
+        // Cached statements throughout: a run checkpoints every few milliseconds.
         transaction
             .prepare_cached("DELETE FROM completed WHERE scope = ?1")?
             .execute(params![key])?;
