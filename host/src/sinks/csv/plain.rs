@@ -25,9 +25,10 @@ pub(super) enum PlainValue {
 /// The members the record before had, by their place in it: each one's name as written with the
 /// quotes and colon around it, and its column. A vendor's records nearly always have the same
 /// members in the same order, so a member is recognized by one comparison of those bytes, rather
-/// than read as a name that is then compared with the header's.
+/// than read as a name that is then compared with the header's. `None` at a place whose name was
+/// not followed by its colon directly: there is nothing to compare.
 #[derive(Default)]
-pub(super) struct MemberGuesses(Vec<(Box<[u8]>, usize)>);
+pub(super) struct MemberGuesses(Vec<Option<(Box<[u8]>, usize)>>);
 
 /// Calls `each` with the column and the value of every member of the record `json`, the columns
 /// of names not guessed coming from `column_of`. `None`, perhaps after some calls, when the
@@ -55,7 +56,7 @@ pub(super) fn plain_members(
     let mut place = 0;
     loop {
         let column = match guesses.0.get(place) {
-            Some((written, column)) if starts_with(bytes, at, written) => {
+            Some(Some((written, column))) if starts_with(bytes, at, written) => {
                 at += written.len();
                 *column
             }
@@ -64,9 +65,9 @@ pub(super) fn plain_members(
                 let written = &bytes[at..after];
                 if written.ends_with(b"\":") {
                     if guesses.0.len() <= place {
-                        guesses.0.resize(place + 1, (Box::default(), 0));
+                        guesses.0.resize(place + 1, None);
                     }
-                    guesses.0[place] = (written.into(), column);
+                    guesses.0[place] = Some((written.into(), column));
                 }
                 at = after;
                 column
@@ -366,6 +367,29 @@ mod tests {
             None
         );
         assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn a_name_not_followed_by_its_colon_is_read_the_long_way_in_every_record() {
+        let json = r#"{"a" :1,"b":"x"}"#;
+        let mut guesses = MemberGuesses::default();
+        for _ in 0..2 {
+            let mut found = Vec::new();
+            let read = plain_members(
+                json,
+                &mut guesses,
+                |name| Some(usize::from(name == "b")),
+                |column, value| {
+                    found.push((column, value));
+                    true
+                },
+            );
+            assert_eq!(read, Some(()));
+            assert_eq!(
+                found,
+                [(0, PlainValue::AsIs(6..7)), (1, PlainValue::AsIs(13..14))]
+            );
+        }
     }
 
     /// Commas and stops in every place of an eight-byte step, and next to its edges.

@@ -559,7 +559,9 @@ mod tests {
                         shape.push(shape[0]);
                     }
                 }
-                let space = if rng.chance(10) { " " } else { "" };
+                // Whitespace around some members' colons and commas, not others'.
+                let spaced = rng.chance(20);
+                let space = |rng: &mut Rng| if spaced && rng.chance(50) { " " } else { "" };
                 // A name twice is given plain values both times: for a name that is once a
                 // plain value and once an object, the cells of both are kept (a parse would keep
                 // only the last), which is the general walk's choice and not tested here.
@@ -573,13 +575,18 @@ mod tests {
                                 break value;
                             }
                         };
-                        format!("\"{name}\"{space}:{space}{value}")
+                        format!("\"{name}\"{}:{}{value}", space(&mut rng), space(&mut rng))
                     })
                     .collect();
-                records.push(format!(
-                    "{{{space}{}{space}}}",
-                    members.join(&format!(",{space}"))
-                ));
+                let mut json = format!("{{{}", space(&mut rng));
+                for (at, member) in members.iter().enumerate() {
+                    if at > 0 {
+                        json.push_str(&format!("{},{}", space(&mut rng), space(&mut rng)));
+                    }
+                    json.push_str(member);
+                }
+                json.push_str(&format!("{}}}", space(&mut rng)));
+                records.push(json);
             }
             let parsed: Vec<serde_json::Map<String, serde_json::Value>> = records
                 .iter()
