@@ -392,6 +392,24 @@ mod tests {
         }
     }
 
+    /// Every length the comparison takes a different way, with each byte changed in turn.
+    #[test]
+    fn a_name_as_written_is_found_only_where_every_byte_is_the_same() {
+        for len in 0..24u8 {
+            let short: Vec<u8> = (0..len).map(|at| b'a' + at).collect();
+            let bytes = [&b"xx"[..], &short, b"yy"].concat();
+            assert!(starts_with(&bytes, 2, &short), "{len}");
+            if len > 0 {
+                assert!(!starts_with(&bytes[..bytes.len() - 3], 2, &short), "{len}");
+            }
+            for at in 0..usize::from(len) {
+                let mut other = bytes.clone();
+                other[2 + at] ^= 1;
+                assert!(!starts_with(&other, 2, &short), "{len}, byte {at}");
+            }
+        }
+    }
+
     /// Commas and stops in every place of an eight-byte step, and next to its edges.
     #[test]
     fn a_comma_is_found_wherever_it_is_and_only_before_the_end() {
