@@ -658,8 +658,7 @@ impl StreamRun {
 
     /// When the windows appended so far are due to be checkpointed, if any are.
     fn checkpoint_deadline(&self) -> Option<tokio::time::Instant> {
-        let since = self.committer.as_ref()?.pending_since?;
-        Some(tokio::time::Instant::from_std(since + CHECKPOINT_LINGER))
+        checkpoint_due_at(self.committer.as_ref()?).map(tokio::time::Instant::from_std)
     }
 
     /// Appends consecutive fetched windows, off the async threads; checkpoints them and those
@@ -668,9 +667,7 @@ impl StreamRun {
         self.with_committer(move |committer| {
             let mut outcome = committer.append(group)?;
             let due = committer.pending.len() >= MAX_PENDING
-                || committer
-                    .pending_since
-                    .is_some_and(|since| since.elapsed() >= CHECKPOINT_LINGER);
+                || checkpoint_due_at(committer).is_some_and(|at| at <= std::time::Instant::now());
             if outcome.capped || due {
                 outcome.committed.extend(committer.checkpoint()?.committed);
             }
@@ -717,6 +714,14 @@ impl StreamRun {
         }
         Ok(())
     }
+}
+
+/// When the windows `committer` has appended and not checkpointed are due for their checkpoint,
+/// if it has any.
+fn checkpoint_due_at(committer: &Committer) -> Option<std::time::Instant> {
+    committer
+        .pending_since
+        .map(|since| since + CHECKPOINT_LINGER)
 }
 
 /// The windows left to fetch, in time order, and where each one's answer is to be sent.

@@ -107,12 +107,11 @@ impl<'a> RowEncoder<'a> {
         record: &OutputRecord,
         out: &mut Vec<u8>,
     ) -> Result<Option<String>, serde_json::Error> {
-        if self.layout.extras.is_empty() {
-            self.local_time = None;
-        } else if self
-            .local_time
-            .as_ref()
-            .is_none_or(|(made_from, _)| *made_from != record.fetched_at)
+        if !self.layout.extras.is_empty()
+            && self
+                .local_time
+                .as_ref()
+                .is_none_or(|(made_from, _)| *made_from != record.fetched_at)
         {
             let mut cell = Vec::new();
             push_cell(
