@@ -43,7 +43,18 @@ pub struct Rendered {
     /// The sink's layout it was made under (its CSV header, say): if the sink's layout has
     /// changed since, the sink makes the record again.
     pub(crate) layout: u64,
-    pub(crate) bytes: Vec<u8>,
+    /// What was made of the records encoded together (a page's), one after another: one buffer
+    /// rather than one per record, whose allocation and free on another thread cost more than
+    /// making a short row. This record's is at `range`.
+    pub(crate) made: Arc<Vec<u8>>,
+    pub(crate) range: Range<usize>,
+}
+
+impl Rendered {
+    /// What was made of this record.
+    pub fn bytes(&self) -> &[u8] {
+        &self.made[self.range.clone()]
+    }
 }
 
 /// Makes records into what a sink writes, ahead of the sink. A sink is written by one thread,

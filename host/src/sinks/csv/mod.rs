@@ -346,7 +346,7 @@ impl CsvSink {
             .rendered
             .as_ref()
             .filter(|rendered| rendered.layout == self.layout.version)
-            .map(|rendered| rendered.bytes.as_slice())
+            .map(super::Rendered::bytes)
     }
 
     fn write_pending(&mut self) -> Result<(), SinkError> {

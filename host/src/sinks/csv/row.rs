@@ -370,16 +370,31 @@ impl Encoder for CsvEncoder {
             return;
         }
         let mut encoder = RowEncoder::new(&layout, &self.timezone);
-        for record in records {
-            let mut row = Vec::with_capacity(record.json.len() + 64);
-            // A record with a new field, or one the walk refuses, is left to the sink, which
-            // widens the header or reports it.
-            if let Ok(None) = encoder.encode(record, &mut row) {
-                record.rendered = Some(Rendered {
-                    layout: layout.version,
-                    bytes: row,
-                });
-            }
+        // A row is about as long as its record: a little longer with `local_timestamp`.
+        let guess: usize = records.iter().map(|record| record.json.len() + 32).sum();
+        let mut rows = Vec::with_capacity(guess);
+        let ranges: Vec<Option<Range<usize>>> = records
+            .iter()
+            .map(|record| {
+                let start = rows.len();
+                // A record with a new field, or one the walk refuses, is left to the sink, which
+                // widens the header or reports it.
+                match encoder.encode(record, &mut rows) {
+                    Ok(None) => Some(start..rows.len()),
+                    _ => {
+                        rows.truncate(start);
+                        None
+                    }
+                }
+            })
+            .collect();
+        let rows = Arc::new(rows);
+        for (record, range) in records.iter_mut().zip(ranges) {
+            record.rendered = range.map(|range| Rendered {
+                layout: layout.version,
+                made: rows.clone(),
+                range,
+            });
         }
     }
 }
@@ -655,16 +670,25 @@ mod tests {
             layout: layout.clone(),
             timezone: utc(),
         };
-        let mut records = vec![record(r#"{"id":1}"#), record(r#"{"id":2,"new":1}"#)];
+        let mut records = vec![
+            record(r#"{"id":1}"#),
+            record(r#"{"id":2,"new":1}"#),
+            record(r#"{"id":3}"#),
+        ];
         encoder.encode(&mut records);
-        assert_eq!(
-            records[0].rendered,
-            Some(Rendered {
-                layout: 3,
-                bytes: b"1\r\n".to_vec()
-            })
-        );
+        let made = |record: &OutputRecord| {
+            let made = record.rendered.as_ref().expect("made ahead");
+            (
+                made.layout,
+                String::from_utf8(made.bytes().to_vec()).unwrap(),
+            )
+        };
+        assert_eq!(made(&records[0]), (3, "1\r\n".to_string()));
         assert_eq!(records[1].rendered, None);
+        // Nothing of the record left out is in the rows of the page.
+        assert_eq!(made(&records[2]), (3, "3\r\n".to_string()));
+        let rows = &records[2].rendered.as_ref().unwrap().made;
+        assert_eq!(rows.as_slice(), b"1\r\n3\r\n");
 
         // A new file's header is made by the sink: nothing is made ahead of it.
         *layout.write().unwrap() = Arc::new(Layout::new(4, Vec::new(), &[]));
