@@ -3,12 +3,14 @@
 //! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
+mod pending;
 mod plain;
 mod row;
 
+use self::pending::PendingRows;
 use self::row::{ColumnGuesses, CsvEncoder, Layout, RowEncoder};
 use super::flatten::column_names;
-use super::{Encoder, OutputRecord, Prepared, Sink, SinkError, absolute_key};
+use super::{Encoder, OutputRecord, Prepared, Rendered, Sink, SinkError, absolute_key};
 use crate::state::OutputPosition;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -63,7 +65,7 @@ pub struct CsvSink {
     shared_layout: Arc<RwLock<Arc<Layout>>>,
     len: u64,
     /// Rows not written to the file yet.
-    pending: Vec<u8>,
+    pending: PendingRows,
     /// Rows were written to the file since the last sync.
     unsynced: bool,
 }
@@ -138,7 +140,7 @@ impl CsvSink {
             layout,
             options,
             len,
-            pending: Vec::new(),
+            pending: PendingRows::default(),
             unsynced: false,
         })
     }
@@ -300,15 +302,15 @@ impl Sink for CsvSink {
         let layout = self.layout.clone();
         let mut encoder = RowEncoder::new(&layout, &self.options.timezone);
         for record in batch {
-            if let Some(row) = self.made_ahead(record) {
-                self.pending.extend_from_slice(row);
+            if let Some(made) = self.made_ahead(record) {
+                self.pending.push_made(made);
                 continue;
             }
             let refused = |message: String| SinkError::Record {
                 id: record.id.clone(),
                 message,
             };
-            match encoder.encode(record, &mut self.pending) {
+            match self.pending.push_own(|rows| encoder.encode(record, rows)) {
                 Ok(None) => {}
                 Ok(Some(name)) => {
                     return Err(refused(format!(
@@ -341,20 +343,19 @@ impl Sink for CsvSink {
 
 impl CsvSink {
     /// The row of `record` the encoder made, if it was made under the header the file has now.
-    fn made_ahead<'a>(&self, record: &'a OutputRecord) -> Option<&'a [u8]> {
+    fn made_ahead<'a>(&self, record: &'a OutputRecord) -> Option<&'a Rendered> {
         record
             .rendered
             .as_ref()
             .filter(|rendered| rendered.layout == self.layout.version)
-            .map(super::Rendered::bytes)
     }
 
     fn write_pending(&mut self) -> Result<(), SinkError> {
         if !self.pending.is_empty() {
             self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
-            self.file.write_all(&self.pending).map_err(self.io())?;
-            self.len += self.pending.len() as u64;
-            self.pending.clear();
+            let len = self.pending.len() as u64;
+            self.pending.write_to(&mut self.file).map_err(self.io())?;
+            self.len += len;
             self.unsynced = true;
         }
         Ok(())
