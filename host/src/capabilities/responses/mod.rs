@@ -259,4 +259,19 @@ mod tests {
         let pieces: Vec<_> = spans.iter().map(piece).collect();
         assert_eq!(pieces, [Some("\"é1\""), None, Some("5")]);
     }
+
+    #[test]
+    fn a_body_is_text_only_when_all_of_it_is_utf8() {
+        let text = "{\"a\":\"é\"}".repeat(20);
+        let body = Body::new(text.clone().into_bytes());
+        assert_eq!(body.bytes.as_deref().map(String::as_str), Ok(text.as_str()));
+        // Long enough for the vector check, and wrong only near its end.
+        let mut bytes = text.into_bytes();
+        let at = bytes.len() - 2;
+        bytes[at] = 0xff;
+        let body = Body::new(bytes.clone());
+        let error = body.bytes.as_ref().expect_err("not UTF-8");
+        assert_eq!(error.utf8_error().valid_up_to(), at);
+        assert_eq!(body.as_bytes(), bytes);
+    }
 }
