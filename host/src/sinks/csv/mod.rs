@@ -8,6 +8,7 @@ mod plain;
 mod row;
 
 use self::pending::PendingRows;
+use self::plain::MemberGuesses;
 use self::row::{ColumnGuesses, CsvEncoder, Layout, RowEncoder};
 use super::flatten::column_names;
 use super::{Encoder, OutputRecord, Prepared, Rendered, Sink, SinkError, absolute_key};
@@ -232,10 +233,11 @@ impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
         let layout = self.layout.clone();
         let mut guesses = ColumnGuesses::default();
+        let mut members = MemberGuesses::default();
         let mut new_fields: Vec<String> = Vec::new();
         for record in batch {
-            if self.made_ahead(record).is_some() {
-                // Made under this header: every field has its column.
+            // Made under this header, or read quickly: every field has its column.
+            if self.made_ahead(record).is_some() || layout.has_every_column(record, &mut members) {
                 continue;
             }
             let mut place = 0;

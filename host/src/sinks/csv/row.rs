@@ -57,6 +57,13 @@ impl Layout {
     pub fn column(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
     }
+
+    /// Whether `record` is one of plain members (see [`plain_members`]) that all have a column:
+    /// the quick answer for nearly every record. `false` leaves it to the general walk, which
+    /// also names the fields that are new.
+    pub fn has_every_column(&self, record: &OutputRecord, members: &mut MemberGuesses) -> bool {
+        plain_members(&record.json, members, |name| self.column(name), |_, _| true).is_some()
+    }
 }
 
 /// Where a column's cell of the record at hand is.
