@@ -102,9 +102,7 @@ pub(super) fn plain_members(
             }
             b'0'..=b'9' => {
                 let start = at;
-                while bytes.get(at).is_some_and(u8::is_ascii_digit) {
-                    at += 1;
-                }
+                at = skip_digits(bytes, at);
                 // Parsed and printed again by the general walk: a fraction, an exponent, a
                 // sign, or more digits than a `u64` holds. A leading zero is only `0` itself in
                 // JSON, which is as it is.
@@ -195,8 +193,8 @@ struct StringScan {
 }
 
 /// The string whose text starts at `from`, just past its opening quote; `None` if it has no end.
-/// Eight bytes a step: most strings in records are short, and for them a call into `memchr` cost
-/// more than the scan.
+/// Sixteen bytes a step, then eight near the record's end: most strings in records are short, and
+/// for them a call into `memchr` cost more than the scan.
 #[inline(always)]
 fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
@@ -210,6 +208,17 @@ fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
     }
     let mut at = from;
     let mut comma = false;
+    while let Some(block) = bytes.get(at..at + 16) {
+        let (stops, commas) = stops_and_commas(block.try_into().expect("sixteen bytes"));
+        if stops == 0 {
+            comma |= commas != 0;
+            at += 16;
+            continue;
+        }
+        let first = stops.trailing_zeros();
+        comma |= commas & ((1 << first) - 1) != 0;
+        return finish_string(bytes, at + first as usize, comma);
+    }
     let stop = loop {
         let Some(chunk) = bytes.get(at..at + 8) else {
             let rest = bytes.get(at..)?;
@@ -232,6 +241,12 @@ fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
         comma |= commas & ((1 << first) - 1) != 0;
         break at + first as usize / 8;
     };
+    finish_string(bytes, stop, comma)
+}
+
+/// The scan of a string whose first quote or backslash is at `stop`, with `comma` before it.
+#[inline(always)]
+fn finish_string(bytes: &[u8], stop: usize, comma: bool) -> Option<StringScan> {
     if bytes[stop] == b'"' {
         return Some(StringScan {
             end: stop,
@@ -246,6 +261,108 @@ fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
         escaped: true,
         comma,
     })
+}
+
+/// Past the digits at `at`: sixteen bytes a step where the record has that many left.
+#[inline(always)]
+fn skip_digits(bytes: &[u8], mut at: usize) -> usize {
+    while let Some(block) = bytes.get(at..at + 16) {
+        let digits = digits(block.try_into().expect("sixteen bytes"));
+        at += digits.trailing_ones() as usize;
+        if digits != 0xffff {
+            return at;
+        }
+    }
+    while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+        at += 1;
+    }
+    at
+}
+
+/// Bit i set where byte i of `block` is an ASCII digit.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn digits(block: &[u8; 16]) -> u32 {
+    // SAFETY: SSE2 is part of x86_64, so every x86_64 CPU has it.
+    unsafe { digits_sse2(block) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn digits_sse2(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_sub_epi8,
+    };
+    let block = sse2_block(block);
+    // A digit is a byte whose distance above `0`, wrapping, is at most 9.
+    let above_zero = _mm_sub_epi8(block, _mm_set1_epi8(b'0' as i8));
+    let digit = _mm_cmpeq_epi8(_mm_min_epu8(above_zero, _mm_set1_epi8(9)), above_zero);
+    _mm_movemask_epi8(digit) as u32
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn digits(block: &[u8; 16]) -> u32 {
+    digits_bytewise(block)
+}
+
+/// [`digits`] a byte at a time: for other CPUs, and to test the vector one against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn digits_bytewise(block: &[u8; 16]) -> u32 {
+    mask_of(block, u8::is_ascii_digit)
+}
+
+/// Bit i set where byte i of `block` is as `wanted`.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn mask_of(block: &[u8; 16], wanted: impl Fn(&u8) -> bool) -> u32 {
+    (0..16).fold(0, |mask, i| mask | u32::from(wanted(&block[i])) << i)
+}
+
+/// `block` in a vector register. Two words rather than a load through a pointer: the same one
+/// instruction, and no pointer.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn sse2_block(block: &[u8; 16]) -> std::arch::x86_64::__m128i {
+    let half =
+        |from: usize| i64::from_le_bytes(block[from..from + 8].try_into().expect("eight bytes"));
+    std::arch::x86_64::_mm_set_epi64x(half(8), half(0))
+}
+
+/// Bit i of the first mask set where byte i of `block` is `"` or `\\`, of the second where it is `,`.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn stops_and_commas(block: &[u8; 16]) -> (u32, u32) {
+    // SAFETY: SSE2 is part of x86_64, so every x86_64 CPU has it.
+    unsafe { stops_and_commas_sse2(block) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+fn stops_and_commas_sse2(block: &[u8; 16]) -> (u32, u32) {
+    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
+    let block = sse2_block(block);
+    let is = |byte: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(byte as i8));
+    let stops = _mm_movemask_epi8(_mm_or_si128(is(b'"'), is(b'\\')));
+    let commas = _mm_movemask_epi8(is(b','));
+    (stops as u32, commas as u32)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn stops_and_commas(block: &[u8; 16]) -> (u32, u32) {
+    stops_and_commas_bytewise(block)
+}
+
+/// [`stops_and_commas`] a byte at a time: for other CPUs, and to test the vector one against.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+fn stops_and_commas_bytewise(block: &[u8; 16]) -> (u32, u32) {
+    (
+        mask_of(block, |&byte| byte == b'"' || byte == b'\\'),
+        mask_of(block, |&byte| byte == b','),
+    )
 }
 
 /// The closing quote of a string with escapes, from `at`, somewhere in its text past an escape.
@@ -410,10 +527,11 @@ mod tests {
         }
     }
 
-    /// Commas and stops in every place of an eight-byte step, and next to its edges.
+    /// Commas and stops in every place of a sixteen- and an eight-byte step, and next to their
+    /// edges.
     #[test]
     fn a_comma_is_found_wherever_it_is_and_only_before_the_end() {
-        for len in 0..20 {
+        for len in 0..48 {
             let plain = "x".repeat(len);
             let json = format!(r#"{{"a":"{plain}","b":","}}"#);
             assert_eq!(
@@ -436,6 +554,59 @@ mod tests {
                     PlainValue::Escaped(5..escaped.len() - 1)
                 );
             }
+        }
+    }
+
+    /// Numbers of every length the steps take a different way, followed by what may end them.
+    #[test]
+    fn a_number_ends_at_its_last_digit_and_only_a_whole_one_is_as_it_is() {
+        for len in 1..40 {
+            let number = "9".repeat(len);
+            for after in [",\"b\":1}", "}", " }", ".5}", "e3}"] {
+                let json = format!(r#"{{"a":{number}{after}"#);
+                let expected = (len <= 19 && !after.starts_with(['.', 'e']))
+                    .then(|| vec![PlainValue::AsIs(5..5 + len)]);
+                let found = members(&json).map(|members| {
+                    members
+                        .into_iter()
+                        .take(1)
+                        .map(|(_, value)| value)
+                        .collect()
+                });
+                assert_eq!(found, expected, "{json}");
+            }
+        }
+    }
+
+    /// The vector steps against the same masks made a byte at a time: each byte that matters in
+    /// every place, among each byte next to it; then random blocks of such bytes.
+    #[test]
+    fn sixteen_byte_masks_are_exact() {
+        let bytes = [
+            b'"', b'\\', b',', b'0', b'9', b'/', b':', b'x', b' ', 0x00, 0x1f, 0x7f, 0x80, 0xb0,
+            0xff,
+        ];
+        let check = |block: &[u8; 16]| {
+            assert_eq!(
+                stops_and_commas(block),
+                stops_and_commas_bytewise(block),
+                "{block:?}"
+            );
+            assert_eq!(digits(block), digits_bytewise(block), "{block:?}");
+        };
+        for &special in &bytes {
+            for &neighbour in &bytes {
+                for at in 0..16 {
+                    let mut block = [neighbour; 16];
+                    block[at] = special;
+                    check(&block);
+                }
+            }
+        }
+        let mut rng = crate::test_rng::Rng(16);
+        for _ in 0..10_000 {
+            let block: [u8; 16] = std::array::from_fn(|_| *rng.pick(&bytes));
+            check(&block);
         }
     }
 }
