@@ -7,6 +7,7 @@
 //! that calls for quotes (a quote or a line break in one is always escaped), so most cells are
 //! found to be usable as they are, and are copied once, straight from the record into the row.
 
+use crate::byte_masks;
 use std::ops::Range;
 
 /// What a plain member's value makes in its cell, by where it is in the record's text.
@@ -102,7 +103,7 @@ pub(super) fn plain_members(
             }
             b'0'..=b'9' => {
                 let start = at;
-                at = skip_digits(bytes, at);
+                at = byte_masks::past_digits(bytes, at);
                 // Parsed and printed again by the general walk: a fraction, an exponent, a
                 // sign, or more digits than a `u64` holds. A leading zero is only `0` itself in
                 // JSON, which is as it is.
@@ -209,7 +210,9 @@ fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
     let mut at = from;
     let mut comma = false;
     while let Some(block) = bytes.get(at..at + 16) {
-        let (stops, commas) = stops_and_commas(block.try_into().expect("sixteen bytes"));
+        let block = block.try_into().expect("sixteen bytes");
+        let stops = byte_masks::any_of(block, [b'"', b'\\']);
+        let commas = byte_masks::any_of(block, [b',']);
         if stops == 0 {
             comma |= commas != 0;
             at += 16;
@@ -261,108 +264,6 @@ fn finish_string(bytes: &[u8], stop: usize, comma: bool) -> Option<StringScan> {
         escaped: true,
         comma,
     })
-}
-
-/// Past the digits at `at`: sixteen bytes a step where the record has that many left.
-#[inline(always)]
-fn skip_digits(bytes: &[u8], mut at: usize) -> usize {
-    while let Some(block) = bytes.get(at..at + 16) {
-        let digits = digits(block.try_into().expect("sixteen bytes"));
-        at += digits.trailing_ones() as usize;
-        if digits != 0xffff {
-            return at;
-        }
-    }
-    while bytes.get(at).is_some_and(u8::is_ascii_digit) {
-        at += 1;
-    }
-    at
-}
-
-/// Bit i set where byte i of `block` is an ASCII digit.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn digits(block: &[u8; 16]) -> u32 {
-    // SAFETY: SSE2 is part of x86_64, so every x86_64 CPU has it.
-    unsafe { digits_sse2(block) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-#[inline]
-fn digits_sse2(block: &[u8; 16]) -> u32 {
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8, _mm_sub_epi8,
-    };
-    let block = sse2_block(block);
-    // A digit is a byte whose distance above `0`, wrapping, is at most 9.
-    let above_zero = _mm_sub_epi8(block, _mm_set1_epi8(b'0' as i8));
-    let digit = _mm_cmpeq_epi8(_mm_min_epu8(above_zero, _mm_set1_epi8(9)), above_zero);
-    _mm_movemask_epi8(digit) as u32
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn digits(block: &[u8; 16]) -> u32 {
-    digits_bytewise(block)
-}
-
-/// [`digits`] a byte at a time: for other CPUs, and to test the vector one against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn digits_bytewise(block: &[u8; 16]) -> u32 {
-    mask_of(block, u8::is_ascii_digit)
-}
-
-/// Bit i set where byte i of `block` is as `wanted`.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn mask_of(block: &[u8; 16], wanted: impl Fn(&u8) -> bool) -> u32 {
-    (0..16).fold(0, |mask, i| mask | u32::from(wanted(&block[i])) << i)
-}
-
-/// `block` in a vector register. Two words rather than a load through a pointer: the same one
-/// instruction, and no pointer.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-#[inline]
-fn sse2_block(block: &[u8; 16]) -> std::arch::x86_64::__m128i {
-    let half =
-        |from: usize| i64::from_le_bytes(block[from..from + 8].try_into().expect("eight bytes"));
-    std::arch::x86_64::_mm_set_epi64x(half(8), half(0))
-}
-
-/// Bit i of the first mask set where byte i of `block` is `"` or `\\`, of the second where it is `,`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn stops_and_commas(block: &[u8; 16]) -> (u32, u32) {
-    // SAFETY: SSE2 is part of x86_64, so every x86_64 CPU has it.
-    unsafe { stops_and_commas_sse2(block) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-#[inline]
-fn stops_and_commas_sse2(block: &[u8; 16]) -> (u32, u32) {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
-    let block = sse2_block(block);
-    let is = |byte: u8| _mm_cmpeq_epi8(block, _mm_set1_epi8(byte as i8));
-    let stops = _mm_movemask_epi8(_mm_or_si128(is(b'"'), is(b'\\')));
-    let commas = _mm_movemask_epi8(is(b','));
-    (stops as u32, commas as u32)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn stops_and_commas(block: &[u8; 16]) -> (u32, u32) {
-    stops_and_commas_bytewise(block)
-}
-
-/// [`stops_and_commas`] a byte at a time: for other CPUs, and to test the vector one against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-fn stops_and_commas_bytewise(block: &[u8; 16]) -> (u32, u32) {
-    (
-        mask_of(block, |&byte| byte == b'"' || byte == b'\\'),
-        mask_of(block, |&byte| byte == b','),
-    )
 }
 
 /// The closing quote of a string with escapes, from `at`, somewhere in its text past an escape.
@@ -575,38 +476,6 @@ mod tests {
                 });
                 assert_eq!(found, expected, "{json}");
             }
-        }
-    }
-
-    /// The vector steps against the same masks made a byte at a time: each byte that matters in
-    /// every place, among each byte next to it; then random blocks of such bytes.
-    #[test]
-    fn sixteen_byte_masks_are_exact() {
-        let bytes = [
-            b'"', b'\\', b',', b'0', b'9', b'/', b':', b'x', b' ', 0x00, 0x1f, 0x7f, 0x80, 0xb0,
-            0xff,
-        ];
-        let check = |block: &[u8; 16]| {
-            assert_eq!(
-                stops_and_commas(block),
-                stops_and_commas_bytewise(block),
-                "{block:?}"
-            );
-            assert_eq!(digits(block), digits_bytewise(block), "{block:?}");
-        };
-        for &special in &bytes {
-            for &neighbour in &bytes {
-                for at in 0..16 {
-                    let mut block = [neighbour; 16];
-                    block[at] = special;
-                    check(&block);
-                }
-            }
-        }
-        let mut rng = crate::test_rng::Rng(16);
-        for _ in 0..10_000 {
-            let block: [u8; 16] = std::array::from_fn(|_| *rng.pick(&bytes));
-            check(&block);
         }
     }
 }
