@@ -6,7 +6,6 @@
 //! store once the output is durable. The [`cli`] and [`config`] turn a command line, a RON file and
 //! the environment into a run.
 
-mod byte_masks;
 pub mod capabilities;
 pub mod cli;
 pub mod config;

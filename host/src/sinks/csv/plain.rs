@@ -7,7 +7,7 @@
 //! that calls for quotes (a quote or a line break in one is always escaped), so most cells are
 //! found to be usable as they are, and are copied once, straight from the record into the row.
 
-use crate::byte_masks;
+use super::masks;
 use std::ops::Range;
 
 /// What a plain member's value makes in its cell, by where it is in the record's text.
@@ -103,7 +103,7 @@ pub(super) fn plain_members(
             }
             b'0'..=b'9' => {
                 let start = at;
-                at = byte_masks::past_digits(bytes, at);
+                at = masks::past_digits(bytes, at);
                 // Parsed and printed again by the general walk: a fraction, an exponent, a
                 // sign, or more digits than a `u64` holds. A leading zero is only `0` itself in
                 // JSON, which is as it is.
@@ -211,8 +211,8 @@ fn scan_string(bytes: &[u8], from: usize) -> Option<StringScan> {
     let mut comma = false;
     while let Some(block) = bytes.get(at..at + 16) {
         let block = block.try_into().expect("sixteen bytes");
-        let stops = byte_masks::any_of(block, [b'"', b'\\']);
-        let commas = byte_masks::any_of(block, [b',']);
+        let stops = masks::any_of(block, [b'"', b'\\']);
+        let commas = masks::any_of(block, [b',']);
         if stops == 0 {
             comma |= commas != 0;
             at += 16;

@@ -1,8 +1,8 @@
 //! Which bytes of a block of sixteen are what a scan looks for, as a mask: bit i for byte i.
 //!
-//! The scans over every record's text (the page reader's check, the CSV row's cells) are where
-//! trawl spends most of its time per byte. SSE2, which every x86_64 CPU has, answers for sixteen
-//! bytes in a few instructions; other CPUs get the same masks a byte at a time.
+//! A CSV row's scan over each string and number is where the sink spends most of its time per
+//! byte. SSE2, which every x86_64 CPU has, answers for sixteen bytes in a few instructions; other
+//! CPUs get the same masks a byte at a time.
 
 /// Sixteen bytes of text.
 pub type Block = [u8; 16];
@@ -26,89 +26,76 @@ pub fn past_digits(bytes: &[u8], mut at: usize) -> usize {
 /// Where `block` has any of `bytes`.
 #[inline(always)]
 pub fn any_of<const N: usize>(block: &Block, bytes: [u8; N]) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE2 is part of x86_64, so every x86_64 CPU has it.
-    return unsafe { sse2::any_of(block, bytes) };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return sse2::any_of(block, bytes);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     return bytewise::any_of(block, bytes);
 }
 
 /// Where `block` has an ASCII digit.
 #[inline(always)]
 pub fn digits(block: &Block) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `any_of`.
-    return unsafe { sse2::digits(block) };
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return sse2::digits(block);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     return bytewise::digits(block);
 }
 
-/// Where `block` has a control byte (below 0x20) or a byte outside ASCII (0x80 and up).
-#[inline(always)]
-pub fn control_or_not_ascii(block: &Block) -> u32 {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: as in `any_of`.
-    return unsafe { sse2::control_or_not_ascii(block) };
-    #[cfg(not(target_arch = "x86_64"))]
-    return bytewise::control_or_not_ascii(block);
-}
-
-#[cfg(target_arch = "x86_64")]
+/// The masks with SSE2, which every x86_64 CPU has (it is in the target's baseline, so the build
+/// always enables it). Each step inlines into its scan's loop: a function compiled with the
+/// feature enabled for itself alone would not, and cost more than the bytes it saves.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod sse2 {
     use super::Block;
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set_epi64x, _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
+        _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8,
     };
+
+    // SAFETY (every `unsafe` below): these intrinsics need nothing but SSE2, and this module is
+    // compiled only where the build enables SSE2; none of them reads or writes through a pointer.
 
     /// `block` in a vector register. Two words rather than a load through a pointer: the same
     /// one instruction, and no pointer.
-    #[target_feature(enable = "sse2")]
-    #[inline]
+    #[inline(always)]
     fn load(block: &Block) -> __m128i {
         let half = |from: usize| {
             i64::from_le_bytes(block[from..from + 8].try_into().expect("eight bytes"))
         };
-        _mm_set_epi64x(half(8), half(0))
+        unsafe { _mm_set_epi64x(half(8), half(0)) }
     }
 
-    #[target_feature(enable = "sse2")]
-    #[inline]
+    #[inline(always)]
+    fn splat(byte: u8) -> __m128i {
+        unsafe { _mm_set1_epi8(byte as i8) }
+    }
+
+    #[inline(always)]
     fn mask(found: __m128i) -> u32 {
-        _mm_movemask_epi8(found) as u32
+        unsafe { _mm_movemask_epi8(found) as u32 }
     }
 
-    #[target_feature(enable = "sse2")]
-    #[inline]
+    #[inline(always)]
     pub fn any_of<const N: usize>(block: &Block, bytes: [u8; N]) -> u32 {
         let block = load(block);
-        let found = bytes.iter().fold(_mm_setzero_si128(), |found, &byte| {
-            _mm_or_si128(found, _mm_cmpeq_epi8(block, _mm_set1_epi8(byte as i8)))
-        });
+        let found = bytes
+            .iter()
+            .fold(unsafe { _mm_setzero_si128() }, |found, &byte| unsafe {
+                _mm_or_si128(found, _mm_cmpeq_epi8(block, splat(byte)))
+            });
         mask(found)
     }
 
-    #[target_feature(enable = "sse2")]
-    #[inline]
+    #[inline(always)]
     pub fn digits(block: &Block) -> u32 {
         // A digit is a byte whose distance above `0`, wrapping, is at most 9.
-        let above_zero = _mm_sub_epi8(load(block), _mm_set1_epi8(b'0' as i8));
-        mask(_mm_cmpeq_epi8(
-            _mm_min_epu8(above_zero, _mm_set1_epi8(9)),
-            above_zero,
-        ))
-    }
-
-    #[target_feature(enable = "sse2")]
-    #[inline]
-    pub fn control_or_not_ascii(block: &Block) -> u32 {
-        // Read as signed, bytes outside ASCII are negative: one comparison finds both.
-        mask(_mm_cmplt_epi8(load(block), _mm_set1_epi8(0x20)))
+        let above_zero = unsafe { _mm_sub_epi8(load(block), splat(b'0')) };
+        mask(unsafe { _mm_cmpeq_epi8(_mm_min_epu8(above_zero, splat(9)), above_zero) })
     }
 }
 
 /// The masks a byte at a time: for other CPUs, and to test the vector ones against.
-#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 mod bytewise {
     use super::Block;
 
@@ -122,10 +109,6 @@ mod bytewise {
 
     pub fn digits(block: &Block) -> u32 {
         mask(block, |byte| byte.is_ascii_digit())
-    }
-
-    pub fn control_or_not_ascii(block: &Block) -> u32 {
-        mask(block, |byte| !(0x20..0x80).contains(&byte))
     }
 }
 
@@ -149,11 +132,6 @@ mod tests {
             );
             assert_eq!(any_of(block, [b',']), bytewise::any_of(block, [b',']));
             assert_eq!(digits(block), bytewise::digits(block), "{block:?}");
-            assert_eq!(
-                control_or_not_ascii(block),
-                bytewise::control_or_not_ascii(block),
-                "{block:?}"
-            );
         };
         for &special in &bytes {
             for &neighbour in &bytes {
@@ -208,6 +186,5 @@ mod tests {
         assert_eq!(bytewise::any_of(&block, [b'"', b'\\']), 0b1010);
         assert_eq!(bytewise::any_of(&block, [b',']), 0b1_0000);
         assert_eq!(bytewise::digits(&block), 0b1010_0000);
-        assert_eq!(bytewise::control_or_not_ascii(&block), 0b11_0000_0000);
     }
 }
