@@ -106,7 +106,10 @@ impl StateStore {
             path: path.clone(),
             source,
         };
-        create_private_file(dir, &path).map_err(|error| open_error(Box::new(error)))?;
+        create_private_dir(dir).map_err(|error| open_error(Box::new(error)))?;
+        if !path.exists() {
+            create_store(dir, &path).map_err(open_error)?;
+        }
         let connection = Connection::open(&path).map_err(|error| open_error(Box::new(error)))?;
         Self::initialise(connection, path.clone(), dir.join("staging"), None)
             .map_err(|error| open_error(Box::new(error)))
@@ -137,10 +140,10 @@ impl StateStore {
         connection.pragma_update(None, "journal_mode", "WAL")?;
         // A checkpoint that is acknowledged must survive a power cut, or records are fetched twice.
         connection.pragma_update(None, "synchronous", "FULL")?;
-        // One transaction: a new store's tables then cost one flush to disk, not one each.
+        // Tables a store made by an older trawl lacks; one transaction, so that they cost one
+        // flush to disk, not one each.
         let transaction = connection.transaction()?;
-        transaction.execute_batch(SCHEMA)?;
-        approvals::create_table(&transaction)?;
+        create_tables(&transaction)?;
         transaction.commit()?;
         Ok(StateStore {
             connection: Arc::new(Mutex::new(connection)),
@@ -434,17 +437,44 @@ fn write_output(connection: &Connection, output: &OutputPosition) -> Result<(), 
     Ok(())
 }
 
-fn create_private_file(dir: &Path, path: &Path) -> std::io::Result<()> {
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
-    options.open(path)?;
+    Ok(())
+}
+
+fn create_tables(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(SCHEMA)?;
+    approvals::create_table(connection)
+}
+
+/// Makes a new, empty store at `path`: built in a temporary file (0600, as the store must be)
+/// without flushes, flushed once, then moved into place. Made where it stays, SQLite flushed it
+/// to disk seven times (its switch to WAL goes through a rollback journal), and every first run
+/// waited for that before its first request. A crash before the move leaves only a temporary
+/// file; another trawl that makes the store first wins, and its store is the one used.
+fn create_store(dir: &Path, path: &Path) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let temp = tempfile::Builder::new()
+        .prefix(".state.sqlite.")
+        .tempfile_in(dir)?;
+    let connection = Connection::open(temp.path())?;
+    connection.pragma_update(None, "synchronous", "OFF")?;
+    connection.pragma_update(None, "journal_mode", "MEMORY")?;
+    create_tables(&connection)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.close().map_err(|(_, error)| error)?;
+    temp.as_file().sync_all()?;
+    match temp.persist_noclobber(path) {
+        Ok(_) => {}
+        Err(error) if error.error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error.error.into()),
+    }
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
 
@@ -575,5 +605,50 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn a_new_store_is_moved_into_place_whole_and_a_store_made_meanwhile_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let store = StateStore::open(&state).unwrap();
+        store.kv_set("a", "token", b"kept", 1024).unwrap().unwrap();
+        let names = || {
+            let mut names: Vec<String> = std::fs::read_dir(&state)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        // Nothing of the temporary file is left; the store is in WAL mode from the start.
+        assert!(
+            names().iter().all(|name| !name.starts_with(".state")),
+            "{:?}",
+            names()
+        );
+        let mode: String = store
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        // Another trawl that finds no store and makes one after this one did loses the race:
+        // this store stays as it is.
+        create_store(&state, &state.join(STATE_FILE)).unwrap();
+        assert_eq!(
+            store.kv_get("a", "token").unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
+        assert!(
+            names().iter().all(|name| !name.starts_with(".state")),
+            "{:?}",
+            names()
+        );
+        drop(store);
+        let again = StateStore::open(&state).unwrap();
+        assert_eq!(
+            again.kv_get("a", "token").unwrap().as_deref(),
+            Some(&b"kept"[..])
+        );
     }
 }
