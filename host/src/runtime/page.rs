@@ -2,8 +2,8 @@
 
 use super::HostState;
 use super::wit::{v0_1, v0_2};
+use crate::shared_text::SharedText;
 use std::ops::Range;
-use std::sync::Arc;
 
 /// One page of a connector's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum RecordJson {
     /// have line breaks between its tokens. It shares the body's text rather than copying it out:
     /// a page's records are most of its body, and each copy cost an allocation and a `memcpy`.
     Checked {
-        body: Arc<String>,
+        body: SharedText,
         range: Range<usize>,
     },
 }
@@ -126,7 +126,7 @@ pub(super) fn take(
                 }
             } else {
                 RecordJson::Checked {
-                    body: Arc::new(text.to_string()),
+                    body: SharedText::from(text),
                     range: 0..text.len(),
                 }
             };
@@ -154,9 +154,9 @@ mod tests {
     };
 
     /// `take` of a page keeping the records at `indexes` of `text`, whose records are at `ranges`.
-    fn take_kept(text: &str, ranges: Vec<Range<usize>>, indexes: &[u32]) -> (Arc<String>, Page) {
+    fn take_kept(text: &str, ranges: Vec<Range<usize>>, indexes: &[u32]) -> (SharedText, Page) {
         let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
-        let text = Arc::new(text.to_string());
+        let text = SharedText::from(text);
         let held = state
             .resources()
             .push(ReadRecords::new(text.clone(), ranges))
@@ -180,8 +180,8 @@ mod tests {
         (text, take(&mut state, page).unwrap())
     }
 
-    fn shares(record: &Record, text: &Arc<String>) -> bool {
-        matches!(&record.json, RecordJson::Checked { body, .. } if Arc::ptr_eq(body, text))
+    fn shares(record: &Record, text: &SharedText) -> bool {
+        matches!(&record.json, RecordJson::Checked { body, .. } if body.same(text))
     }
 
     #[test]
@@ -209,7 +209,7 @@ mod tests {
         let only = 1..3;
         let held = state
             .resources()
-            .push(ReadRecords::new(Arc::new("[{}]".into()), vec![only]))
+            .push(ReadRecords::new(SharedText::from("[{}]"), vec![only]))
             .unwrap();
         let page = GuestPage {
             records: Vec::new(),

@@ -16,6 +16,7 @@ pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
 
+use crate::shared_text::SharedText;
 use crate::state::OutputPosition;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -78,7 +79,7 @@ enum Text {
     /// A piece of a page's body, shared with the page's other records: a page's records are most
     /// of its body, and copying each out cost an allocation and a `memcpy` per record.
     Piece {
-        body: Arc<String>,
+        body: SharedText,
         range: Range<usize>,
     },
 }
@@ -113,7 +114,7 @@ impl JsonObject {
 
     /// The piece of `body` at `range`, which the host has already checked is one JSON object,
     /// made one line. `None` if `range` is not a piece of `body`.
-    pub fn from_checked_piece(body: Arc<String>, range: Range<usize>) -> Option<Self> {
+    pub fn from_checked_piece(body: SharedText, range: Range<usize>) -> Option<Self> {
         let text = body.get(range.clone())?;
         if has_line_break(text) {
             return Some(JsonObject(Text::Owned(compact(text))));
@@ -408,7 +409,7 @@ mod tests {
 
     #[test]
     fn a_piece_of_a_body_reads_as_its_own_text() {
-        let body = Arc::new("{\"data\":[{\"a\":\"é\"},{\n \"b\": 2\n}]}".to_string());
+        let body = SharedText::from("{\"data\":[{\"a\":\"é\"},{\n \"b\": 2\n}]}");
         let first = body.find("{\"a").unwrap()..body.find('}').unwrap() + 1;
         let piece = JsonObject::from_checked_piece(body.clone(), first.clone()).unwrap();
         assert_eq!(piece.as_str(), r#"{"a":"é"}"#);

@@ -11,13 +11,14 @@
 
 mod split;
 
-use crate::runtime::wit::trawl::connector::http::{self as http_wit, Error, Request};
+use crate::runtime::wit::trawl::connector::http::{Error, Request};
 use crate::runtime::wit::v0_2::trawl::connector0_2_0::responses::{
     self, HostBody, HostRecords, PageError, PageRead, PageShape, Response, Span,
 };
 use crate::runtime::{HostState, LimitExceeded};
+use crate::shared_text::SharedText;
+use bytes::Bytes;
 use std::ops::Range;
-use std::sync::Arc;
 use wasmtime::component::Resource;
 
 /// The most members a connector may ask for in one `read-page`, of each record and of the page:
@@ -27,39 +28,33 @@ const MAX_NAMES: usize = 32;
 /// A response body held by the host.
 pub struct Body {
     /// UTF-8 text (any page is), or bytes that are not.
-    bytes: Result<Arc<String>, std::string::FromUtf8Error>,
+    bytes: Result<SharedText, (Bytes, std::str::Utf8Error)>,
 }
 
 impl Body {
-    fn new(bytes: Vec<u8>) -> Self {
-        // Every page's body is checked: `simdutf8` does it several times faster than
-        // `String::from_utf8`, which then only says where a body that is not UTF-8 goes wrong.
-        let bytes = if simdutf8::basic::from_utf8(&bytes).is_ok() {
-            // SAFETY: `bytes` was just found to be UTF-8.
-            Ok(Arc::new(unsafe { String::from_utf8_unchecked(bytes) }))
-        } else {
-            String::from_utf8(bytes).map(Arc::new)
-        };
-        Body { bytes }
+    fn new(bytes: Bytes) -> Self {
+        Body {
+            bytes: SharedText::from_utf8(bytes),
+        }
     }
 
     fn as_bytes(&self) -> &[u8] {
         match &self.bytes {
             Ok(text) => text.as_bytes(),
-            Err(error) => error.as_bytes(),
+            Err((bytes, _)) => bytes,
         }
     }
 }
 
 /// The records of a body the host read and checked, until the connector returns them in its page.
 pub struct ReadRecords {
-    text: Arc<String>,
+    text: SharedText,
     records: Vec<Range<usize>>,
 }
 
 impl ReadRecords {
     /// The records of `text` at `records`, each one JSON object the host checked.
-    pub(crate) fn new(text: Arc<String>, records: Vec<Range<usize>>) -> Self {
+    pub(crate) fn new(text: SharedText, records: Vec<Range<usize>>) -> Self {
         ReadRecords { text, records }
     }
 
@@ -79,7 +74,7 @@ impl ReadRecords {
     }
 
     /// The body's text, which every record is a piece of.
-    pub fn text(&self) -> &Arc<String> {
+    pub fn text(&self) -> &SharedText {
         &self.text
     }
 
@@ -92,7 +87,7 @@ impl ReadRecords {
 
 impl responses::Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
-        let response = match <HostState as http_wit::Host>::send(self, request).await {
+        let response = match self.send_request(request).await {
             Ok(response) => response,
             Err(error) => return Ok(Err(error)),
         };
@@ -138,8 +133,8 @@ impl HostBody for HostState {
         };
         let text = match &body.bytes {
             Ok(text) => text.clone(),
-            Err(error) => {
-                let offset = error.utf8_error().valid_up_to();
+            Err((_, error)) => {
+                let offset = error.valid_up_to();
                 return Ok(Err(PageError {
                     offset: offset as u64,
                     message: format!(
@@ -263,15 +258,15 @@ mod tests {
     #[test]
     fn a_body_is_text_only_when_all_of_it_is_utf8() {
         let text = "{\"a\":\"é\"}".repeat(20);
-        let body = Body::new(text.clone().into_bytes());
-        assert_eq!(body.bytes.as_deref().map(String::as_str), Ok(text.as_str()));
+        let body = Body::new(text.clone().into());
+        assert_eq!(body.bytes.as_deref().ok(), Some(text.as_str()));
         // Long enough for the vector check, and wrong only near its end.
         let mut bytes = text.into_bytes();
         let at = bytes.len() - 2;
         bytes[at] = 0xff;
-        let body = Body::new(bytes.clone());
-        let error = body.bytes.as_ref().expect_err("not UTF-8");
-        assert_eq!(error.utf8_error().valid_up_to(), at);
+        let body = Body::new(bytes.clone().into());
+        let (_, error) = body.bytes.as_ref().expect_err("not UTF-8");
+        assert_eq!(error.valid_up_to(), at);
         assert_eq!(body.as_bytes(), bytes);
     }
 }
