@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod engine;
+mod files;
 pub mod runtime;
 pub mod shared_text;
 pub mod sinks;

@@ -435,8 +435,7 @@ fn write_atomically(target: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     temp.as_file().sync_all()?;
     temp.persist(target).map_err(|error| error.error)?;
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
+    crate::files::sync_dir(dir)?;
     Ok(())
 }
 

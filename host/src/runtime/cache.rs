@@ -7,6 +7,7 @@
 //! compiled artifact is `unsafe` and must only ever see files trawl wrote, and it needs no extra C
 //! dependency.
 
+use crate::files::create_private_dir;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,16 +72,6 @@ fn store(dir: &Path, path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     temp.write_all(artifact)?;
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|error| error.error)?;
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
     Ok(())
 }
 

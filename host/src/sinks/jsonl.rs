@@ -4,6 +4,7 @@
 //! crash recovery on open and keeps the file's position.
 
 use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
+use crate::files::sync_dir;
 use crate::state::OutputPosition;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -326,14 +327,6 @@ pub(super) fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
             .unwrap_or(Path::new("."));
         sync_dir(parent)?;
     }
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod intervals;
 
 pub use intervals::{Interval, gaps, merge};
 
+use crate::files::{create_private_dir, sync_dir};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -437,16 +438,6 @@ fn write_output(connection: &Connection, output: &OutputPosition) -> Result<(), 
     Ok(())
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 fn create_tables(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(SCHEMA)?;
     approvals::create_table(connection)
@@ -473,8 +464,7 @@ fn create_store(dir: &Path, path: &Path) -> Result<(), Box<dyn std::error::Error
         Err(error) if error.error.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(error) => return Err(error.error.into()),
     }
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
+    sync_dir(dir)?;
     Ok(())
 }
 

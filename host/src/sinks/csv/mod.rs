@@ -13,6 +13,7 @@ use self::plain::MemberGuesses;
 use self::row::{ColumnGuesses, CsvEncoder, Layout, RowEncoder};
 use super::flatten::column_names;
 use super::{Encoder, OutputRecord, Prepared, Rendered, Sink, SinkError, absolute_key};
+use crate::files::sync_dir;
 use crate::state::OutputPosition;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -408,12 +409,6 @@ fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
     let mut last = [0u8];
     file.read_exact(&mut last)?;
     Ok(last[0] == b'\n')
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]
