@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 mod files;
+mod masks;
 pub mod runtime;
 pub mod shared_text;
 pub mod sinks;

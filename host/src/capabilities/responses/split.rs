@@ -6,6 +6,7 @@
 //! once. It builds no values and decodes nothing but the rare member name with escapes, so on a
 //! compact page it beats serde_json's `IgnoredAny`, which only checks (and checks no UTF-8).
 
+use crate::masks;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -560,7 +561,7 @@ impl<'b> Reader<'b, '_> {
                     return Err(self.fail(at, "no digit after a leading `0`"));
                 }
             }
-            Some(b'1'..=b'9') => at = digits(body, at + 1),
+            Some(b'1'..=b'9') => at = masks::past_digits(body, at + 1),
             _ => return Err(self.fail(at, "a digit")),
         }
         if body.get(at) == Some(&b'.') {
@@ -568,7 +569,7 @@ impl<'b> Reader<'b, '_> {
             if !body.get(at).is_some_and(u8::is_ascii_digit) {
                 return Err(self.fail(at, "a digit after the decimal point"));
             }
-            at = digits(body, at + 1);
+            at = masks::past_digits(body, at + 1);
         }
         if matches!(body.get(at), Some(b'e' | b'E')) {
             at += 1;
@@ -578,7 +579,7 @@ impl<'b> Reader<'b, '_> {
             if !body.get(at).is_some_and(u8::is_ascii_digit) {
                 return Err(self.fail(at, "a digit in the exponent"));
             }
-            at = digits(body, at + 1);
+            at = masks::past_digits(body, at + 1);
         }
         self.pos = at;
         Ok(())
@@ -663,19 +664,18 @@ fn fill(slots: &mut [Option<Range<usize>>], names: &[String], j: usize, range: R
     }
 }
 
-#[inline]
-fn digits(body: &[u8], mut at: usize) -> usize {
-    while body.get(at).is_some_and(u8::is_ascii_digit) {
-        at += 1;
-    }
-    at
-}
-
 /// Finds the first byte at or after `from` that is not plain ASCII text (`"`, `\`, a control
-/// byte or a byte outside ASCII; the body's length if none), eight bytes a step. Most strings are
-/// all plain text: this loop is where they are read.
+/// byte or a byte outside ASCII; the body's length if none): sixteen bytes a step, then eight
+/// near the body's end. Most strings are all plain text: this loop is where they are read.
 #[inline]
-fn scan_ascii(body: &[u8], from: usize) -> usize {
+fn scan_ascii(body: &[u8], mut from: usize) -> usize {
+    while let Some(block) = body.get(from..from + 16) {
+        let stops = masks::string_stops(block.try_into().expect("sixteen bytes"));
+        if stops != 0 {
+            return from + stops.trailing_zeros() as usize;
+        }
+        from += 16;
+    }
     let rest = body.get(from..).unwrap_or_default();
     let (words, tail) = rest.as_chunks::<8>();
     for (i, word) in words.iter().enumerate() {

@@ -3,7 +3,6 @@
 //! Written like Python's `csv.DictWriter` (the seed scripts' writer): CRLF line ends and minimal
 //! quoting, so a file started by a seed script can be continued by trawl and vice versa.
 
-mod masks;
 mod pending;
 mod plain;
 mod row;

@@ -7,7 +7,7 @@
 //! that calls for quotes (a quote or a line break in one is always escaped), so most cells are
 //! found to be usable as they are, and are copied once, straight from the record into the row.
 
-use super::masks;
+use crate::masks;
 use std::ops::Range;
 
 /// What a plain member's value makes in its cell, by where it is in the record's text.

@@ -1,8 +1,8 @@
 //! Which bytes of a block of sixteen are what a scan looks for, as a mask: bit i for byte i.
 //!
-//! A CSV row's scan over each string and number is where the sink spends most of its time per
-//! byte. SSE2, which every x86_64 CPU has, answers for sixteen bytes in a few instructions; other
-//! CPUs get the same masks a byte at a time.
+//! The page reader's scan over each string and number, and the CSV row's, are where those two
+//! spend most of their time per byte. SSE2, which every x86_64 CPU has, answers for sixteen bytes
+//! in a few instructions; other CPUs get the same masks a byte at a time.
 
 /// Sixteen bytes of text.
 pub type Block = [u8; 16];
@@ -41,6 +41,16 @@ pub fn digits(block: &Block) -> u32 {
     return bytewise::digits(block);
 }
 
+/// Where `block` has a byte that ends plain ASCII text in a JSON string: `"`, `\`, a control byte
+/// (below 0x20) or a byte outside ASCII.
+#[inline(always)]
+pub fn string_stops(block: &Block) -> u32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    return sse2::string_stops(block);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    return bytewise::string_stops(block);
+}
+
 /// The masks with SSE2, which every x86_64 CPU has (it is in the target's baseline, so the build
 /// always enables it). Each step inlines into its scan's loop: a function compiled with the
 /// feature enabled for itself alone would not, and cost more than the bytes it saves.
@@ -48,8 +58,8 @@ pub fn digits(block: &Block) -> u32 {
 mod sse2 {
     use super::Block;
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
-        _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8,
+        __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set_epi64x, _mm_set1_epi8, _mm_setzero_si128, _mm_sub_epi8,
     };
 
     // SAFETY (every `unsafe` below): these intrinsics need nothing but SSE2, and this module is
@@ -92,6 +102,17 @@ mod sse2 {
         let above_zero = unsafe { _mm_sub_epi8(load(block), splat(b'0')) };
         mask(unsafe { _mm_cmpeq_epi8(_mm_min_epu8(above_zero, splat(9)), above_zero) })
     }
+
+    #[inline(always)]
+    pub fn string_stops(block: &Block) -> u32 {
+        let block = load(block);
+        // Compared as signed bytes, those outside ASCII are below zero: one test finds them and
+        // the control bytes together.
+        let control_or_high = unsafe { _mm_cmplt_epi8(block, splat(0x20)) };
+        let quote = unsafe { _mm_cmpeq_epi8(block, splat(b'"')) };
+        let backslash = unsafe { _mm_cmpeq_epi8(block, splat(b'\\')) };
+        mask(unsafe { _mm_or_si128(control_or_high, _mm_or_si128(quote, backslash)) })
+    }
 }
 
 /// The masks a byte at a time: for other CPUs, and to test the vector ones against.
@@ -110,6 +131,12 @@ mod bytewise {
     pub fn digits(block: &Block) -> u32 {
         mask(block, |byte| byte.is_ascii_digit())
     }
+
+    pub fn string_stops(block: &Block) -> u32 {
+        mask(block, |byte| {
+            byte == b'"' || byte == b'\\' || !(0x20..0x80).contains(&byte)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -121,8 +148,8 @@ mod tests {
     #[test]
     fn every_mask_is_the_one_made_a_byte_at_a_time() {
         let bytes = [
-            b'"', b'\\', b',', b'0', b'9', b'/', b':', b'x', b' ', b'!', 0x00, 0x1f, 0x7f, 0x80,
-            0xb0, 0xff,
+            b'"', b'\\', b',', b'0', b'9', b'/', b':', b'x', b' ', b'!', 0x00, 0x1f, 0x20, 0x7f,
+            0x80, 0xb0, 0xff,
         ];
         let check = |block: &Block| {
             assert_eq!(
@@ -132,6 +159,11 @@ mod tests {
             );
             assert_eq!(any_of(block, [b',']), bytewise::any_of(block, [b',']));
             assert_eq!(digits(block), bytewise::digits(block), "{block:?}");
+            assert_eq!(
+                string_stops(block),
+                bytewise::string_stops(block),
+                "{block:?}"
+            );
         };
         for &special in &bytes {
             for &neighbour in &bytes {
@@ -186,5 +218,6 @@ mod tests {
         assert_eq!(bytewise::any_of(&block, [b'"', b'\\']), 0b1010);
         assert_eq!(bytewise::any_of(&block, [b',']), 0b1_0000);
         assert_eq!(bytewise::digits(&block), 0b1010_0000);
+        assert_eq!(bytewise::string_stops(&block), 0b11_0000_1010);
     }
 }
