@@ -408,13 +408,7 @@ fn ensure_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
+    crate::files::create_private_dir(dir)
 }
 
 /// Writes `bytes` to `target` atomically: a temporary file in the same folder, synced, then
