@@ -23,8 +23,11 @@ const CONNECTORS: &[(&str, &str)] = &[
     ("trawl-verkada", "verkada"),
 ];
 /// Connectors that exist only for the host's tests: (crate, file name in `target/test-plugins`).
-const TEST_CONNECTORS: &[(&str, &str)] =
-    &[("trawl-hostile", "hostile"), ("trawl-legacy", "legacy")];
+const TEST_CONNECTORS: &[(&str, &str)] = &[
+    ("trawl-hostile", "hostile"),
+    ("trawl-legacy", "legacy"),
+    ("trawl-legacy-0-2", "legacy-0-2"),
+];
 /// Guest crates checked by clippy for the wasm target.
 const GUEST_CRATES: &[&str] = &[
     "trawl-sdk",
@@ -34,6 +37,7 @@ const GUEST_CRATES: &[&str] = &[
     "trawl-verkada",
     "trawl-hostile",
     "trawl-legacy",
+    "trawl-legacy-0-2",
 ];
 
 fn main() -> Result<()> {
