@@ -10,6 +10,7 @@ pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod event_time;
 mod files;
 mod masks;
 pub mod runtime;

@@ -218,7 +218,7 @@ fn inspect_shows_streams_params_and_hosts() {
         .assert()
         .code(0)
         .stdout(is_match(r"(?m)^  siem\s").unwrap())
-        .stdout(contains("  built against: trawl:connector@0.2.0\n"))
+        .stdout(contains("  built against: trawl:connector@0.3.0\n"))
         .stdout(is_match(r"(?m)^  base_url\s+url;").unwrap())
         .stdout(is_match(r"(?m)^  workvivo_id\s+text; required, env WORKVIVOID$").unwrap())
         .stdout(is_match(r"(?m)^  token\s+text; required, secret, env WORKVIVOTOKEN$").unwrap())

@@ -5,7 +5,7 @@
 mod support;
 
 use support::{DAY, HOUR, Setup, ids, rows, stderr};
-use trawl_simulators::faults::Fault;
+use trawl_simulators::faults::{Action, Fault};
 use trawl_simulators::workvivo::{Config, DEFAULT_START};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,6 +119,57 @@ async fn a_failed_window_fails_the_run_and_a_rerun_completes_it() {
             assert!(!request.path.starts_with(&delivered), "{}", request.path);
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_without_a_usable_time_fails_its_window_and_loses_nothing_else() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let failing_hour = DEFAULT_START + 3 * HOUR;
+    // The host reads each event's id and time; the second event here has a time it cannot read.
+    let body = serde_json::json!({
+        "data": [
+            {"id": 1, "created_at_timestamp": failing_hour + 10},
+            {"id": 2, "created_at_timestamp": "soon"},
+        ],
+        "meta": {"pagination": {"total_records": 2}},
+    });
+    setup.simulator.faults().push(Fault::on_path(
+        format!("/v1/siem/{failing_hour}/"),
+        Action::json(200, &body),
+    ));
+    std::fs::write(
+        setup.dir.path().join("trawl.ron"),
+        "(limits: (retry_attempts: 2))",
+    )
+    .unwrap();
+    let output = setup
+        .run(&[
+            "2024-09-01",
+            "2024-09-01",
+            "--config",
+            "trawl.ron",
+            "--workers",
+            "1",
+        ])
+        .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("2024-09-01T03:00:00Z..2024-09-01T04:00:00Z"),
+        "{message}"
+    );
+    let text = body.to_string();
+    let at = text
+        .find(r#"{"created_at_timestamp":"soon""#)
+        .expect("the broken event");
+    let expected = format!("expected record 1 (at byte {at}) to have `created_at_timestamp`");
+    assert!(message.contains(&expected), "{message}");
+    assert!(message.contains("found `\"soon\"`"), "{message}");
+    // Nothing of the broken hour lands, not even its good event; the hours before it are whole.
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, failing_hour)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ pub use plan::{PlannedWindow, schedule, subtract, windows};
 use crate::capabilities::Capabilities;
 use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputSpec, SinkError, TimeEncoding, TimeLocation};
+use crate::sinks::{OutputSpec, SinkError, TimeLocation};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
 use commit::{CommitOutcome, Committer};
 use fetch::{Fetched, Shared};
@@ -264,14 +264,9 @@ fn align_down(time: i64, step: i64) -> i64 {
 }
 
 fn time_location(field: &crate::runtime::wit::TimeField) -> TimeLocation {
-    use crate::runtime::wit::TimeFormat;
     TimeLocation {
         path: field.path.clone(),
-        encoding: match field.format {
-            TimeFormat::Rfc3339 => TimeEncoding::Rfc3339,
-            TimeFormat::EpochSeconds => TimeEncoding::EpochSeconds,
-            TimeFormat::EpochMillis => TimeEncoding::EpochMillis,
-        },
+        encoding: field.format.into(),
     }
 }
 

@@ -43,7 +43,7 @@ pub enum LoadError {
     },
     #[error(
         "{path} is not a WebAssembly component trawl can load: {reason}\n\
-         (connectors are built for wasm32-wasip2 against trawl:connector@0.2.0 or 0.1.0)"
+         (connectors are built for wasm32-wasip2 against trawl:connector@0.3.0, 0.2.0 or 0.1.0)"
     )]
     Invalid { path: PathBuf, reason: String },
     #[error("connector {path} failed while describing itself: {source}")]
@@ -98,6 +98,10 @@ impl Runtime {
             &mut linker,
             |state| state,
         )?;
+        wit::v0_3::trawl::connector0_3_0::keyed_pages::add_to_linker::<
+            HostState,
+            HasSelf<HostState>,
+        >(&mut linker, |state| state)?;
 
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
@@ -133,6 +137,7 @@ impl Runtime {
         let pre = match version {
             Version::V0_1 => wit::v0_1::PluginPre::new(instance_pre).map(Bindings::V0_1),
             Version::V0_2 => wit::v0_2::PluginPre::new(instance_pre).map(Bindings::V0_2),
+            Version::V0_3 => wit::v0_3::PluginPre::new(instance_pre).map(Bindings::V0_3),
         }
         .map_err(|error| invalid(format!("{error:#}")))?;
         let sandbox = Sandbox {
@@ -156,6 +161,11 @@ impl Runtime {
                     Bindings::V0_2(pre) => {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector0_2_0_connector();
+                        connector.call_describe(store).await?.into()
+                    }
+                    Bindings::V0_3(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector0_3_0_connector();
                         connector.call_describe(store).await?
                     }
                 })
@@ -330,6 +340,17 @@ impl Connector {
                     Bindings::V0_2(pre) => {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector0_2_0_connector();
+                        match connector
+                            .call_fetch_page(&mut *store, &request.into())
+                            .await?
+                        {
+                            Ok(page) => page::take_v0_2(store.data_mut(), page).map(Ok),
+                            Err(error) => Ok(Err(error.into())),
+                        }
+                    }
+                    Bindings::V0_3(pre) => {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        let connector = plugin.trawl_connector0_3_0_connector();
                         match connector.call_fetch_page(&mut *store, request).await? {
                             Ok(page) => page::take(store.data_mut(), page).map(Ok),
                             Err(error) => Ok(Err(error)),
@@ -346,6 +367,7 @@ impl Connector {
 enum Bindings {
     V0_1(wit::v0_1::PluginPre<HostState>),
     V0_2(wit::v0_2::PluginPre<HostState>),
+    V0_3(wit::v0_3::PluginPre<HostState>),
 }
 
 /// A compiled connector and the limits every call into it runs under.

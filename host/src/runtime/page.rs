@@ -1,6 +1,7 @@
 //! A page as the engine sees it, whichever version of the contract the connector speaks.
 
 use super::HostState;
+use super::wit::v0_3::exports::trawl::connector0_3_0::connector as v0_3;
 use super::wit::{v0_1, v0_2};
 use crate::shared_text::SharedText;
 use std::ops::Range;
@@ -81,34 +82,80 @@ impl From<v0_1::exports::trawl::connector::connector::Page> for Page {
     }
 }
 
-/// A 0.2.0 page with the records it kept from a body the host read taken out of the store; an
-/// error says how the page breaks the contract.
-pub(super) fn take(
+/// A 0.2.0 page as the 0.3.0 page it is: 0.3.0 only added ways to keep records.
+pub(super) fn take_v0_2(
     state: &mut HostState,
     page: v0_2::exports::trawl::connector0_2_0::connector::Page,
 ) -> Result<Page, String> {
+    take(
+        state,
+        v0_3::Page {
+            records: page
+                .records
+                .into_iter()
+                .map(|record| v0_3::Record {
+                    id: record.id,
+                    event_time: record.event_time,
+                    json: record.json,
+                })
+                .collect(),
+            read: page.read.map(|read| v0_3::ReadRecords {
+                records: read.records,
+                kept: v0_3::KeptRecords::Listed(
+                    read.kept
+                        .into_iter()
+                        .map(|kept| v0_3::KeptRecord {
+                            index: kept.index,
+                            id: kept.id,
+                            event_time: kept.event_time,
+                        })
+                        .collect(),
+                ),
+            }),
+            next_cursor: page.next_cursor,
+        },
+    )
+}
+
+/// A page with the records it kept from a body the host read taken out of the store; an error
+/// says how the page breaks the contract.
+pub(super) fn take(state: &mut HostState, page: v0_3::Page) -> Result<Page, String> {
     let mut records: Vec<Record> = page
         .records
         .into_iter()
         .map(|record| Record::from_connector(record.id, record.event_time, record.json))
         .collect();
     if let Some(read) = page.read {
-        let body = state
+        let mut body = state
             .resources()
             .delete(read.records)
             .map_err(|error| format!("its page returns records it does not hold: {error}"))?;
+        let kept = match read.kept {
+            v0_3::KeptRecords::Listed(kept) => kept,
+            v0_3::KeptRecords::Within(window) => body
+                .take_keys()
+                .ok_or("it keeps the records of a window of a body read without keys")?
+                .into_iter()
+                .zip(0..)
+                .filter(|(key, _)| window.start <= key.event_time && key.event_time < window.end)
+                .map(|(key, index)| v0_3::KeptRecord {
+                    index,
+                    id: key.id,
+                    event_time: key.event_time,
+                })
+                .collect(),
+        };
         // A record shares the body's text, which stays whole until the record is written. That
         // pays when the records kept are most of the body; a few kept from a large one are copied
         // out instead, so that the rest of it is freed now.
-        let kept_bytes: usize = read
-            .kept
+        let kept_bytes: usize = kept
             .iter()
             .filter_map(|kept| body.range(kept.index))
             .map(|range| range.len())
             .sum();
         let share = kept_bytes.saturating_mul(2) >= body.text().len();
-        records.reserve(read.kept.len());
-        for kept in read.kept {
+        records.reserve(kept.len());
+        for kept in kept {
             let (text, range) = body
                 .record(kept.index)
                 .zip(body.range(kept.index))
@@ -147,11 +194,10 @@ pub(super) fn take(
 mod tests {
     use super::*;
     use crate::capabilities::Capabilities;
-    use crate::capabilities::responses::ReadRecords;
+    use crate::capabilities::responses::{ReadRecords, RecordKey};
     use crate::runtime::GuestLimits;
-    use v0_2::exports::trawl::connector0_2_0::connector::{
-        KeptRecord, Page as GuestPage, ReadRecords as Read,
-    };
+    use crate::runtime::wit::Window;
+    use v0_3::{KeptRecord, KeptRecords, Page as GuestPage, ReadRecords as Read};
 
     /// `take` of a page keeping the records at `indexes` of `text`, whose records are at `ranges`.
     fn take_kept(text: &str, ranges: Vec<Range<usize>>, indexes: &[u32]) -> (SharedText, Page) {
@@ -173,7 +219,7 @@ mod tests {
             records: Vec::new(),
             read: Some(Read {
                 records: held,
-                kept,
+                kept: KeptRecords::Listed(kept),
             }),
             next_cursor: None,
         };
@@ -215,15 +261,63 @@ mod tests {
             records: Vec::new(),
             read: Some(Read {
                 records: held,
-                kept: vec![KeptRecord {
+                kept: KeptRecords::Listed(vec![KeptRecord {
                     index: 1,
                     id: "x".into(),
                     event_time: 0,
-                }],
+                }]),
             }),
             next_cursor: None,
         };
         let error = take(&mut state, page).unwrap_err();
         assert_eq!(error, "it keeps record 1 of a body that has 1");
+    }
+
+    #[test]
+    fn a_window_keeps_the_records_whose_time_the_host_read_in_it() {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        let text = SharedText::from(r#"[{"t":1},{"t":5},{"t":9}]"#);
+        let keys = [1, 5, 9]
+            .map(|event_time| RecordKey {
+                id: format!("r{event_time}"),
+                event_time,
+            })
+            .to_vec();
+        let read = ReadRecords::new(text, vec![1..8, 9..16, 17..24]).with_keys(Some(keys));
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: state.resources().push(read).unwrap(),
+                kept: KeptRecords::Within(Window { start: 5, end: 9 }),
+            }),
+            next_cursor: None,
+        };
+        let page = take(&mut state, page).unwrap();
+        let kept: Vec<_> = page
+            .records
+            .iter()
+            .map(|record| (record.id.as_str(), record.event_time, record.json.as_str()))
+            .collect();
+        assert_eq!(kept, [("r5", 5, r#"{"t":5}"#)]);
+    }
+
+    #[test]
+    fn a_window_of_a_body_read_without_keys_breaks_the_contract() {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        let only = 1..3;
+        let read = ReadRecords::new(SharedText::from("[{}]"), vec![only]);
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: state.resources().push(read).unwrap(),
+                kept: KeptRecords::Within(Window { start: 0, end: 1 }),
+            }),
+            next_cursor: None,
+        };
+        let error = take(&mut state, page).unwrap_err();
+        assert_eq!(
+            error,
+            "it keeps the records of a window of a body read without keys"
+        );
     }
 }

@@ -4,17 +4,10 @@
 
 use super::flatten::flatten;
 use super::{OutputSpec, SinkError};
+use crate::event_time::{TimeEncoding, parse_time};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-
-/// How an event time is written in a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeEncoding {
-    Rfc3339,
-    EpochSeconds,
-    EpochMillis,
-}
 
 /// Where a record's event time is: a dotted path (which is also its CSV column) and how it is
 /// written.
@@ -51,22 +44,6 @@ impl Newest {
         } else if time == self.time {
             self.records.push(record);
         }
-    }
-}
-
-/// Reads a time cell.
-pub fn parse_time(cell: &str, encoding: TimeEncoding) -> Option<i64> {
-    let cell = cell.trim();
-    match encoding {
-        TimeEncoding::Rfc3339 => cell
-            .parse::<jiff::Timestamp>()
-            .ok()
-            .map(|time| time.as_millisecond()),
-        TimeEncoding::EpochSeconds => cell
-            .parse::<f64>()
-            .ok()
-            .map(|seconds| (seconds * 1000.0).round() as i64),
-        TimeEncoding::EpochMillis => cell.parse::<f64>().ok().map(|millis| millis.round() as i64),
     }
 }
 
@@ -219,27 +196,6 @@ mod tests {
             path: path.into(),
             encoding,
         }
-    }
-
-    #[test]
-    fn times_in_every_encoding() {
-        assert_eq!(
-            parse_time("2025-04-23T04:59:35.118Z", TimeEncoding::Rfc3339),
-            Some(1_745_384_375_118)
-        );
-        assert_eq!(
-            parse_time("2025-06-10T11:05:23+03:00", TimeEncoding::Rfc3339),
-            Some(1_749_542_723_000)
-        );
-        assert_eq!(
-            parse_time("1749336563", TimeEncoding::EpochSeconds),
-            Some(1_749_336_563_000)
-        );
-        assert_eq!(
-            parse_time("1749336563123", TimeEncoding::EpochMillis),
-            Some(1_749_336_563_123)
-        );
-        assert_eq!(parse_time("yesterday", TimeEncoding::Rfc3339), None);
     }
 
     #[test]

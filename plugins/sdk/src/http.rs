@@ -3,7 +3,7 @@
 use crate::bindings::trawl::connector0_1_0::http as wit;
 use crate::bindings::trawl::connector0_2_0::responses;
 use crate::json::{PageError, ReadPage};
-use crate::{FetchError, Header, StatusError};
+use crate::{FetchError, Header, RecordKeys, StatusError};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 pub use wit::{Error, Method, Response};
@@ -150,7 +150,20 @@ impl HeldResponse {
         picked: [&str; N],
         members: &[&str],
     ) -> Result<ReadPage<N>, PageError> {
-        ReadPage::read(&self.body, records_key, picked, members)
+        ReadPage::read(&self.body, records_key, picked, members, None)
+    }
+
+    /// Reads the body as [`read_page`](Self::read_page) does, the host also reading each record's
+    /// id and event time from the members `keys` names, for records that carry them plainly. The
+    /// connector returns the page with [`ReadPage::into_page_within`], never going over its
+    /// records; a record without a usable id or time makes the whole page an error.
+    pub fn read_keyed_page(
+        &self,
+        records_key: &str,
+        keys: &RecordKeys,
+        members: &[&str],
+    ) -> Result<ReadPage<0>, PageError> {
+        ReadPage::read(&self.body, records_key, [], members, Some(keys))
     }
 }
 

@@ -6,9 +6,12 @@
 //! those. The records' text stays in the host: the connector returns the records it keeps by their
 //! place in the page ([`PickedRecord::keep`], [`ReadPage::into_page`]).
 
-use crate::bindings::exports::trawl::connector0_2_0::connector::{KeptRecord, ReadRecords};
+use crate::bindings::exports::trawl::connector0_3_0::connector::{
+    KeptRecord, KeptRecords, ReadRecords,
+};
 use crate::bindings::trawl::connector0_2_0::responses::{self as wit, Records, Span};
-use crate::{Page, Record, Timestamp};
+use crate::bindings::trawl::connector0_3_0::keyed_pages;
+use crate::{Page, Record, RecordKeys, TimeFormat, Timestamp, Window};
 use serde::Deserialize;
 
 /// Where and why a body is not the page it should be, as the host found it.
@@ -61,23 +64,28 @@ impl<const N: usize> PickedRecord<'_, N> {
 
 impl<const N: usize> ReadPage<N> {
     /// Has the host read `body` as a page whose records are the array `records_key` (empty: the
-    /// body is the array), picking `picked` from each record and `members` from the page.
+    /// body is the array), picking `picked` from each record and `members` from the page; with
+    /// `keys`, the host also reads each record's id and event time itself.
     pub(crate) fn read(
         body: &wit::Body,
         records_key: &str,
         picked: [&str; N],
         members: &[&str],
+        keys: Option<&RecordKeys>,
     ) -> Result<Self, PageError> {
-        let read = body
-            .read_page(&wit::PageShape {
-                records: records_key.to_string(),
-                picked: picked.iter().map(|name| name.to_string()).collect(),
-                members: members.iter().map(|name| name.to_string()).collect(),
-            })
-            .map_err(|error| PageError {
-                offset: error.offset,
-                message: error.message,
-            })?;
+        let shape = wit::PageShape {
+            records: records_key.to_string(),
+            picked: picked.iter().map(|name| name.to_string()).collect(),
+            members: members.iter().map(|name| name.to_string()).collect(),
+        };
+        let read = match keys {
+            None => body.read_page(&shape),
+            Some(keys) => keyed_pages::read_page(body, &shape, keys),
+        }
+        .map_err(|error| PageError {
+            offset: error.offset,
+            message: error.message,
+        })?;
         Ok(ReadPage {
             records: read.records,
             count: read.count,
@@ -159,10 +167,32 @@ impl<const N: usize> ReadPage<N> {
         extra: Vec<Record>,
         next_cursor: Option<String>,
     ) -> Page {
+        self.keeping(KeptRecords::Listed(kept), extra, next_cursor)
+    }
+
+    /// The page to return for a page read with [`RecordKeys`]
+    /// ([`HeldResponse::read_keyed_page`](crate::http::HeldResponse::read_keyed_page)): every
+    /// record whose event time is in `window`, with the ids and times the host read.
+    pub fn into_page_within(self, window: Window, next_cursor: Option<String>) -> Page {
+        self.keeping(KeptRecords::Within(window), Vec::new(), next_cursor)
+    }
+
+    fn keeping(self, kept: KeptRecords, extra: Vec<Record>, next_cursor: Option<String>) -> Page {
         Page {
             records: extra,
             read: self.records.map(|records| ReadRecords { records, kept }),
             next_cursor,
+        }
+    }
+}
+
+impl RecordKeys {
+    /// A record's id is its member `id`; its event time, its member `time` written as `format`.
+    pub fn new(id: &str, time: &str, format: TimeFormat) -> Self {
+        RecordKeys {
+            id: id.to_string(),
+            time: time.to_string(),
+            time_format: format,
         }
     }
 }

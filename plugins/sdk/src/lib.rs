@@ -1,4 +1,4 @@
-//! The guest side of trawl's connector contract (`wit/connector@0.2.0`).
+//! The guest side of trawl's connector contract (`wit/connector@0.3.0`).
 //!
 //! A connector is one type implementing [`Connector`], exported with [`export_connector!`]:
 //!
@@ -19,11 +19,11 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/connector@0.2.0",
+        path: "../../wit/connector@0.3.0",
         world: "plugin",
         pub_export_macro: true,
         default_bindings_module: "trawl_sdk::bindings",
-        // The 0.1.0 interfaces this version imports unchanged.
+        // The 0.1.0 and 0.2.0 interfaces this version imports unchanged.
         generate_all,
     });
 }
@@ -33,11 +33,12 @@ pub mod json;
 pub mod log;
 pub mod time;
 
-pub use bindings::exports::trawl::connector0_2_0::connector::{
+pub use bindings::exports::trawl::connector0_3_0::connector::{
     ConnectorInfo, FetchError, HostSetting, KeptRecord, Page, PageRequest, Param, ParamInfo,
-    ParamKind, RateLimit, Record, StatusError, StreamInfo, TimeField, TimeFormat,
+    ParamKind, RateLimit, Record, StatusError, StreamInfo, TimeField,
 };
 pub use bindings::trawl::connector0_1_0::types::{Header, Timestamp, Window};
+pub use bindings::trawl::connector0_3_0::keyed_pages::{RecordKeys, TimeFormat};
 
 /// Milliseconds in an hour, for `max-window` and friends.
 pub const HOUR_MS: u64 = 3_600_000;
@@ -56,7 +57,7 @@ pub trait Connector {
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ident) => {
-        impl $crate::bindings::exports::trawl::connector0_2_0::connector::Guest for $connector {
+        impl $crate::bindings::exports::trawl::connector0_3_0::connector::Guest for $connector {
             fn describe() -> $crate::ConnectorInfo {
                 <$connector as $crate::Connector>::describe()
             }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use trawl_sdk::http::{self, HeldResponse};
 use trawl_sdk::{
     Connector, ConnectorInfo, DAY_MS, FetchError, HOUR_MS, HostSetting, Page, PageRequest,
-    ParamInfo, ParamKind, StreamInfo, TimeFormat, json, secret_placeholder,
+    ParamInfo, ParamKind, RecordKeys, StreamInfo, TimeFormat, secret_placeholder,
 };
 
 struct Workvivo;
@@ -141,30 +141,12 @@ fn read_page(
     let malformed = |error: &dyn std::fmt::Display| {
         FetchError::Malformed(format!("response is not the expected JSON: {error}"))
     };
+    // Every event carries its id and time plainly, so the host reads both as it reads the page.
+    let keys = RecordKeys::new("id", "created_at_timestamp", TimeFormat::EpochSeconds);
     let page = response
-        .read_page("data", ["id", "created_at_timestamp"], &["meta"])
+        .read_keyed_page("data", &keys, &["meta"])
         .map_err(|error| malformed(&error))?;
     let received = page.len() as u64;
-    let mut kept = Vec::with_capacity(page.len());
-    for event in page.records() {
-        let [id, time] = event.picked;
-        let id = id.and_then(json::id_text).ok_or_else(|| {
-            FetchError::Malformed(format!(
-                "event with no usable id: {}",
-                page.excerpt(event.index)
-            ))
-        })?;
-        let seconds = time.and_then(epoch_seconds).ok_or_else(|| {
-            FetchError::Malformed(format!(
-                "event {id} has no usable created_at_timestamp ({})",
-                time.unwrap_or("missing")
-            ))
-        })?;
-        let event_time = seconds * 1000;
-        if window.contains(event_time) {
-            kept.push(event.keep(id, event_time));
-        }
-    }
     // Workvivo's other list endpoints page with skip/take and report the total; if this one ever
     // truncates a window, keep reading until every row has been seen.
     let total = page
@@ -175,19 +157,7 @@ fn read_page(
     let next_cursor = total
         .filter(|&total| received > 0 && skip + received < total)
         .map(|_| (skip + received).to_string());
-    Ok(page.into_page(kept, Vec::new(), next_cursor))
-}
-
-/// Epoch seconds written as a number or a numeric string, from their raw JSON.
-fn epoch_seconds(raw: &str) -> Option<i64> {
-    if let Ok(seconds) = raw.parse() {
-        return Some(seconds);
-    }
-    match serde_json::from_str(raw).ok()? {
-        serde_json::Value::Number(number) => number.as_i64(),
-        serde_json::Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
+    Ok(page.into_page_within(window, next_cursor))
 }
 
 trawl_sdk::export_connector!(Workvivo);

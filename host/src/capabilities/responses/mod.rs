@@ -1,5 +1,6 @@
 //! The `responses` capability (contract 0.2.0): HTTP responses whose body stays in the host, and
-//! pages of JSON records read from them there.
+//! pages of JSON records read from them there; with `keyed-pages` (0.3.0), each record's id and
+//! time read there too.
 //!
 //! In 0.1.0 a page's body was copied into the sandbox, scanned there by the connector, each record
 //! copied out again and then checked once more by the host: most of a page's cost. Here the host
@@ -9,12 +10,17 @@
 //!
 //! A connector may hold no more bytes in the host than its memory limit lets it hold itself.
 
+mod keys;
 mod split;
 
+pub use keys::RecordKey;
+
+use crate::runtime::wit::RecordKeys;
 use crate::runtime::wit::trawl::connector::http::{Error, Request};
 use crate::runtime::wit::v0_2::trawl::connector0_2_0::responses::{
     self, HostBody, HostRecords, PageError, PageRead, PageShape, Response, Span,
 };
+use crate::runtime::wit::v0_3::trawl::connector0_3_0::keyed_pages;
 use crate::runtime::{HostState, LimitExceeded};
 use crate::shared_text::SharedText;
 use bytes::Bytes;
@@ -50,12 +56,29 @@ impl Body {
 pub struct ReadRecords {
     text: SharedText,
     records: Vec<Range<usize>>,
+    /// Each record's id and time, when the connector had the host read them.
+    keys: Option<Vec<RecordKey>>,
 }
 
 impl ReadRecords {
     /// The records of `text` at `records`, each one JSON object the host checked.
     pub(crate) fn new(text: SharedText, records: Vec<Range<usize>>) -> Self {
-        ReadRecords { text, records }
+        ReadRecords {
+            text,
+            records,
+            keys: None,
+        }
+    }
+
+    /// These records with each one's id and time, in the records' order, as the host read them.
+    pub(crate) fn with_keys(self, keys: Option<Vec<RecordKey>>) -> Self {
+        ReadRecords { keys, ..self }
+    }
+
+    /// Each record's id and time, in the records' order, when the host read them; taken, since
+    /// they become the records'.
+    pub fn take_keys(&mut self) -> Option<Vec<RecordKey>> {
+        self.keys.take()
     }
 
     /// How many records the body has.
@@ -81,7 +104,12 @@ impl ReadRecords {
     /// What holding these costs, for the connector's limit: the text is counted again, since it
     /// outlives its body if the connector drops that first.
     fn held_bytes(&self) -> usize {
-        self.text.len() + self.records.len() * size_of::<Range<usize>>()
+        let keys = self.keys.iter().flatten();
+        self.text.len()
+            + self.records.len() * size_of::<Range<usize>>()
+            + keys
+                .map(|key| size_of::<RecordKey>() + key.id.len())
+                .sum::<usize>()
     }
 }
 
@@ -116,6 +144,36 @@ impl HostBody for HostState {
         body: Resource<Body>,
         shape: PageShape,
     ) -> wasmtime::Result<Result<PageRead, PageError>> {
+        self.read_body(&body, shape, None)
+    }
+
+    fn drop(&mut self, body: Resource<Body>) -> wasmtime::Result<()> {
+        let body = self.resources().delete(body)?;
+        self.release(body.as_bytes().len());
+        Ok(())
+    }
+}
+
+impl keyed_pages::Host for HostState {
+    fn read_page(
+        &mut self,
+        body: Resource<Body>,
+        shape: PageShape,
+        keys: RecordKeys,
+    ) -> wasmtime::Result<Result<PageRead, PageError>> {
+        self.read_body(&body, shape, Some(keys))
+    }
+}
+
+impl HostState {
+    /// `read-page` of either version: the body split into records, the members asked for
+    /// gathered, and with `keys` each record's id and time read.
+    fn read_body(
+        &mut self,
+        body: &Resource<Body>,
+        shape: PageShape,
+        keys: Option<RecordKeys>,
+    ) -> wasmtime::Result<Result<PageRead, PageError>> {
         if shape.picked.len() > MAX_NAMES || shape.members.len() > MAX_NAMES {
             wasmtime::bail!(
                 "read-page asks for {} members of each record and {} of the page; at most \
@@ -125,13 +183,14 @@ impl HostBody for HostState {
             );
         }
         let started = std::time::Instant::now();
-        let body = self.resources().get(&body)?;
-        let layout = split::Shape {
-            records: &shape.records,
-            picked: &shape.picked,
-            members: &shape.members,
-        };
-        let text = match &body.bytes {
+        let asked = shape.picked.len();
+        // The keys are found in the same pass, as two more members of each record, after those
+        // the connector asked for and never handed to it.
+        let mut picked = shape.picked;
+        if let Some(keys) = &keys {
+            picked.extend([keys.id.clone(), keys.time.clone()]);
+        }
+        let text = match &self.resources().get(body)?.bytes {
             Ok(text) => text.clone(),
             Err((_, error)) => {
                 let offset = error.valid_up_to();
@@ -143,6 +202,11 @@ impl HostBody for HostState {
                 }));
             }
         };
+        let layout = split::Shape {
+            records: &shape.records,
+            picked: &picked,
+            members: &shape.members,
+        };
         let split = match split::split_page(text.as_bytes(), &layout) {
             Ok(split) => split,
             Err(error) => {
@@ -152,7 +216,24 @@ impl HostBody for HostState {
                 }));
             }
         };
-        let (picked_text, picked) = gather(&text, &split.picked)?;
+        let row = |index: usize| &split.picked[index * picked.len()..][..picked.len()];
+        let count = split.records.as_ref().map_or(0, Vec::len);
+        let (picked_text, picked_spans) =
+            gather(&text, (0..count).flat_map(|index| &row(index)[..asked]))?;
+        let read_keys = match (&keys, &split.records) {
+            (Some(keys), Some(records)) => {
+                match keys::read_keys(&text, records, keys, |index| {
+                    let [id, time] = &row(index)[asked..] else {
+                        unreachable!("two key members follow those asked for")
+                    };
+                    [id, time]
+                }) {
+                    Ok(read) => Some(read),
+                    Err(error) => return Ok(Err(error)),
+                }
+            }
+            _ => None,
+        };
         let members = split
             .members
             .iter()
@@ -163,11 +244,10 @@ impl HostBody for HostState {
                     .map(str::to_string)
             })
             .collect();
-        let count = split.records.as_ref().map_or(0, Vec::len);
         let records = match split.records {
             None => None,
             Some(records) => {
-                let read = ReadRecords::new(text.clone(), records);
+                let read = ReadRecords::new(text.clone(), records).with_keys(read_keys);
                 self.hold(read.held_bytes()).map_err(memory_limit)?;
                 Some(self.resources().push(read)?)
             }
@@ -177,28 +257,27 @@ impl HostBody for HostState {
             records,
             count: u32::try_from(count)?,
             picked_text,
-            picked,
+            picked: picked_spans,
             members,
         }))
-    }
-
-    fn drop(&mut self, body: Resource<Body>) -> wasmtime::Result<()> {
-        let body = self.resources().delete(body)?;
-        self.release(body.as_bytes().len());
-        Ok(())
     }
 }
 
 /// The pieces of `text` at `ranges` copied one after another into one string, and where each
 /// went: one string for a page's hundreds of picked members, rather than one each, spares the
 /// connector an allocation per member.
-fn gather(
+fn gather<'a>(
     text: &str,
-    ranges: &[Option<Range<usize>>],
+    ranges: impl Iterator<Item = &'a Option<Range<usize>>> + Clone,
 ) -> wasmtime::Result<(String, Vec<Option<Span>>)> {
-    let length = ranges.iter().flatten().map(ExactSizeIterator::len).sum();
+    let (count, length) = ranges.clone().fold((0, 0), |(count, length), range| {
+        (
+            count + 1,
+            length + range.as_ref().map_or(0, ExactSizeIterator::len),
+        )
+    });
     let mut gathered = String::with_capacity(length);
-    let mut spans = Vec::with_capacity(ranges.len());
+    let mut spans = Vec::with_capacity(count);
     for range in ranges {
         let piece = range.as_ref().and_then(|range| text.get(range.clone()));
         spans.push(match piece {
@@ -243,7 +322,7 @@ mod tests {
     #[test]
     fn picked_members_are_gathered_into_one_text() {
         let text = r#"{"id":"é1","t":5}"#;
-        let (gathered, spans) = gather(text, &[Some(6..11), None, Some(16..17)]).unwrap();
+        let (gathered, spans) = gather(text, [Some(6..11), None, Some(16..17)].iter()).unwrap();
         assert_eq!(gathered, "\"é1\"5");
         let piece = |span: &Option<Span>| {
             span.as_ref().map(|span| {
