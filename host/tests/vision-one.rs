@@ -718,7 +718,7 @@ async fn a_stopped_window_resumes_from_its_saved_next_link() {
         "skipToken=",
         error_action(500, "InternalServerError", "Internal server error"),
     ));
-    std::fs::write(setup.path("trawl.ron"), "(limits: (retry_attempts: 2))").unwrap();
+    support::write_few_retries_config(setup.dir.path());
     let args = [
         "2024-10-20T00:00:00Z",
         "2024-10-20T04:00:00Z",

@@ -79,12 +79,7 @@ async fn a_failed_window_fails_the_run_and_a_rerun_completes_it() {
         None,
     ));
 
-    // Few retries, so that the persistent 500 fails the window quickly.
-    std::fs::write(
-        setup.dir.path().join("trawl.ron"),
-        "(limits: (retry_attempts: 2))",
-    )
-    .unwrap();
+    support::write_few_retries_config(setup.dir.path());
     let first = setup
         .run(&["2024-09-01", "2024-09-01", "--config", "trawl.ron"])
         .await;
@@ -137,11 +132,7 @@ async fn an_event_without_a_usable_time_fails_its_window_and_loses_nothing_else(
         format!("/v1/siem/{failing_hour}/"),
         Action::json(200, &body),
     ));
-    std::fs::write(
-        setup.dir.path().join("trawl.ron"),
-        "(limits: (retry_attempts: 2))",
-    )
-    .unwrap();
+    support::write_few_retries_config(setup.dir.path());
     let output = setup
         .run(&[
             "2024-09-01",

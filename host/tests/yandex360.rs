@@ -441,11 +441,7 @@ async fn a_stream_that_fails_leaves_the_next_one_its_requests() {
         .simulator
         .faults()
         .push(Fault::on_path("/audit_log/disk", Action::status(500)));
-    std::fs::write(
-        setup.dir.path().join("trawl.ron"),
-        "(limits: (retry_attempts: 2))",
-    )
-    .unwrap();
+    support::write_few_retries_config(setup.dir.path());
     let output = setup
         .run(&[
             "2025-06-01",

@@ -27,6 +27,12 @@ fn built_dir(variable: &str, folder: &str) -> PathBuf {
     dir
 }
 
+/// Writes `trawl.ron` into `dir`, retrying a failed request only twice, so that a fault that
+/// persists fails its window quickly. A run reads it with `--config trawl.ron`.
+pub fn write_few_retries_config(dir: &Path) {
+    std::fs::write(dir.join("trawl.ron"), "(limits: (retry_attempts: 2))").unwrap();
+}
+
 /// The folder holding the vendor connectors (`workvivo.wasm`, ...).
 pub fn plugin_dir() -> PathBuf {
     built_dir("TRAWL_TEST_PLUGIN_DIR", "plugins")

@@ -4,7 +4,10 @@
 //! names that member and the few members it needs from each record (its id, its time) and from the
 //! page (a cursor); the host splits the body natively, checking all of it, and hands over only
 //! those. The records' text stays in the host: the connector returns the records it keeps by their
-//! place in the page ([`PickedRecord::keep`], [`ReadPage::into_page`]).
+//! place in the page ([`PickedRecord::keep`], [`ReadPage::into_page`]). Records that carry their
+//! id and time as plain members need not be gone over at all: the connector names those two
+//! ([`RecordKeys`]), the host reads them, and the page keeps the records of its window
+//! ([`ReadPage::into_page_within`]).
 
 use crate::bindings::exports::trawl::connector0_3_0::connector::{
     KeptRecord, KeptRecords, ReadRecords,
