@@ -173,7 +173,10 @@ impl Plan {
             Plan {
                 quick,
                 runs,
-                throughput_runs: asked.unwrap_or(7).max(1),
+                // A run takes a fraction of a second, and on a shared machine one run's time
+                // moves by a fifth with the load: a median of seven moved a ratio by 0.05 from
+                // one bench to the next; fifteen cut that by about a third, for half a minute more.
+                throughput_runs: asked.unwrap_or(15).max(1),
                 // A million records take a while: two runs are enough for a median of the memory.
                 big_runs: runs.min(2),
                 start_runs: runs.max(5),
