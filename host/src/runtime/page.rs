@@ -199,14 +199,23 @@ mod tests {
     use crate::runtime::wit::Window;
     use v0_3::{KeptRecord, KeptRecords, Page as GuestPage, ReadRecords as Read};
 
+    /// `take` of a page that keeps `kept` of the records `read`.
+    fn take_read(read: ReadRecords, kept: KeptRecords) -> Result<Page, String> {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: state.resources().push(read).unwrap(),
+                kept,
+            }),
+            next_cursor: None,
+        };
+        take(&mut state, page)
+    }
+
     /// `take` of a page keeping the records at `indexes` of `text`, whose records are at `ranges`.
     fn take_kept(text: &str, ranges: Vec<Range<usize>>, indexes: &[u32]) -> (SharedText, Page) {
-        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
         let text = SharedText::from(text);
-        let held = state
-            .resources()
-            .push(ReadRecords::new(text.clone(), ranges))
-            .unwrap();
         let kept = indexes
             .iter()
             .map(|&index| KeptRecord {
@@ -215,15 +224,8 @@ mod tests {
                 event_time: 0,
             })
             .collect();
-        let page = GuestPage {
-            records: Vec::new(),
-            read: Some(Read {
-                records: held,
-                kept: KeptRecords::Listed(kept),
-            }),
-            next_cursor: None,
-        };
-        (text, take(&mut state, page).unwrap())
+        let read = ReadRecords::new(text.clone(), ranges);
+        (text, take_read(read, KeptRecords::Listed(kept)).unwrap())
     }
 
     fn shares(record: &Record, text: &SharedText) -> bool {
@@ -251,31 +253,19 @@ mod tests {
 
     #[test]
     fn a_record_the_body_does_not_have_breaks_the_contract() {
-        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
         let only = 1..3;
-        let held = state
-            .resources()
-            .push(ReadRecords::new(SharedText::from("[{}]"), vec![only]))
-            .unwrap();
-        let page = GuestPage {
-            records: Vec::new(),
-            read: Some(Read {
-                records: held,
-                kept: KeptRecords::Listed(vec![KeptRecord {
-                    index: 1,
-                    id: "x".into(),
-                    event_time: 0,
-                }]),
-            }),
-            next_cursor: None,
-        };
-        let error = take(&mut state, page).unwrap_err();
+        let read = ReadRecords::new(SharedText::from("[{}]"), vec![only]);
+        let kept = KeptRecords::Listed(vec![KeptRecord {
+            index: 1,
+            id: "x".into(),
+            event_time: 0,
+        }]);
+        let error = take_read(read, kept).unwrap_err();
         assert_eq!(error, "it keeps record 1 of a body that has 1");
     }
 
     #[test]
     fn a_window_keeps_the_records_whose_time_the_host_read_in_it() {
-        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
         let text = SharedText::from(r#"[{"t":1},{"t":5},{"t":9}]"#);
         let keys = [1, 5, 9]
             .map(|event_time| RecordKey {
@@ -284,15 +274,7 @@ mod tests {
             })
             .to_vec();
         let read = ReadRecords::new(text, vec![1..8, 9..16, 17..24]).with_keys(Some(keys));
-        let page = GuestPage {
-            records: Vec::new(),
-            read: Some(Read {
-                records: state.resources().push(read).unwrap(),
-                kept: KeptRecords::Within(Window { start: 5, end: 9 }),
-            }),
-            next_cursor: None,
-        };
-        let page = take(&mut state, page).unwrap();
+        let page = take_read(read, KeptRecords::Within(Window { start: 5, end: 9 })).unwrap();
         let kept: Vec<_> = page
             .records
             .iter()
@@ -303,18 +285,9 @@ mod tests {
 
     #[test]
     fn a_window_of_a_body_read_without_keys_breaks_the_contract() {
-        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
         let only = 1..3;
         let read = ReadRecords::new(SharedText::from("[{}]"), vec![only]);
-        let page = GuestPage {
-            records: Vec::new(),
-            read: Some(Read {
-                records: state.resources().push(read).unwrap(),
-                kept: KeptRecords::Within(Window { start: 0, end: 1 }),
-            }),
-            next_cursor: None,
-        };
-        let error = take(&mut state, page).unwrap_err();
+        let error = take_read(read, KeptRecords::Within(Window { start: 0, end: 1 })).unwrap_err();
         assert_eq!(
             error,
             "it keeps the records of a window of a body read without keys"

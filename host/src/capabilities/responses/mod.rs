@@ -220,19 +220,19 @@ impl HostState {
         let count = split.records.as_ref().map_or(0, Vec::len);
         let (picked_text, picked_spans) =
             gather(&text, (0..count).flat_map(|index| &row(index)[..asked]))?;
-        let read_keys = match (&keys, &split.records) {
-            (Some(keys), Some(records)) => {
-                match keys::read_keys(&text, records, keys, |index| {
-                    let [id, time] = &row(index)[asked..] else {
-                        unreachable!("two key members follow those asked for")
-                    };
-                    [id, time]
-                }) {
-                    Ok(read) => Some(read),
-                    Err(error) => return Ok(Err(error)),
-                }
-            }
-            _ => None,
+        // The two key members follow those asked for in each record's row.
+        let read_keys = keys
+            .as_ref()
+            .zip(split.records.as_ref())
+            .map(|(keys, records)| {
+                keys::read_keys(&text, records, keys, |index| {
+                    let key = &row(index)[asked..];
+                    [&key[0], &key[1]]
+                })
+            });
+        let read_keys = match read_keys.transpose() {
+            Ok(read_keys) => read_keys,
+            Err(error) => return Ok(Err(error)),
         };
         let members = split
             .members
