@@ -24,8 +24,9 @@ fn dotenv_credentials() -> String {
     format!("WORKVIVOID=12345\nWORKVIVOTOKEN={TOKEN}\n")
 }
 
-/// `trawl` isolated inside `dir`, with the built connectors.
+/// `trawl` isolated inside `dir`, with the built connectors, Workvivo's approved.
 fn trawl(dir: &TempDir) -> Command {
+    support::approve(dir.path(), &support::plugin_dir(), "workvivo");
     support::isolated_trawl(dir.path(), &support::plugin_dir())
 }
 
@@ -160,8 +161,14 @@ fn a_file_that_is_not_a_component_is_refused() {
         ("broken.wasm", "it is not a WebAssembly file"),
         ("empty.wasm", "the file is empty"),
     ] {
+        // Not approved, so nothing of it is even compiled.
         trawl(&dir)
             .args(["run", file, "2024-09-01"])
+            .assert()
+            .code(2)
+            .stderr(contains(format!("{file} is not an approved connector")));
+        trawl(&dir)
+            .args(["run", file, "2024-09-01", "--allow-unapproved"])
             .assert()
             .code(2)
             .stderr(contains(format!(
@@ -206,7 +213,7 @@ fn plugins_lists_the_connectors_found() {
         .assert()
         .code(0)
         .stdout(is_match(r"workvivo\s+workvivo \d+\.\d+\.\d+ - ").unwrap())
-        .stdout(is_match(r"broken\s+cannot be loaded: .*not a WebAssembly file").unwrap())
+        .stdout(is_match(r"broken\s+not approved \(sha256 [0-9a-f]{12};").unwrap())
         .stdout(contains(other.join("broken.wasm").display().to_string()));
 }
 

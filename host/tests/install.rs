@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 use trawl::state::StateStore;
-use trawl::state::approvals::ApprovedSecret;
+use trawl::state::approvals::DeclaredParam;
 
 /// A `base_url` that is neither declared by the connector nor granted.
 const UNREACHABLE_BASE_URL: &str = "base_url=http://127.0.0.1:9";
@@ -117,11 +117,9 @@ fn install_with_yes_copies_the_file_and_records_its_digest() {
 
     let approval = state(&dir).approval("hostile").unwrap().expect("recorded");
     assert_eq!(approval.sha256, sha256(&hostile()));
-    assert_eq!(approval.version, "0.1.0");
+    assert_eq!(approval.declared.version, "0.1.0");
     assert!(
-        approval
-            .hosts
-            .contains(&"https://api.hostile.test".to_string()),
+        approval.declared.hosts.contains("https://api.hostile.test"),
         "{approval:?}"
     );
     assert_eq!(approval.path, std::path::absolute(&installed).unwrap());
@@ -215,11 +213,23 @@ fn workvivo_install_shows_its_secret_and_where_it_may_go_and_then_runs() {
         .code(0)
         .stdout(contains("token (env WORKVIVOTOKEN), sent only to:"))
         .stdout(contains("    https://*.workvivo.com"))
-        .stdout(contains("Other params: base_url, workvivo_id"));
+        .stdout(contains("Other params (the connector sees their values):"))
+        .stdout(contains("  workvivo_id (text, env WORKVIVOID)"))
+        .stdout(contains("Environment variables it reads"))
+        .stdout(contains("  WORKVIVOTOKEN "))
+        .stdout(contains("  TIMEZONE "))
+        .stdout(contains("Output it writes unless you say otherwise"))
+        .stdout(contains("output.path = log/siem_data.csv"));
     let approval = state(&dir).approval("workvivo").unwrap().expect("recorded");
-    assert_eq!(approval.secrets.len(), 1);
-    assert_eq!(approval.secrets[0].name, "token");
-    assert_eq!(approval.secrets[0].hosts, approval.hosts);
+    let secrets: Vec<(&String, &DeclaredParam)> = approval
+        .declared
+        .params
+        .iter()
+        .filter(|(_, param)| param.secret)
+        .collect();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(secrets[0].0, "token");
+    assert_eq!(secrets[0].1.secret_hosts, approval.declared.hosts);
 
     // An approved connector runs without a word about approvals; this run gets as far as its
     // first request, which the network policy denies.
@@ -331,26 +341,40 @@ fn another_file_under_an_approved_name_is_refused_wherever_it_is() {
 }
 
 #[test]
-fn a_connector_never_approved_runs_with_one_warning() {
+fn a_connector_never_approved_does_not_run_unless_asked_for_loudly() {
     let dir = tempfile::tempdir().unwrap();
-    let assert = trawl_with(&dir, &support::test_plugin_dir())
+    let output = dir.path().join("hostile_events.csv");
+    trawl_with(&dir, &support::test_plugin_dir())
         .args(HOSTILE_RUN)
         .assert()
-        .code(0);
-    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
-    assert_eq!(
-        stderr
-            .matches("was not installed with `trawl plugin install`")
-            .count(),
-        1,
-        "{stderr}"
-    );
-    assert!(stderr.contains("trawl plugin approve hostile"), "{stderr}");
+        .code(2)
+        .stderr(contains("is not an approved connector"))
+        .stderr(contains("trawl plugin install"))
+        .stderr(contains("trawl plugin approve hostile"))
+        .stderr(contains("--allow-unapproved"));
+    assert!(!output.exists(), "nothing ran");
     trawl_with(&dir, &support::test_plugin_dir())
         .args(["inspect", "hostile"])
         .assert()
         .code(0)
-        .stdout(contains("approved  no: not installed"));
+        .stdout(contains("approved  no: `trawl run` refuses it"));
+    trawl_with(&dir, &support::test_plugin_dir())
+        .args(["plugins"])
+        .assert()
+        .code(0)
+        .stdout(contains("not approved (sha256"));
+
+    // A build of one's own runs when asked for, with one warning, under a name of its own.
+    let assert = trawl_with(&dir, &support::test_plugin_dir())
+        .args(HOSTILE_RUN)
+        .arg("--allow-unapproved")
+        .assert()
+        .code(0);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.matches("WARNING: running").count(), 1, "{stderr}");
+    assert!(stderr.contains("hostile~unapproved"), "{stderr}");
+    assert!(stderr.contains("HOSTILE_TOKEN"), "{stderr}");
+    assert!(output.is_file());
 }
 
 #[test]
@@ -365,20 +389,28 @@ fn an_upgrade_shows_what_changed_since_the_approved_version() {
     // Make the approval on record look like an older version that asked for other things.
     let store = state(&dir);
     let mut older = store.approval("hostile").unwrap().unwrap();
-    older.version = "0.0.9".into();
+    older.declared.version = "0.0.9".into();
     older.sha256 = "0".repeat(64);
-    older.hosts = vec!["https://old.hostile.test".into()];
-    older.secrets = vec![ApprovedSecret {
-        name: "old_secret".into(),
-        env: Some("HOSTILE_OLD_SECRET".into()),
-        hosts: vec!["https://old.hostile.test".into()],
-    }];
-    older.params = vec![
-        "behaviour".into(),
-        "old_secret".into(),
-        "region".into(),
-        "target".into(),
-    ];
+    older.declared.hosts = ["https://old.hostile.test".to_string()].into();
+    let param = |secret: bool, env: Option<&str>| DeclaredParam {
+        secret,
+        env: env.map(String::from),
+        secret_hosts: if secret {
+            ["https://old.hostile.test".to_string()].into()
+        } else {
+            Default::default()
+        },
+        kind: "text".into(),
+        default: None,
+    };
+    older
+        .declared
+        .params
+        .insert("old_secret".into(), param(true, Some("HOSTILE_OLD_SECRET")));
+    older
+        .declared
+        .params
+        .insert("region".into(), param(false, None));
     store.record_approval(&older).unwrap();
     drop(store);
 
@@ -403,7 +435,12 @@ fn an_upgrade_shows_what_changed_since_the_approved_version() {
         .stdout(contains("  - param region\n"))
         .stdout(contains("replacing the file there"));
     assert_eq!(
-        state(&dir).approval("hostile").unwrap().unwrap().version,
+        state(&dir)
+            .approval("hostile")
+            .unwrap()
+            .unwrap()
+            .declared
+            .version,
         "0.1.0"
     );
     trawl(&dir).args(HOSTILE_RUN).assert().code(0);
@@ -439,14 +476,14 @@ fn an_approval_edited_to_other_hosts_is_refused_even_with_the_same_file() {
         .code(0);
     let store = state(&dir);
     let mut edited = store.approval("hostile").unwrap().unwrap();
-    edited.hosts.push("https://evil.test".into());
+    edited.declared.hosts.insert("https://evil.test".into());
     store.record_approval(&edited).unwrap();
     drop(store);
     trawl(&dir)
         .args(HOSTILE_RUN)
         .assert()
         .code(2)
-        .stderr(contains("does not match"))
+        .stderr(contains("describes itself differently"))
         .stderr(contains("https://evil.test"))
         .stderr(contains("trawl plugin approve hostile"));
 }

@@ -161,9 +161,11 @@ async fn run_into_csv(
             extra_columns: vec![],
             leading_columns: vec![],
             timezone: jiff::tz::TimeZone::UTC,
+            named_by_user: true,
         },
     };
     let context = RunContext {
+        identity: "hostile".into(),
         connector: connector.clone(),
         capabilities: capabilities(connector, None),
         params: request(behaviour).params,
@@ -230,9 +232,11 @@ async fn windows_committed_together_can_each_widen_a_csv_header() {
             extra_columns: vec![],
             leading_columns: vec!["start".into()],
             timezone: jiff::tz::TimeZone::UTC,
+            named_by_user: true,
         },
     };
     let context = RunContext {
+        identity: "hostile".into(),
         connector: connector.clone(),
         capabilities: capabilities(&connector, None),
         params: request("widen").params,

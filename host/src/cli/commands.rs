@@ -10,7 +10,7 @@ use crate::capabilities::storage::StorageScope;
 use crate::config::{self, ConfigFile, Environment, Overrides, Seconds, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
 use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo, Version};
-use crate::runtime::{Connector, GuestLimits, PluginDirs, Runtime};
+use crate::runtime::{ConnectorFile, GuestLimits, PluginDirs, Runtime};
 use crate::state::StateStore;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -100,24 +100,20 @@ fn guest_limits(limits: &config::Limits) -> GuestLimits {
     }
 }
 
-async fn load(
-    runtime: &Runtime,
-    dirs: &PluginDirs,
-    name_or_path: &str,
-) -> Result<Connector, Failure> {
-    let Some(path) = dirs.find(name_or_path) else {
+/// The file `name_or_path` names: a path as it is, a name looked up in the plugin folders.
+pub(super) fn find(dirs: &PluginDirs, name_or_path: &str) -> Result<PathBuf, Failure> {
+    dirs.find(name_or_path).ok_or_else(|| {
         let searched = dirs
             .dirs()
             .iter()
             .map(|dir| format!("  {}", dir.display()))
             .collect::<Vec<_>>()
             .join("\n");
-        return Err(Failure::input(format!(
+        Failure::input(format!(
             "no connector named `{name_or_path}` in the plugin folders:\n{searched}\n\
              (`trawl plugins` lists what is there; --plugins DIR or TRAWL_PLUGIN_PATH add folders)"
-        )));
-    };
-    runtime.load(&path).await.map_err(Failure::input)
+        ))
+    })
 }
 
 async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
@@ -147,13 +143,20 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let opening = tokio::task::spawn_blocking(move || StateStore::open(&state_dir));
     let runtime = Runtime::new(cache_dir(cli), limits).map_err(Failure::run)?;
     let dirs = plugin_dirs(cli, &file_or_default.plugin_dirs);
-    let connector = load(&runtime, &dirs, &args.connector).await?;
     let state = opening
         .await
         .map_err(|error| Failure::run(format!("opening the state store stopped: {error}")))?
         .map_err(Failure::run)?;
-    // Refuses a connector whose file is not the one approved under its name (see install.rs).
-    super::install::check_integrity(&connector, &state)?;
+    // Nothing of the file runs before its digest is found approved (see install.rs).
+    let admitted = super::install::admit(
+        &runtime,
+        &dirs,
+        &args.connector,
+        &state,
+        args.allow_unapproved,
+    )
+    .await?;
+    let connector = admitted.connector;
     let info = connector.info().clone();
     if let (Some(path), Some(expected)) = (&args.config, &file_or_default.connector)
         && expected != &info.name
@@ -282,9 +285,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         connector: info.name.as_str().into(),
         clock: clock.clone(),
         http: Some(Arc::new(http)),
+        // Storage is the approved connector's, whatever the file calls itself.
         storage: Some(StorageScope::new(
             state.clone(),
-            &info.name,
+            &admitted.identity,
             &profile,
             limits
                 .storage_kib
@@ -294,6 +298,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     };
     let options = run_options(args, file_or_default, args.config.as_deref())?;
     let context = RunContext {
+        identity: admitted.identity.clone(),
         connector: Arc::new(connector),
         capabilities,
         params: resolved.params,
@@ -541,9 +546,11 @@ fn summary_line(
     line
 }
 
+/// Lists the connector files in the plugin folders. Nothing of them runs: what an approved file
+/// is comes from its approval, found by the file's digest; any other file is only named.
 async fn plugins(cli: &Cli) -> Result<(), Failure> {
     let dirs = plugin_dirs(cli, &[]);
-    let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
+    let state = super::install::existing_state(cli);
     let mut out = String::from("Plugin folders, in search order:\n");
     for dir in dirs.dirs() {
         let _ = writeln!(
@@ -560,12 +567,27 @@ async fn plugins(cli: &Cli) -> Result<(), Failure> {
         out.push_str("Connectors:\n");
     }
     for (file, hidden) in found {
-        let status = match runtime.load(&file.path).await {
-            Ok(connector) => {
-                let info = connector.info();
-                format!("{} {} - {}", info.name, info.version, info.description)
-            }
+        let status = match ConnectorFile::read(&file.path) {
             Err(error) => format!("cannot be loaded: {}", first_line(&error.to_string())),
+            Ok(read) => match state
+                .as_ref()
+                .map(|state| state.approval_of_file(read.sha256()))
+                .transpose()
+            {
+                Ok(Some(Some(approval))) => format!(
+                    "{} {} - {} (approved {})",
+                    approval.connector(),
+                    approval.declared.version,
+                    approval.declared.description,
+                    super::review::when(approval.approved_at_ms)
+                ),
+                Ok(_) => format!(
+                    "not approved (sha256 {}; `trawl plugin approve {}` reviews it)",
+                    super::review::short(read.sha256()),
+                    file.name
+                ),
+                Err(error) => format!("approval unknown: {error}"),
+            },
         };
         let _ = writeln!(
             out,
@@ -591,7 +613,9 @@ fn first_line(text: &str) -> &str {
 
 async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
-    let connector = load(&runtime, &plugin_dirs(cli, &[]), name_or_path).await?;
+    let path = find(&plugin_dirs(cli, &[]), name_or_path)?;
+    // A review: the file describes itself in a sandbox with no capability at all.
+    let connector = runtime.load(&path).await.map_err(Failure::input)?;
     print!(
         "{}",
         describe(

@@ -3,6 +3,7 @@
 mod commands;
 mod install;
 mod range;
+mod review;
 
 pub use install::PluginCommand;
 pub use range::{RangeError, parse_range};
@@ -145,6 +146,10 @@ pub struct RunArgs {
     /// connector's declared quotas.
     #[arg(long = "rate-limit", value_name = "N/DURATION")]
     pub rate_limits: Vec<String>,
+    /// Run a connector file nobody approved (one you are writing), loudly, under a name of its
+    /// own: its checkpoints and storage are kept apart from any approved connector's.
+    #[arg(long)]
+    pub allow_unapproved: bool,
     /// Log every HTTP request and response in full (headers, the start of bodies), with every
     /// secret replaced by its placeholder.
     #[arg(long)]

@@ -430,17 +430,40 @@ pub fn resolve_settings(
         .filter(|setting| setting.key == "output.format")
         .find_map(|setting| setting.default.clone())
         .unwrap_or_else(|| "csv".into());
-    let output_path = || {
-        lookup("output.path")
+    // A place the connector chose (its default, or trawl's default made of its names) is
+    // written only where no symbolic link leads elsewhere: the connector cannot know where a
+    // link goes, and must not be able to use one that does (a user's own path may).
+    let not_through_a_link = |path: String, source: &ValueSource| {
+        let chosen_by_connector = matches!(
+            source,
+            ValueSource::ConnectorDefault | ValueSource::HostDefault
+        );
+        match crate::files::symlink_in(Path::new(&path)) {
+            Some(link) if chosen_by_connector => Err(ConfigError::InvalidValue {
+                name: "output".into(),
+                shown: format!("`{path}` "),
+                origin: source.clone(),
+                expected: format!(
+                    "a place that is not reached through a symbolic link ({} is one); name the \
+                     output yourself (--output, --set, or the config) to write there",
+                    link.display()
+                ),
+            }),
+            _ => Ok(path),
+        }
+    };
+    let output_path = |default: String| {
+        let (path, source) = lookup("output.path")
             .filter(|(_, source)| {
                 *source != ValueSource::ConnectorDefault || format == declared_format
             })
-            .map(|(path, _)| path)
+            .unwrap_or((default, ValueSource::HostDefault));
+        let path = not_through_a_link(path, &source)?;
+        Ok::<_, ConfigError>((path, source))
     };
     let output = match format.as_str() {
         "csv" => {
-            let path =
-                output_path().unwrap_or_else(|| format!("{}_{}.csv", info.name, stream.name));
+            let (path, source) = output_path(format!("{}_{}.csv", info.name, stream.name))?;
             let mut extra_columns = Vec::new();
             if let Some((names, source)) = lookup("output.extra-columns") {
                 for name in names
@@ -464,13 +487,14 @@ pub fn resolve_settings(
                     extra_columns,
                     leading_columns: stream.columns.clone(),
                     timezone: timezone.clone(),
+                    // Only trawl's own default name (`<connector>_<stream>.csv`) was chosen by
+                    // nobody: a connector's default was shown when the user approved it.
+                    named_by_user: source != ValueSource::HostDefault,
                 },
             }
         }
         "jsonl" => OutputSpec::Jsonl {
-            path: PathBuf::from(
-                output_path().unwrap_or_else(|| format!("{}_{}.jsonl", info.name, stream.name)),
-            ),
+            path: PathBuf::from(output_path(format!("{}_{}.jsonl", info.name, stream.name))?.0),
         },
         "daily-jsonl" | "stdout"
             if matches!(
@@ -489,9 +513,12 @@ pub fn resolve_settings(
             ));
         }
         "daily-jsonl" => {
-            let directory = lookup("output.directory")
-                .map(|(directory, _)| trim_trailing_separators(&directory).to_string())
-                .unwrap_or_else(|| ".".into());
+            let (directory, source) = lookup("output.directory")
+                .map(|(directory, source)| {
+                    (trim_trailing_separators(&directory).to_string(), source)
+                })
+                .unwrap_or_else(|| (".".into(), ValueSource::HostDefault));
+            let directory = not_through_a_link(directory, &source)?;
             let base_name = lookup("output.base-name")
                 .map(|(base_name, _)| base_name)
                 .unwrap_or_else(|| format!("{}_{}", info.name, stream.name));
@@ -522,6 +549,112 @@ pub fn resolve_settings(
         }
     };
     Ok(StreamSettings { timezone, output })
+}
+
+/// Refuses defaults a connector declares for host settings that would let it choose where trawl
+/// writes: an output file or folder outside the working folder (absolute, `..`, `~`), a hidden
+/// file or folder (`.bashrc`, `.ssh/`), a file whose extension is not its format's (a CSV output
+/// named `authorized_keys`), or a per-day file name with a folder in it. A user can still write
+/// anywhere by naming the place (a flag, the config, or an environment variable they set).
+pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
+    let scopes = std::iter::once((None, &info.settings)).chain(
+        info.streams
+            .iter()
+            .map(|stream| (Some(stream), &stream.settings)),
+    );
+    for (stream, settings) in scopes {
+        let scope = stream
+            .map(|stream| format!(" of stream `{}`", stream.name))
+            .unwrap_or_default();
+        // The format this scope's `output.path` names a file of (see `resolve_settings`).
+        let format = stream
+            .into_iter()
+            .flat_map(|stream| &stream.settings)
+            .chain(&info.settings)
+            .filter(|setting| setting.key == "output.format")
+            .find_map(|setting| setting.default.as_deref())
+            .unwrap_or("csv");
+        for setting in settings {
+            let key = setting.key.as_str();
+            if key != "streams" && !SETTING_KEYS.contains(&key) {
+                return Err(format!(
+                    "it declares a default for the setting `{key}`{scope}, which trawl does not \
+                     have; settings are: streams, {}",
+                    SETTING_KEYS.join(", ")
+                ));
+            }
+            let Some(value) = setting.default.as_deref() else {
+                continue;
+            };
+            let refused = |expected: &str| {
+                Err(format!(
+                    "its default `{key}`{scope} is `{value}`: {expected}; a connector's defaults \
+                     stay inside the working folder (a user names any other place with a flag or \
+                     the config)"
+                ))
+            };
+            match key {
+                "output.path" | "output.directory" => {
+                    if let Some(problem) = outside_working_folder(value) {
+                        return refused(problem);
+                    }
+                    let extensions: &[&str] = match format {
+                        "csv" => &["csv"],
+                        _ => &["jsonl", "json", "ndjson", "log", "txt"],
+                    };
+                    let extension = Path::new(value)
+                        .extension()
+                        .and_then(|extension| extension.to_str())
+                        .unwrap_or_default();
+                    if key == "output.path" && !extensions.contains(&extension) {
+                        return refused(&format!(
+                            "a {format} file must end in .{}",
+                            extensions.join(", .")
+                        ));
+                    }
+                }
+                "output.base-name" | "output.extension" => {
+                    let plain = !value.starts_with('.')
+                        && value.bytes().all(|byte| {
+                            byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
+                        });
+                    if !plain {
+                        return refused(
+                            "expected a plain file name part (letters, digits, `_`, `-`, `.`), \
+                             not starting with `.`",
+                        );
+                    }
+                }
+                "output.format" if !matches!(value, "csv" | "jsonl" | "daily-jsonl" | "stdout") => {
+                    return refused("expected csv, jsonl, daily-jsonl or stdout");
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why `value` is not a path inside the working folder that shows itself for what it is: `None`
+/// when it is one.
+fn outside_working_folder(value: &str) -> Option<&'static str> {
+    use std::path::Component;
+    if value.is_empty() {
+        return Some("it is empty");
+    }
+    if value.contains('\\') || value.starts_with('~') || value.contains(':') {
+        return Some("it must be a relative path with `/` between its parts");
+    }
+    for component in Path::new(value).components() {
+        match component {
+            Component::CurDir => {}
+            Component::Normal(part) if !part.to_string_lossy().starts_with('.') => {}
+            Component::Normal(_) => return Some("it names a hidden file or folder"),
+            Component::ParentDir => return Some("it leads out of the working folder with `..`"),
+            Component::RootDir | Component::Prefix(_) => return Some("it is an absolute path"),
+        }
+    }
+    None
 }
 
 /// A folder setting without its trailing `/` or `\` (the seed scripts strip them); a root keeps

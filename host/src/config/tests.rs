@@ -589,3 +589,95 @@ fn a_path_for_a_format_without_one_is_refused() {
     assert!(error.contains("`out.jsonl` (from --output)"), "{error}");
     assert!(error.contains("output.directory"), "{error}");
 }
+
+#[test]
+fn connector_defaults_stay_inside_the_working_folder_and_show_their_format() {
+    assert_eq!(check_connector_defaults(&info()), Ok(()));
+    let with_default = |key: &str, value: &str| {
+        let mut info = info();
+        info.streams[0].settings.push(HostSetting {
+            key: key.into(),
+            default: Some(value.into()),
+            env: None,
+        });
+        check_connector_defaults(&info)
+    };
+    for (key, value, expected) in [
+        ("output.path", "/home/user/.bashrc", "absolute"),
+        ("output.path", "../../etc/x.csv", "`..`"),
+        ("output.path", "log/../../x.csv", "`..`"),
+        ("output.path", ".ssh/authorized_keys.csv", "hidden"),
+        ("output.path", "~/x.csv", "relative path"),
+        ("output.path", "authorized_keys", "must end in .csv"),
+        ("output.path", "notes.txt", "must end in .csv"),
+        ("output.path", "C:\\x.csv", "relative path"),
+        ("output.directory", "/var/log", "absolute"),
+        ("output.directory", "..", "`..`"),
+        ("output.directory", ".config", "hidden"),
+        ("output.base-name", "../x", "plain file name part"),
+        ("output.base-name", ".profile", "plain file name part"),
+        ("output.extension", "log/x", "plain file name part"),
+        ("output.format", "exec", "expected csv"),
+        ("shell", "rm -rf", "does not have"),
+    ] {
+        let error = with_default(key, value).expect_err(value);
+        assert!(error.contains(expected), "{key}={value}: {error}");
+        assert!(error.contains("stream `events`"), "{error}");
+    }
+    for (key, value) in [
+        ("output.path", "log/siem_data.csv"),
+        ("output.path", "./x.csv"),
+        ("output.directory", "."),
+        ("output.directory", "audit/mail"),
+        ("output.base-name", "mail_audit"),
+        ("output.extension", "log"),
+    ] {
+        assert_eq!(with_default(key, value), Ok(()), "{key}={value}");
+    }
+    // A JSON Lines stream names a JSON Lines file.
+    let mut jsonl = info();
+    jsonl.settings.push(HostSetting {
+        key: "output.format".into(),
+        default: Some("jsonl".into()),
+        env: None,
+    });
+    jsonl.settings[1].default = Some("acme.jsonl".into());
+    assert_eq!(check_connector_defaults(&jsonl), Ok(()));
+    jsonl.settings[1].default = Some("acme.csv".into());
+    assert!(check_connector_defaults(&jsonl).is_err());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_connector_default_output_is_never_reached_through_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let previous = std::env::current_dir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("log")).unwrap();
+    // Paths are relative to the working folder; the test resolves them against `dir` instead.
+    let relative = |path: &str| dir.path().join(path).to_string_lossy().into_owned();
+    let mut info = info();
+    info.settings[1].default = Some(relative("log/acme.csv"));
+    let env = env(&[]);
+    let overrides = Overrides::default();
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &env,
+    };
+    let error = resolve_settings(&info, &stream(), &sources).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("symbolic link"), "{message}");
+    assert!(message.contains("the connector's default"), "{message}");
+    // The user may name a place reached through a link.
+    let overrides = Overrides {
+        params: vec![],
+        settings: vec![("output.path".into(), relative("log/acme.csv"), "--output")],
+    };
+    let sources = Sources {
+        overrides: &overrides,
+        ..sources
+    };
+    assert!(resolve_settings(&info, &stream(), &sources).is_ok());
+    assert_eq!(std::env::current_dir().unwrap(), previous);
+}

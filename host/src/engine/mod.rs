@@ -81,6 +81,9 @@ impl Default for RunOptions {
 
 /// Everything a stream's run needs besides the stream itself.
 pub struct RunContext {
+    /// The name checkpoints are kept under: the approved connector's, whatever the file says
+    /// about itself (`<name>~unapproved` for a file run without approval).
+    pub identity: String,
     pub connector: Arc<Connector>,
     pub capabilities: Capabilities,
     pub params: Vec<Param>,
@@ -280,7 +283,7 @@ pub async fn run_stream(
 ) -> Result<StreamSummary, RunError> {
     let state = &context.state;
     let scope = Scope {
-        connector: context.connector.info().name.clone(),
+        connector: context.identity.clone(),
         profile: context.profile.clone(),
         stream: stream.name.clone(),
         output: output.key(),

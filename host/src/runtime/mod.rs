@@ -7,6 +7,7 @@
 //! (epochs cannot interrupt a host call).
 
 mod cache;
+mod description;
 mod discovery;
 mod limits;
 mod page;
@@ -115,19 +116,22 @@ impl Runtime {
 
     /// Loads a connector file and asks it to describe itself.
     pub async fn load(&self, path: &Path) -> Result<Connector, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        self.load_file(&ConnectorFile::read(path)?).await
+    }
+
+    /// Compiles the bytes of a connector file read before (and checked, by their digest, against
+    /// what the user approved), and asks it to describe itself: what runs is exactly what was
+    /// checked.
+    pub async fn load_file(&self, file: &ConnectorFile) -> Result<Connector, LoadError> {
+        let (path, bytes, sha256) = (&file.path, &file.bytes, file.sha256.clone());
         let invalid = |reason: String| LoadError::Invalid {
             path: path.to_path_buf(),
             reason,
         };
-        check_header(&bytes).map_err(|reason| invalid(reason.to_string()))?;
-        let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        check_header(bytes).map_err(|reason| invalid(reason.to_string()))?;
         let component = self
             .cache
-            .component(&self.engine, &bytes, &sha256)
+            .component(&self.engine, bytes, &sha256)
             .map_err(|error| invalid(format!("{error:#}")))?;
         let version = contract_version(&self.engine, &component).map_err(invalid)?;
         let instance_pre = self
@@ -175,7 +179,7 @@ impl Runtime {
                 path: path.to_path_buf(),
                 source,
             })?;
-        check_info(&info).map_err(invalid)?;
+        description::check(&info).map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
             version,
@@ -258,35 +262,47 @@ fn contract_version(
         })
 }
 
-/// Refuses a description the host could not work with, naming what is wrong.
-fn check_info(info: &ConnectorInfo) -> Result<(), String> {
-    let is_name = |name: &str| {
-        !name.is_empty()
-            && name
-                .bytes()
-                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
-    };
-    if !is_name(&info.name) {
-        return Err(format!(
-            "its name `{}` is not lower-case letters, digits and `-`",
-            info.name
-        ));
+/// The largest connector file trawl reads: real ones are a few hundred KiB.
+const MAX_CONNECTOR_BYTES: u64 = 64 << 20;
+
+/// A connector file's bytes and their sha256, read once, so that the digest checked against an
+/// approval is the digest of exactly what is compiled.
+pub struct ConnectorFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    sha256: String,
+}
+
+impl ConnectorFile {
+    /// Reads `path`, which must be a regular file (or a link to one) of at most 64 MiB: a FIFO or
+    /// a device left in a plugin folder is refused without blocking on it or reading it.
+    pub fn read(path: &Path) -> Result<Self, LoadError> {
+        let bytes =
+            crate::files::read_regular_file(path, MAX_CONNECTOR_BYTES).map_err(|source| {
+                LoadError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
+        Ok(ConnectorFile {
+            path: path.to_path_buf(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            bytes,
+        })
     }
-    if info.streams.is_empty() {
-        return Err("it declares no stream".into());
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
-    let mut seen = std::collections::HashSet::new();
-    for stream in &info.streams {
-        if !seen.insert(("stream", stream.name.as_str())) {
-            return Err(format!("it declares the stream `{}` twice", stream.name));
-        }
+
+    /// The sha256 of the bytes read, in lower-case hex.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
-    for param in &info.params {
-        if !seen.insert(("param", param.name.as_str())) {
-            return Err(format!("it declares the param `{}` twice", param.name));
-        }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
-    Ok(())
 }
 
 /// A loaded connector, ready to be instantiated once per call.

@@ -257,6 +257,7 @@ mod tests {
                 extra_columns: vec![ExtraColumn::LocalTimestamp],
                 leading_columns: vec![],
                 timezone: jiff::tz::TimeZone::UTC,
+                named_by_user: true,
             },
         };
         let newest = spec
@@ -281,6 +282,7 @@ mod tests {
                     extra_columns: vec![],
                     leading_columns: vec![],
                     timezone: jiff::tz::TimeZone::UTC,
+                    named_by_user: true,
                 },
             }
             .newest(&location("id", TimeEncoding::EpochSeconds))

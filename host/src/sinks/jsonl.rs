@@ -159,6 +159,8 @@ impl LineFile {
             output: self.key.clone(),
             len: self.len,
             header: None,
+            // Per-line files are only ever appended to (and cut back to trawl's own checkpoint).
+            adopted: false,
         }
     }
 

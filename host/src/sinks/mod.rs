@@ -213,6 +213,16 @@ pub enum SinkError {
     },
     #[error("record {id}: {message}")]
     Record { id: String, message: String },
+    #[error(
+        "{path} was not created by trawl (it held other content before trawl first wrote to it), \
+         and new fields ({}) need a wider header, which means rewriting the whole file. trawl \
+         rewrites a file it did not create only when you name it: run again with --output {} \
+         (or `output.path` in the config), or move the file away. Nothing is lost: every window written so far is \
+         checkpointed, and the rerun continues from there.",
+        .fields.join(", "),
+        .path.display()
+    )]
+    RewriteNotAllowed { path: PathBuf, fields: Vec<String> },
     #[error("record {id} has an event time out of range: {event_time}")]
     EventTime { id: String, event_time: i64 },
 }
@@ -482,6 +492,7 @@ mod tests {
             output: absolute_key(&dir.path().join("disk_audit_1970-01-02.log")),
             len: 3,
             header: None,
+            adopted: false,
         };
         state
             .record_outputs(std::slice::from_ref(&elsewhere))

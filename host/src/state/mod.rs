@@ -59,6 +59,9 @@ pub struct OutputPosition {
     pub len: u64,
     /// The header line the file had at `len`, for formats that have one.
     pub header: Option<String>,
+    /// The file held someone else's content before trawl first wrote to it: trawl appends to it
+    /// but never rewrites it unless the user named it.
+    pub adopted: bool,
 }
 
 /// How far a window in progress has got: the records of its first `pages` pages are in its
@@ -302,13 +305,15 @@ impl StateStore {
     ) -> Result<HashMap<String, OutputPosition>, StateError> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT output, len, header FROM outputs WHERE substr(output, 1, length(?1)) = ?1",
+            "SELECT output, len, header, adopted FROM outputs
+             WHERE substr(output, 1, length(?1)) = ?1",
         )?;
         let rows = statement.query_map(params![prefix], |row| {
             Ok(OutputPosition {
                 output: row.get(0)?,
                 len: row.get::<_, i64>(1)? as u64,
                 header: row.get(2)?,
+                adopted: row.get(3)?,
             })
         })?;
         let mut positions = HashMap::new();
@@ -392,7 +397,8 @@ CREATE TABLE IF NOT EXISTS completed (
 CREATE TABLE IF NOT EXISTS outputs (
     output TEXT PRIMARY KEY,
     len INTEGER NOT NULL,
-    header TEXT
+    header TEXT,
+    adopted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS progress (
     scope TEXT NOT NULL,
@@ -431,15 +437,31 @@ fn read_completed(connection: &Connection, key: &str) -> Result<Vec<Interval>, S
 fn write_output(connection: &Connection, output: &OutputPosition) -> Result<(), StateError> {
     connection
         .prepare_cached(
-            "INSERT INTO outputs (output, len, header) VALUES (?1, ?2, ?3)
-             ON CONFLICT (output) DO UPDATE SET len = excluded.len, header = excluded.header",
+            "INSERT INTO outputs (output, len, header, adopted) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (output) DO UPDATE SET len = excluded.len, header = excluded.header,
+                 adopted = excluded.adopted",
         )?
-        .execute(params![output.output, output.len as i64, output.header])?;
+        .execute(params![
+            output.output,
+            output.len as i64,
+            output.header,
+            output.adopted
+        ])?;
     Ok(())
 }
 
 fn create_tables(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(SCHEMA)?;
+    // A store made before outputs knew whether trawl created them: what it wrote, it created.
+    let has_adopted: bool = connection.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('outputs') WHERE name = 'adopted'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !has_adopted {
+        connection
+            .execute_batch("ALTER TABLE outputs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0")?;
+    }
     approvals::create_table(connection)
 }
 
@@ -488,6 +510,7 @@ mod tests {
             output: "/tmp/out.csv".into(),
             len: 42,
             header: Some("a,b".into()),
+            adopted: false,
         };
         let commit = |start, end| WindowCommit {
             planned: Interval::new(start, end),

@@ -165,15 +165,31 @@ pub fn isolated_trawl(root: &Path, plugins: &Path) -> assert_cmd::Command {
     command
 }
 
+/// Approves `connector` (a name in `plugins`, or a path) in the state store inside `root`, as a
+/// user does once after reading the review: `trawl run` refuses a connector nobody approved.
+pub fn approve(root: &Path, plugins: &Path, connector: &str) {
+    isolated_trawl(root, plugins)
+        .args(["plugin", "approve", connector, "--yes"])
+        .assert()
+        .success();
+}
+
 /// `trawl run <connector> <args>` in `dir` with nothing of the caller's environment, its state
-/// and compile cache inside `dir`, the built connectors, and `grant` (a simulator's address)
-/// granted. Callers add `--param base_url=...` when the connector needs it.
+/// and compile cache inside `dir`, the built connectors (approved), and `grant` (a simulator's
+/// address) granted. Callers add `--param base_url=...` when the connector needs it.
 pub fn run_command(
     dir: &Path,
     connector: &str,
     grant: &str,
     args: &[&str],
 ) -> std::process::Command {
+    // The vendor connectors, or a test connector of that name.
+    let file = [plugin_dir(), test_plugin_dir()]
+        .into_iter()
+        .map(|folder| folder.join(format!("{connector}.wasm")))
+        .find(|file| file.is_file())
+        .unwrap_or_else(|| PathBuf::from(connector));
+    approve(dir, &plugin_dir(), file.to_str().expect("a UTF-8 path"));
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("trawl"));
     command
         .current_dir(dir)

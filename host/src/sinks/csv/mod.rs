@@ -52,6 +52,11 @@ pub struct CsvOptions {
     pub leading_columns: Vec<String>,
     /// For `local_timestamp`.
     pub timezone: jiff::tz::TimeZone,
+    /// The user named this file, directly (a flag, the config, a variable they set) or by
+    /// approving the connector whose default it is (the review shows it): trawl may then rewrite
+    /// it to widen its header even though it did not create it (a seed script's file). A file
+    /// under trawl's own default name that trawl did not create is never rewritten.
+    pub named_by_user: bool,
 }
 
 pub struct CsvSink {
@@ -61,6 +66,8 @@ pub struct CsvSink {
     file: File,
     /// Whether the state store has a position for this file.
     recorded: bool,
+    /// It held someone else's content before trawl first wrote to it.
+    adopted: bool,
     /// The header; empty until the first record arrives for a new file.
     layout: Arc<Layout>,
     /// The header as the encoder sees it: replaced with `layout`.
@@ -105,6 +112,11 @@ impl CsvSink {
         let mut len = file.metadata().map_err(io)?.len();
         let mut columns = read_header(&mut file, path)?;
         let recorded = committed.is_some();
+        // Content without a position: someone else's (trawl records a position before it first
+        // writes to a file).
+        let mut adopted = committed
+            .as_ref()
+            .map_or(len > 0, |committed| committed.adopted);
         if let Some(committed) = committed {
             // The file is ours as recorded only if its header is the recorded one; otherwise it
             // was replaced (by the user, or by a widening rewrite whose checkpoint never landed,
@@ -125,6 +137,9 @@ impl CsvSink {
                     columns.clear();
                 }
             }
+            if !same_file {
+                adopted = len > 0;
+            }
         }
         if len > 0 && !ends_with_newline(&mut file, len).map_err(io)? {
             // A line cut short by something else: finish it so that our rows start on their own.
@@ -138,6 +153,7 @@ impl CsvSink {
             key,
             file,
             recorded,
+            adopted,
             shared_layout: Arc::new(RwLock::new(layout.clone())),
             layout,
             options,
@@ -172,6 +188,7 @@ impl CsvSink {
             output: self.key.clone(),
             len: self.len,
             header: (!self.layout.columns.is_empty()).then(|| encode_row(&self.layout.columns)),
+            adopted: self.adopted,
         }
     }
 
@@ -187,6 +204,9 @@ impl CsvSink {
             .filter(|parent| !parent.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        // The rewritten file keeps the mode the user gave the old one.
+        let permissions = self.file.metadata().map_err(io)?.permissions();
+        temp.as_file().set_permissions(permissions).map_err(io)?;
         {
             let mut writer = csv_writer(std::io::BufWriter::new(temp.as_file_mut()));
             writer
@@ -291,6 +311,12 @@ impl Sink for CsvSink {
             self.len = header.len() as u64;
             self.set_columns(columns);
             return Ok(Prepared::Ready(positions));
+        }
+        if self.adopted && !self.options.named_by_user {
+            return Err(SinkError::RewriteNotAllowed {
+                path: self.path.clone(),
+                fields: new_fields,
+            });
         }
         // Existing columns keep their place; new ones are added at the end.
         let mut columns = self.layout.columns.clone();
@@ -429,6 +455,7 @@ mod tests {
             extra_columns: vec![ExtraColumn::LocalTimestamp],
             leading_columns: vec![],
             timezone: jiff::tz::TimeZone::get("Asia/Tokyo").unwrap(),
+            named_by_user: true,
         }
     }
 
@@ -627,5 +654,89 @@ mod tests {
             .map(|line| line.split_once(',').unwrap().1)
             .collect();
         assert_eq!(rows, ["a,b", "1,", "2,x", "3,", "4,y"]);
+    }
+
+    #[test]
+    fn a_file_trawl_did_not_create_is_rewritten_only_when_the_user_named_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.csv");
+        std::fs::write(&path, "a\r\n1\r\n").unwrap();
+        let unnamed = || CsvOptions {
+            extra_columns: vec![],
+            named_by_user: false,
+            ..options()
+        };
+        let mut sink = CsvSink::open(&path, None, unnamed()).unwrap();
+        // Appending under the header it has is fine.
+        let position = write(&mut sink, &[record("1", 0, r#"{"a":"2"}"#)]);
+        assert!(position.adopted);
+        let Err(error) = sink.prepare(&[record("2", 0, r#"{"a":"3","b":"x"}"#)]) else {
+            panic!("a widening is refused");
+        };
+        let message = error.to_string();
+        assert!(message.contains("was not created by trawl"), "{message}");
+        assert!(message.contains("--output"), "{message}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\r\n1\r\n2\r\n");
+        drop(sink);
+        // The state store remembers that the file was adopted.
+        let mut sink = CsvSink::open(&path, Some(position.clone()), unnamed()).unwrap();
+        assert!(sink.prepare(&[record("2", 0, r#"{"b":"x"}"#)]).is_err());
+        // Named by the user, it is widened.
+        let mut named = CsvSink::open(
+            &path,
+            Some(position),
+            CsvOptions {
+                named_by_user: true,
+                ..unnamed()
+            },
+        )
+        .unwrap();
+        write(&mut named, &[record("2", 0, r#"{"a":"3","b":"x"}"#)]);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a,b\r\n1,\r\n2,\r\n3,x\r\n"
+        );
+    }
+
+    #[test]
+    fn a_file_trawl_created_is_widened_under_any_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ours.csv");
+        let options = || CsvOptions {
+            extra_columns: vec![],
+            named_by_user: false,
+            ..options()
+        };
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let position = write(&mut sink, &[record("1", 0, r#"{"a":"1"}"#)]);
+        assert!(!position.adopted);
+        let mut sink = CsvSink::open(&path, Some(position), options()).unwrap();
+        write(&mut sink, &[record("2", 0, r#"{"b":"2"}"#)]);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "a,b\r\n1,\r\n,2\r\n"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_widened_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.csv");
+        std::fs::write(&path, "a\r\n1\r\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let mut sink = CsvSink::open(
+            &path,
+            None,
+            CsvOptions {
+                extra_columns: vec![],
+                ..options()
+            },
+        )
+        .unwrap();
+        write(&mut sink, &[record("1", 0, r#"{"a":"2","b":"3"}"#)]);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o664);
     }
 }
