@@ -96,7 +96,8 @@ fn check_wildcard(url: &Url) -> Result<(), String> {
 }
 
 impl HostPattern {
-    /// Whether the pattern names this address itself (no wildcard).
+    /// Whether the pattern names this address itself (no wildcard), spelt the same way: a grant
+    /// of 127.0.0.1 is not one of ::ffff:127.0.0.1.
     fn names_address(&self, ip: IpAddr) -> bool {
         !self.wildcard
             && self
@@ -104,7 +105,7 @@ impl HostPattern {
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .parse::<IpAddr>()
-                .is_ok_and(|named| named.to_canonical() == ip.to_canonical())
+                .is_ok_and(|named| named == ip)
     }
 
     fn matches(&self, url: &Url) -> bool {
@@ -362,9 +363,14 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let host = name.as_str().to_string();
             let addresses: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if let Some(internal) = addresses
-                .iter()
-                .find(|address| is_internal(address.ip()) && !policy.grants_address(address.ip()))
+            // Internal addresses no grant names are dropped; if nothing is left, the name is
+            // refused. (`localhost` is 127.0.0.1 and ::1: a grant of 127.0.0.1 opens only that.)
+            let (open, closed): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                addresses.into_iter().partition(|address| {
+                    !is_internal(address.ip()) || policy.grants_address(address.ip())
+                });
+            if open.is_empty()
+                && let Some(internal) = closed.first()
             {
                 return Err(Box::new(InternalAddress {
                     host,
@@ -372,6 +378,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 })
                     as Box<dyn std::error::Error + Send + Sync>);
             }
+            let addresses = open;
             Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -541,7 +548,7 @@ mod tests {
         ];
         let policy = NetworkPolicy::new("acme", &declared, Some(&grants)).unwrap();
         assert!(policy.grants_address(ip("127.0.0.1")));
-        assert!(policy.grants_address(ip("::ffff:127.0.0.1")));
+        assert!(!policy.grants_address(ip("::ffff:127.0.0.1")));
         assert!(policy.grants_address(ip("::1")));
         assert!(!policy.grants_address(ip("127.0.0.2")));
         assert!(!policy.grants_address(ip("10.0.0.1")));
