@@ -286,6 +286,11 @@ fn check_info(info: &ConnectorInfo) -> Result<(), String> {
             return Err(format!("it declares the param `{}` twice", param.name));
         }
     }
+    let hosts = info.params.iter().flat_map(|param| &param.secret_hosts);
+    for host in info.hosts.iter().chain(hosts) {
+        host.parse::<crate::capabilities::http::HostPattern>()
+            .map_err(|error| format!("it declares a host it may not: {error}"))?;
+    }
     Ok(())
 }
 

@@ -1492,4 +1492,55 @@ mod tests {
         );
         assert!(!shown.contains(SECRET), "{shown}");
     }
+
+    #[tokio::test]
+    async fn the_trace_shows_redacted_bytes_and_never_decodes_an_escaped_secret() {
+        const SECRET: &str = "s3cr3t-t0ken-value";
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
+            .with_ansi(false)
+            .finish();
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+        let _guard = tracing::dispatcher::set_default(&dispatch);
+
+        // Escaped so that a trace which decoded the JSON and wrote it out again would show it.
+        let body = r#"{"echo":"s3cr3t\u002Dt0ken\u002dvalue","password":"own-pass\"word","nested":{"session_token":"own-session"},"n":1}"#;
+        let server = Canned::start(vec![canned(
+            "200 OK",
+            &[
+                ("x-echo", "s3cr3t\\u002dt0ken-value"),
+                ("set-cookie", "own=1"),
+            ],
+            body,
+        )])
+        .await;
+        let client = client(&server.base_url, SECRET).with_trace(true);
+        let response = client.send(server.request()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&response.body).contains("s3cr3t"));
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("exchange"), "{logs}");
+        assert!(logs.contains(r#"{"echo":"{{secret:token}}","#), "{logs}");
+        assert!(!logs.contains(SECRET), "{logs}");
+        assert!(!logs.contains("s3cr3t"), "{logs}");
+        // Credentials the connector would obtain itself are blanked out where they are.
+        assert!(!logs.contains("own-pass"), "{logs}");
+        assert!(!logs.contains("own-session"), "{logs}");
+        assert!(!logs.contains("own=1"), "{logs}");
+        assert!(logs.contains(r#""n":1}"#), "{logs}");
+    }
+
+    #[test]
+    fn credential_members_are_hidden_in_place() {
+        let body = br#"{"token": "abc\"def", "a":{"Session":"x"},"tokens":[1],"password":"cut"#;
+        assert_eq!(
+            String::from_utf8(hide_credential_members(body)).unwrap(),
+            r#"{"token": "<hidden>", "a":{"Session":"<hidden>"},"tokens":[1],"password":"<hidden>""#
+        );
+        let not_json = b"plain \" text \"token\": 5";
+        assert_eq!(hide_credential_members(not_json), not_json);
+    }
 }

@@ -21,11 +21,11 @@
 //! with the secret, and a connector that learnt the secret that way can still only send it where
 //! the network policy lets it (its declared and granted hosts), nowhere else.
 //!
-//! Clean text stays fast: a match can only begin at a byte that starts the first character in one
-//! of those forms (the character's own first byte, `\`, `%`, `&`, `+`), found with `memchr`, and
-//! most of those fail on their first character. The work is linear in the text's length.
-
-use memchr::{memchr, memchr2, memchr3};
+//! Clean text stays fast: a match can only begin where the first character is written as itself
+//! and followed by a byte that can start the second (two bytes, rare, found by `memmem`), or at an
+//! escape (`\`, `%`, `&`, found by `memchr`), and nearly all of those fail on a first look at a
+//! few bytes. The work is linear in the text's length: about 20-40 ms for a clean 32 MiB JSON
+//! body, against 1.5 ms for a search of the secret as it is.
 
 /// How text may write each character of what a [`Matcher`] looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,37 +42,117 @@ pub(super) struct Matcher {
     chars: Vec<char>,
     forms: Forms,
     ignore_ascii_case: bool,
-    /// The bytes a match can begin with, at most five, without repeats.
-    starts: Vec<u8>,
+    /// The first character's UTF-8 bytes, and how many there are.
+    first: ([u8; 4], usize),
+    /// Which bytes the second character can begin with, in any form (all, when there is none).
+    seconds: [bool; 256],
+    /// Finders of the first character written as itself (or a space as `+`) followed by a byte
+    /// that can start the second: dense single bytes (an `e` in English text) would make every
+    /// one a candidate, pairs are rare, and `memmem` finds them at memory speed.
+    literal_starts: Vec<memchr::memmem::Finder<'static>>,
 }
 
 impl Matcher {
     pub fn new(text: &str, forms: Forms, ignore_ascii_case: bool) -> Self {
         let chars: Vec<char> = text.chars().collect();
-        let mut starts = Vec::new();
-        if let Some(&first) = chars.first() {
+        let mut seconds = [chars.len() < 2; 256];
+        if let Some(&second) = chars.get(1) {
             let mut utf8 = [0; 4];
-            let lead = first.encode_utf8(&mut utf8).as_bytes()[0];
-            starts.push(lead);
+            let lead = second.encode_utf8(&mut utf8).as_bytes()[0];
+            let mut allowed = vec![lead, b'%'];
             if ignore_ascii_case {
-                starts.push(lead.to_ascii_lowercase());
-                starts.push(lead.to_ascii_uppercase());
+                allowed.extend([lead.to_ascii_lowercase(), lead.to_ascii_uppercase()]);
             }
-            starts.push(b'%');
             if forms == Forms::Any {
-                starts.extend([b'\\', b'&']);
-                if first == ' ' {
-                    starts.push(b'+');
-                }
+                allowed.extend([b'\\', b'&', b'+']);
             }
-            starts.sort_unstable();
-            starts.dedup();
+            for byte in allowed {
+                seconds[usize::from(byte)] = true;
+            }
+        }
+        let mut first = ([0; 4], 0);
+        let mut literal_starts = Vec::new();
+        if let Some(&ch) = chars.first() {
+            first.1 = ch.encode_utf8(&mut first.0).len();
+            let mut ways: Vec<Vec<u8>> = vec![first.0[..first.1].to_vec()];
+            if ignore_ascii_case && ch.is_ascii() {
+                ways = vec![
+                    vec![first.0[0].to_ascii_lowercase()],
+                    vec![first.0[0].to_ascii_uppercase()],
+                ];
+            }
+            if ch == ' ' && forms == Forms::Any {
+                ways.push(vec![b'+']);
+            }
+            ways.sort();
+            ways.dedup();
+            for way in ways {
+                let followers = (0..=255u8).filter(|byte| seconds[usize::from(*byte)]);
+                let needles: Vec<Vec<u8>> = if chars.len() < 2 {
+                    vec![way]
+                } else {
+                    followers
+                        .map(|byte| [way.as_slice(), &[byte]].concat())
+                        .collect()
+                };
+                literal_starts.extend(
+                    needles
+                        .iter()
+                        .map(|needle| memchr::memmem::Finder::new(needle).into_owned()),
+                );
+            }
         }
         Matcher {
             chars,
             forms,
             ignore_ascii_case,
-            starts,
+            first,
+            seconds,
+            literal_starts,
+        }
+    }
+
+    /// A cheap look at the first bytes of a candidate, to skip most of those that cannot match
+    /// (in a clean body, nearly all) without reading them in every form: the first character
+    /// written as itself must be followed by something that can start the second, a `\` must
+    /// start an escape, a `%` must encode the first character's first byte, a `&` must start a
+    /// reference.
+    #[inline]
+    fn may_start(&self, text: &[u8], start: usize) -> bool {
+        let (utf8, width) = &self.first;
+        let encoded = &utf8[..*width];
+        let byte = text[start];
+        let same = |a: u8, b: u8| a == b || (self.ignore_ascii_case && a.eq_ignore_ascii_case(&b));
+        let second_ok = |at: usize| {
+            text.get(at)
+                .map_or(self.chars.len() < 2, |b| self.seconds[usize::from(*b)])
+        };
+        if same(byte, encoded[0]) {
+            let literal = *width == 1 || text.get(start..start + width) == Some(encoded);
+            if literal && second_ok(start + width) {
+                return true;
+            }
+            if *width > 1 {
+                return false;
+            }
+        }
+        let first = self.chars[0];
+        match byte {
+            b'%' => percent_byte(text, start).is_some_and(|decoded| same(decoded, encoded[0])),
+            b'\\' if self.forms == Forms::Any => match json_escape(text, start) {
+                Some((ch, _)) => {
+                    ch == first || (self.ignore_ascii_case && ch.eq_ignore_ascii_case(&first))
+                }
+                // A surrogate pair is checked in full by `match_at`.
+                None => text.get(start + 1) == Some(&b'u') && (first as u32) > 0xffff,
+            },
+            b'&' if self.forms == Forms::Any => match text.get(start + 1) {
+                Some(b'#') => true,
+                Some(b'a'..=b'z' | b'A'..=b'Z') => NAMED.iter().any(|(_, ch)| *ch == first),
+                _ => false,
+            },
+            b'+' if self.forms == Forms::Any => first == ' ' && second_ok(start + 1),
+            _ => false,
         }
     }
 
@@ -87,10 +167,14 @@ impl Matcher {
         if self.chars.is_empty() {
             return found;
         }
-        let mut candidates = Candidates::new(&self.starts);
+        let mut candidates = Candidates::new(self, text);
         let mut scratch = Scratch::default();
         let mut at = 0;
-        while let Some(start) = candidates.next(text, at) {
+        while let Some(start) = candidates.next(at) {
+            if !self.may_start(text, start) {
+                at = start + 1;
+                continue;
+            }
             match self.match_at(text, start, &mut scratch) {
                 Some(end) => {
                     found.push(start..end);
@@ -145,45 +229,37 @@ struct Scratch {
     readings: Vec<(char, usize)>,
 }
 
-/// The places a match may begin, found with `memchr` over at most five bytes.
+/// The places a match may begin, in order: where [`Matcher::literal_starts`] are found, and
+/// every `%` (and `\\`, `&` for [`Forms::Any`]), merged.
 struct Candidates<'a> {
-    starts: &'a [u8],
-    /// The next place each group of up to three bytes was found, and from where it was looked for.
-    groups: [(Option<usize>, usize); 2],
+    sources: Vec<std::iter::Peekable<Box<dyn Iterator<Item = usize> + 'a>>>,
 }
 
 impl<'a> Candidates<'a> {
-    fn new(starts: &'a [u8]) -> Self {
+    fn new(matcher: &'a Matcher, text: &'a [u8]) -> Self {
+        let escapes: Box<dyn Iterator<Item = usize> + 'a> = match matcher.forms {
+            Forms::Any => Box::new(memchr::memchr3_iter(b'%', b'\\', b'&', text)),
+            Forms::Percent => Box::new(memchr::memchr_iter(b'%', text)),
+        };
+        let literal = matcher
+            .literal_starts
+            .iter()
+            .map(|finder| Box::new(finder.find_iter(text)) as Box<dyn Iterator<Item = usize> + 'a>);
         Candidates {
-            starts,
-            groups: [(None, usize::MAX); 2],
+            sources: std::iter::once(escapes)
+                .chain(literal)
+                .map(Iterator::peekable)
+                .collect(),
         }
     }
 
-    fn find(bytes: &[u8], text: &[u8]) -> Option<usize> {
-        match *bytes {
-            [] => None,
-            [a] => memchr(a, text),
-            [a, b] => memchr2(a, b, text),
-            [a, b, c, ..] => memchr3(a, b, c, text),
-        }
-    }
-
-    fn next(&mut self, text: &[u8], from: usize) -> Option<usize> {
-        if from >= text.len() {
-            return None;
-        }
-        let (first, rest) = self.starts.split_at(self.starts.len().min(3));
-        let mut best = None;
-        for (group, bytes) in self.groups.iter_mut().zip([first, rest]) {
-            // Looked for again only once the place found is behind us.
-            let stale = group.1 == usize::MAX || group.0.is_some_and(|found| found < from);
-            if stale || (group.0.is_none() && group.1 > from) {
-                group.0 = Self::find(bytes, &text[from..]).map(|at| at + from);
-                group.1 = from;
-            }
-            if let Some(found) = group.0 {
-                best = Some(best.map_or(found, |best: usize| best.min(found)));
+    /// The first candidate at or after `from`.
+    fn next(&mut self, from: usize) -> Option<usize> {
+        let mut best: Option<usize> = None;
+        for source in &mut self.sources {
+            while source.next_if(|at| *at < from).is_some() {}
+            if let Some(&at) = source.peek() {
+                best = Some(best.map_or(at, |best| best.min(at)));
             }
         }
         best

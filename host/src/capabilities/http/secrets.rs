@@ -8,6 +8,7 @@ use super::redact::{Forms, Matcher};
 use crate::runtime::wit::Header;
 use crate::runtime::wit::trawl::connector::http::Error;
 use bytes::Bytes;
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Range;
 use thiserror::Error;
@@ -17,16 +18,17 @@ use url::Url;
 /// replaced. A secret that short protects nothing anyway.
 const MIN_REDACTED_CHARS: usize = 4;
 
-/// The shortest piece of a secret looked for on its own in a header name or value, against a
-/// server that spreads the secret over several headers.
+/// The shortest piece of a secret looked for on its own in response headers (as it is, ASCII case
+/// ignored), against a server that spreads the secret over several headers in any order.
 ///
-/// False positives: a piece of a random token this long (8 characters of base64, 48 bits) turns
-/// up in a response's few kilobytes of headers by chance with odds around one in 10^11; only a
-/// secret made of ordinary words (a passphrase) has pieces that ordinary headers hold, and then
-/// the connector sees `{{secret:NAME}}` in place of that word in a header, which breaks nothing it
-/// may rely on (it never gets the secret anyway). Pieces shorter than this are not caught: a
-/// server that means to hand a secret back seven characters a header can.
-const HEADER_PIECE_CHARS: usize = 8;
+/// False positives: a piece of a random token this long (8 bytes of base64, 48 bits) turns up in
+/// a response's few kilobytes of headers by chance with odds around one in 10^10; only a secret
+/// made of ordinary words (a passphrase) has pieces that ordinary headers hold, and then the
+/// connector sees `{{secret:NAME}}` in place of that word in a header, which breaks nothing it may
+/// rely on (it never gets the secret anyway). Not caught: pieces shorter than this (a server that
+/// means to hand a secret back seven bytes a header can), and pieces re-encoded (the whole secret
+/// is found re-encoded; a piece only as it is).
+const HEADER_PIECE_BYTES: usize = 8;
 
 /// Characters a secret put into a URL's path or query keeps as they are: RFC 3986's unreserved
 /// ones. Everything else is percent-encoded, so that no value can end a component or start
@@ -57,10 +59,8 @@ struct Secret {
     echoed: Matcher,
     /// The same, ASCII case ignored: header names arrive lower-cased.
     echoed_any_case: Matcher,
-    /// Every piece of the value [`HEADER_PIECE_CHARS`] long, case as is (header values) and
-    /// ignored (header names).
-    pieces: Vec<Matcher>,
-    pieces_any_case: Vec<Matcher>,
+    /// Every piece of the value [`HEADER_PIECE_BYTES`] long, lower-cased.
+    pieces: HashSet<[u8; HEADER_PIECE_BYTES]>,
 }
 
 impl fmt::Debug for Secrets {
@@ -97,29 +97,18 @@ impl Secrets {
     /// A secret that may only go to `hosts` (empty: every declared host).
     pub fn insert_bound(&mut self, name: &str, value: String, hosts: Vec<HostPattern>) {
         let placeholder = Self::placeholder(name);
-        let chars: Vec<char> = value.chars().collect();
-        let pieces_of = |ignore_case| {
-            if chars.len() <= HEADER_PIECE_CHARS {
-                return Vec::new();
-            }
-            let mut pieces: Vec<String> = chars
-                .windows(HEADER_PIECE_CHARS)
-                .map(|piece| piece.iter().collect())
-                .collect();
-            pieces.sort();
-            pieces.dedup();
-            pieces
-                .iter()
-                .map(|piece| Matcher::new(piece, Forms::Any, ignore_case))
-                .collect()
-        };
+        let lower = value.to_ascii_lowercase();
+        let pieces = lower
+            .as_bytes()
+            .windows(HEADER_PIECE_BYTES)
+            .filter_map(|piece| piece.try_into().ok())
+            .collect();
         self.values.push(Secret {
             name: name.to_string(),
             in_url: Matcher::new(&placeholder, Forms::Percent, false),
             echoed: Matcher::new(&value, Forms::Any, false),
             echoed_any_case: Matcher::new(&value, Forms::Any, true),
-            pieces: pieces_of(false),
-            pieces_any_case: pieces_of(true),
+            pieces,
             placeholder,
             value,
             hosts,
@@ -316,54 +305,48 @@ impl Secrets {
         String::from_utf8_lossy(&self.replace(text.as_bytes(), found)).into_owned()
     }
 
-    /// Redacts response headers: each name (case ignored, as they arrive lower-cased) and value
-    /// on its own; the secret spread over consecutive headers (found in all names and values
-    /// joined in order, every header it touches redacted); and any piece of it
-    /// [`HEADER_PIECE_CHARS`] long in any one name or value, against one spread in another order.
+    /// Redacts response headers, names (which arrive lower-cased) and values alike, ASCII case
+    /// ignored: the secret in any form [`Matcher`] knows, within one name or value or spread over
+    /// several in a row (found in all names and values joined in order, every one it touches
+    /// redacted); and any piece of it [`HEADER_PIECE_BYTES`] long, as it is, against one spread
+    /// over headers in another order.
     pub(super) fn redact_headers(&self, headers: &mut [Header]) {
         // Each name and value, in order, as one text, and where each begins in it.
         let mut joined = Vec::new();
-        let mut starts = Vec::with_capacity(headers.len() * 2);
+        let mut starts = Vec::with_capacity(headers.len() * 2 + 1);
         for header in headers.iter() {
             for field in [&header.name, &header.value] {
                 starts.push(joined.len());
                 joined.extend_from_slice(field.as_bytes());
             }
         }
-        let mut found: Vec<Vec<(Range<usize>, usize)>> = vec![Vec::new(); starts.len()];
+        starts.push(joined.len());
+        let lower = joined.to_ascii_lowercase();
+        let mut found: Vec<Vec<(Range<usize>, usize)>> = vec![Vec::new(); headers.len() * 2];
         for (index, secret) in self.redacted() {
-            for range in secret.echoed_any_case.find_all(&joined) {
+            let pieces = lower
+                .windows(HEADER_PIECE_BYTES)
+                .enumerate()
+                .filter(|(_, piece)| {
+                    <&[u8; HEADER_PIECE_BYTES]>::try_from(*piece)
+                        .is_ok_and(|piece| secret.pieces.contains(piece))
+                })
+                .map(|(at, _)| at..at + HEADER_PIECE_BYTES);
+            let matches = secret.echoed_any_case.find_all(&joined);
+            for range in matches.into_iter().chain(pieces) {
                 // Every field the match overlaps, with the part of it that does.
-                for (field, &start) in starts.iter().enumerate() {
-                    let end = starts.get(field + 1).copied().unwrap_or(joined.len());
-                    let (from, to) = (range.start.max(start), range.end.min(end));
+                for (field, bounds) in starts.windows(2).enumerate() {
+                    let (from, to) = (range.start.max(bounds[0]), range.end.min(bounds[1]));
                     if from < to {
-                        found[field].push((from - start..to - start, index));
+                        found[field].push((from - bounds[0]..to - bounds[0], index));
                     }
                 }
             }
         }
-        for (number, header) in headers.iter_mut().enumerate() {
-            for (is_name, field) in [(true, &mut header.name), (false, &mut header.value)] {
-                let slot = number * 2 + usize::from(!is_name);
-                let mut ranges = std::mem::take(&mut found[slot]);
-                ranges.extend(self.find(field.as_bytes(), is_name));
-                for (index, secret) in self.redacted() {
-                    let pieces = if is_name {
-                        &secret.pieces_any_case
-                    } else {
-                        &secret.pieces
-                    };
-                    for piece in pieces {
-                        ranges.extend(
-                            piece
-                                .find_all(field.as_bytes())
-                                .into_iter()
-                                .map(|range| (range, index)),
-                        );
-                    }
-                }
+        for (header, found) in headers.iter_mut().zip(found.chunks_mut(2)) {
+            for (field, ranges) in [&mut header.name, &mut header.value].into_iter().zip(found) {
                 if !ranges.is_empty() {
+                    let ranges = std::mem::take(ranges);
                     *field = String::from_utf8_lossy(&self.replace(field.as_bytes(), ranges))
                         .into_owned();
                 }
