@@ -204,29 +204,30 @@ fn decode_everything(text: &str, plus_is_space: bool) -> String {
     };
     while at < bytes.len() {
         let rest = &bytes[at..];
-        if rest.starts_with(b"\\u") && rest.len() >= 6 {
-            if let Some(unit) = hex(&rest[2..6]) {
-                let low = (rest.len() >= 12 && rest[6..8] == *b"\\u")
-                    .then(|| hex(&rest[8..12]))
-                    .flatten();
-                let pair = low.and_then(|low| {
-                    char::decode_utf16([unit as u16, low as u16])
-                        .next()?
-                        .ok()
-                        .filter(|ch| (*ch as u32) > 0xffff)
-                });
-                match pair {
-                    Some(ch) => {
-                        push_char(&mut out, ch);
-                        at += 12;
-                    }
-                    None => {
-                        push_char(&mut out, char::from_u32(unit).unwrap_or('?'));
-                        at += 6;
-                    }
+        if rest.starts_with(b"\\u")
+            && rest.len() >= 6
+            && let Some(unit) = hex(&rest[2..6])
+        {
+            let low = (rest.len() >= 12 && rest[6..8] == *b"\\u")
+                .then(|| hex(&rest[8..12]))
+                .flatten();
+            let pair = low.and_then(|low| {
+                char::decode_utf16([unit as u16, low as u16])
+                    .next()?
+                    .ok()
+                    .filter(|ch| (*ch as u32) > 0xffff)
+            });
+            match pair {
+                Some(ch) => {
+                    push_char(&mut out, ch);
+                    at += 12;
                 }
-                continue;
+                None => {
+                    push_char(&mut out, char::from_u32(unit).unwrap_or('?'));
+                    at += 6;
+                }
             }
+            continue;
         }
         if rest.first() == Some(&b'\\') && rest.len() >= 2 {
             let short = match rest[1] {
@@ -403,6 +404,24 @@ async fn a_placeholder_in_a_header_name_is_refused() {
     );
     assert!(message.contains("header's name"), "{message}");
     assert!(vendor.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cannot_name_another_site_in_its_host_header() {
+    let vendor = Server::start(|_| ok("{}")).await;
+    let host = Host::new().await;
+    let grants = vec![vendor.base_url.clone()];
+    let message = denied(
+        host.fetch(
+            host.capabilities("s3cr3t-value", &grants, HttpLimits::default()),
+            "fronted-host",
+            &vendor.base_url,
+            false,
+        )
+        .await,
+    );
+    assert!(message.contains("Host header"), "{message}");
+    assert!(vendor.received().is_empty(), "{:?}", vendor.received());
 }
 
 // --- B: a secret a server echoes back never reaches the connector ---

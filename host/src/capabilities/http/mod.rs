@@ -145,6 +145,19 @@ pub struct HttpCapability {
     trace: bool,
     /// Turns to have a request out, when their number is bounded.
     in_flight: Option<Arc<Turns>>,
+    /// Requests may go through a proxy, which resolves their names itself.
+    proxied: bool,
+}
+
+/// Whether the environment names a proxy reqwest would send requests through.
+fn proxy_in_environment() -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|name| {
+            [name.to_string(), name.to_ascii_lowercase()]
+                .iter()
+                .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+        })
 }
 
 /// Turns to have a request out, shared by every clone of a client.
@@ -291,10 +304,21 @@ impl HttpCapability {
         secrets: Secrets,
         limits: HttpLimits,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_proxy(policy, secrets, limits, None)
+    }
+
+    /// As [`new`](Self::new), through `proxy` instead of any the environment names.
+    fn with_proxy(
+        policy: NetworkPolicy,
+        secrets: Secrets,
+        limits: HttpLimits,
+        proxy: Option<reqwest::Proxy>,
+    ) -> Result<Self, reqwest::Error> {
+        let proxied = proxy.is_some() || proxy_in_environment();
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
         let redirect_secrets = Arc::new(secrets.clone());
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(limits.timeout.min(Duration::from_secs(30)))
             .dns_resolver(Arc::new(policy::GuardedResolver {
@@ -335,8 +359,12 @@ impl HttpCapability {
                     Ok(()) => attempt.follow(),
                     Err(refused) => attempt.error(refused),
                 }
-            }))
-            .build()?;
+            }));
+        let builder = match proxy {
+            Some(proxy) => builder.proxy(proxy),
+            None => builder,
+        };
+        let client = builder.build()?;
         Ok(HttpCapability {
             client,
             policy,
@@ -349,6 +377,7 @@ impl HttpCapability {
             stats: HttpStats::new(),
             trace: false,
             in_flight: None,
+            proxied,
         })
     }
 
@@ -506,6 +535,13 @@ impl HttpCapability {
         let mut builder = self.client.request(method(request.method), url.clone());
         for Header { name, value } in &request.headers {
             self.secrets.check_header_name(name)?;
+            if name.eq_ignore_ascii_case("host") {
+                // A front end that serves many sites (a CDN) routes by it: another site's name
+                // there would take the request, and its secrets, to that site.
+                return Err(Error::Denied(
+                    "a request may not set its Host header: trawl sets it from the URL".into(),
+                ));
+            }
             let header =
                 reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
                     Error::InvalidRequest(format!("`{name}` is not a valid header name"))
@@ -522,6 +558,15 @@ impl HttpCapability {
         }
         self.policy.check(&url).map_err(Error::Denied)?;
         self.secrets.check_bindings(&self.policy, &url, &used)?;
+        if self.proxied
+            && let Some(url::Host::Domain(name)) = url.host()
+        {
+            // A proxy resolves the name itself, out of the resolver's sight: the name is looked
+            // up here too, and refused if all it leads to is internal and not granted.
+            policy::check_name(&self.policy, name)
+                .await
+                .map_err(|internal| Error::Denied(internal.to_string()))?;
+        }
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
@@ -1542,5 +1587,44 @@ mod tests {
         );
         let not_json = b"plain \" text \"token\": 5";
         assert_eq!(hide_credential_members(not_json), not_json);
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_a_name_that_resolves_to_an_internal_address_is_refused() {
+        // The proxy would take the request anywhere: it resolves the name itself.
+        let proxy = Canned::start(vec![canned("200 OK", &[], "{}")]).await;
+        let through_proxy = |grants: Option<&[String]>| {
+            let declared = vec!["http://localhost:9".to_string()];
+            let policy = NetworkPolicy::new("acme", &declared, grants).unwrap();
+            let proxy = reqwest::Proxy::all(&proxy.base_url).unwrap();
+            HttpCapability::with_proxy(
+                policy,
+                Secrets::default(),
+                HttpLimits::default(),
+                Some(proxy),
+            )
+            .unwrap()
+            .with_retry(RetryPolicy::none())
+        };
+        let request = || Request {
+            method: Method::Get,
+            url: "http://localhost:9/x".into(),
+            headers: vec![],
+            body: None,
+        };
+        let error = through_proxy(None).send(request()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Denied(message) if message.contains("internal address")),
+            "{error:?}"
+        );
+        assert!(proxy.arrivals().is_empty());
+        // Granted by address, it goes out, through the proxy.
+        let grants = vec![
+            "http://localhost:9".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        ];
+        let response = through_proxy(Some(&grants)).send(request()).await.unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(proxy.arrivals().len(), 1);
     }
 }

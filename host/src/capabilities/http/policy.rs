@@ -356,30 +356,46 @@ pub(super) struct GuardedResolver {
     pub policy: Arc<NetworkPolicy>,
 }
 
+/// The addresses `host` resolves to that a request may reach: public ones, and internal ones a
+/// grant names. `Err` when it resolves only to internal addresses no grant names.
+async fn resolve_guarded(
+    policy: &NetworkPolicy,
+    host: &str,
+) -> std::io::Result<Result<Vec<SocketAddr>, InternalAddress>> {
+    let addresses = tokio::net::lookup_host((host, 0)).await?;
+    // Internal addresses no grant names are dropped; if nothing is left, the name is refused.
+    // (`localhost` is 127.0.0.1 and ::1: a grant of 127.0.0.1 opens only that.)
+    let (open, closed): (Vec<SocketAddr>, Vec<SocketAddr>) = addresses
+        .partition(|address| !is_internal(address.ip()) || policy.grants_address(address.ip()));
+    Ok(match closed.first() {
+        Some(internal) if open.is_empty() => Err(InternalAddress {
+            host: host.to_string(),
+            address: internal.ip(),
+        }),
+        _ => Ok(open),
+    })
+}
+
+/// For a request that goes through a proxy, which resolves names itself: refuses `host` if it
+/// resolves here only to internal addresses no grant names. A name that does not resolve here
+/// is left to the proxy (it may know names this machine does not).
+pub(super) async fn check_name(policy: &NetworkPolicy, host: &str) -> Result<(), InternalAddress> {
+    match resolve_guarded(policy, host).await {
+        Ok(Err(internal)) => Err(internal),
+        _ => Ok(()),
+    }
+}
+
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy.clone();
         Box::pin(async move {
-            let host = name.as_str().to_string();
-            let addresses: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            // Internal addresses no grant names are dropped; if nothing is left, the name is
-            // refused. (`localhost` is 127.0.0.1 and ::1: a grant of 127.0.0.1 opens only that.)
-            let (open, closed): (Vec<SocketAddr>, Vec<SocketAddr>) =
-                addresses.into_iter().partition(|address| {
-                    !is_internal(address.ip()) || policy.grants_address(address.ip())
-                });
-            if open.is_empty()
-                && let Some(internal) = closed.first()
-            {
-                return Err(Box::new(InternalAddress {
-                    host,
-                    address: internal.ip(),
-                })
-                    as Box<dyn std::error::Error + Send + Sync>);
+            match resolve_guarded(&policy, name.as_str()).await? {
+                Ok(open) => Ok(Box::new(open.into_iter()) as reqwest::dns::Addrs),
+                Err(internal) => {
+                    Err(Box::new(internal) as Box<dyn std::error::Error + Send + Sync>)
+                }
             }
-            let addresses = open;
-            Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }

@@ -546,7 +546,7 @@ mod tests {
         for form in 0..9 {
             let written = encode(secret, |_| form);
             let text = format!("before {written} after");
-            assert_eq!(spans(&matcher, &text), [written.clone()], "form {form}");
+            assert_eq!(spans(&matcher, &text), [written], "form {form}");
         }
     }
 

