@@ -42,7 +42,8 @@ use url::Url;
 pub struct HttpLimits {
     /// From sending the request to having the whole body, for each attempt.
     pub timeout: Duration,
-    /// The largest response body accepted, in bytes.
+    /// The largest response body accepted, in bytes once decoded (a compressed body is counted
+    /// as it comes out of the decoder, so a decompression bomb stops here).
     pub max_body_bytes: u64,
 }
 
@@ -86,7 +87,7 @@ pub struct HttpStatsSnapshot {
     pub status_5xx: u64,
     /// Attempts that got no response: connection failures, resets, timeouts, bodies cut short.
     pub transport_errors: u64,
-    /// Response body bytes received, of every attempt.
+    /// Response body bytes received (decoded, when compressed), of every attempt.
     pub bytes_received: u64,
     /// Time spent waiting for room under the rate limits or for a server-requested pause to end,
     /// summed over requests (two requests waiting one second each count two seconds).
