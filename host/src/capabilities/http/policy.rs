@@ -350,8 +350,9 @@ pub struct InternalAddress {
     pub address: IpAddr,
 }
 
-/// Resolves names for the HTTP client, refusing internal addresses the user did not grant by
-/// name: a declared vendor host must not become a way into the local network (DNS rebinding).
+/// Resolves names for the HTTP client, dropping internal addresses no grant names (a grant of
+/// the name is not enough): a declared vendor host must not become a way into the local network
+/// (DNS rebinding, or a vendor name pointed at 127.0.0.1).
 pub(super) struct GuardedResolver {
     pub policy: Arc<NetworkPolicy>,
 }

@@ -12,9 +12,9 @@
 //!   optional as HTML parsers allow), or a named one (`&amp;`, `&sol;`, ...).
 //!
 //! **What it cannot catch**, and no matcher could: a server that hands the secret back
-//! transformed rather than escaped (base64, hex of its bytes, hashed, encrypted, reversed), or cut
-//! into pieces spread across a body (a character a field, a few characters an element of an
-//! array). Redaction keeps a vendor's ordinary echo (an error page quoting the request, a debug
+//! transformed rather than escaped (base64, hex of its bytes, hashed, encrypted, reversed,
+//! compressed without a `Content-Encoding` that says so), or cut into pieces spread across a body
+//! (a character a field, a few characters an element of an array). Redaction keeps a vendor's ordinary echo (an error page quoting the request, a debug
 //! endpoint) from reaching a connector; it does not stop a server that means to smuggle the secret
 //! out. That server is bounded by the allowlist instead: a secret only ever goes to the hosts it
 //! is bound to, so the only servers that can play such tricks are the ones the user already trusts
@@ -24,8 +24,10 @@
 //! Clean text stays fast: a match can only begin where the first character is written as itself
 //! and followed by a byte that can start the second (two bytes, rare, found by `memmem`), or at an
 //! escape (`\`, `%`, `&`, found by `memchr`), and nearly all of those fail on a first look at a
-//! few bytes. The work is linear in the text's length: about 20-40 ms for a clean 32 MiB JSON
-//! body, against 1.5 ms for a search of the secret as it is.
+//! few bytes. The work grows with the text's length (times the secret's, at worst, for text made
+//! to nearly match at every byte). Measured on a clean 32 MiB JSON body (release build): about
+//! 7 ms, and 25-45 ms when the body escapes every `/` and holds `%` and `&` in every record,
+//! against 1.5 ms for a search of the secret as it is.
 
 /// How text may write each character of what a [`Matcher`] looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
