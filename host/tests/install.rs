@@ -52,32 +52,6 @@ fn state(dir: &TempDir) -> StateStore {
     StateStore::open(&dir.path().join("state")).expect("the state store opens")
 }
 
-fn leb128(mut value: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-/// The component with a custom section appended: still valid, same behaviour, another digest.
-fn with_custom_section(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
-    let name = b"trawl-test";
-    let mut section = leb128(name.len());
-    section.extend_from_slice(name);
-    section.extend_from_slice(payload);
-    let mut out = bytes.to_vec();
-    out.push(0); // a custom section
-    out.extend(leb128(section.len()));
-    out.extend(section);
-    out
-}
-
 /// A hostile run that behaves: one record per window, written to `hostile_events.csv`.
 const HOSTILE_RUN: [&str; 4] = ["run", "hostile", "2024-09-01", "2024-09-01"];
 
@@ -265,7 +239,7 @@ fn a_changed_file_is_refused_until_it_is_approved() {
     let approved = sha256(&installed);
     std::fs::write(
         &installed,
-        with_custom_section(&std::fs::read(&installed).unwrap(), b"rebuilt"),
+        support::with_custom_section(&std::fs::read(&installed).unwrap(), b"rebuilt"),
     )
     .unwrap();
     let changed = sha256(&installed);
@@ -328,7 +302,7 @@ fn another_file_under_an_approved_name_is_refused_wherever_it_is() {
     std::fs::create_dir_all(rebuilt.parent().unwrap()).unwrap();
     std::fs::write(
         &rebuilt,
-        with_custom_section(&std::fs::read(hostile()).unwrap(), b"dev build"),
+        support::with_custom_section(&std::fs::read(hostile()).unwrap(), b"dev build"),
     )
     .unwrap();
     trawl(&dir)
@@ -449,7 +423,7 @@ fn an_upgrade_shows_what_changed_since_the_approved_version() {
     let rebuilt = dir.path().join("hostile-rebuilt.wasm");
     std::fs::write(
         &rebuilt,
-        with_custom_section(&std::fs::read(hostile()).unwrap(), b"v2"),
+        support::with_custom_section(&std::fs::read(hostile()).unwrap(), b"v2"),
     )
     .unwrap();
     trawl(&dir)

@@ -155,12 +155,49 @@ async fn an_echo_cannot_hand_the_secret_to_the_connector() {
         .await
         .expect("the echo answers");
     let body = seen(&page)["body"].as_str().unwrap().to_string();
-    // The server did get the secret (in the header and, encoded, in the query) ...
+    // The server did get the secret, in the header and (percent-encoded) in the query, and echoed
+    // both back ...
     assert!(body.contains("authorization"), "{body}");
+    assert!(body.contains("key="), "{body}");
     // ... but the connector only ever sees the placeholder.
     assert!(!body.contains(SECRET), "{body}");
     assert!(!body.contains("s3cr3t%2F%2B%3Dtoken"), "{body}");
+    assert!(!body.contains("s3cr3t%2f%2b%3dtoken"), "{body}");
     assert!(body.contains("Bearer {{secret:token}}"), "{body}");
+    assert!(body.contains("key={{secret:token}}"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_passed_with_the_sdk_query_builder_reaches_the_vendor() {
+    let server = workvivo::start(Default::default()).await.unwrap();
+    let host = Host::new().await;
+    let grants = vec![server.base_url()];
+    // The SDK's `.query("key", "{{secret:token}}")` percent-encodes the placeholder; the host
+    // finds it there and puts the secret in, encoded in turn.
+    host.fetch(
+        host.capabilities(Some(&grants), HttpLimits::default(), 1024),
+        &[
+            ("behaviour", "request"),
+            ("target", &format!("{}/v1/anything", server.base_url())),
+            ("send_secret", "true"),
+        ],
+    )
+    .await
+    .expect("the server answers");
+    let requests = server.requests();
+    let request = requests.last().expect("the server was asked");
+    let url = url::Url::parse(&format!("http://x{}", request.path)).unwrap();
+    let key = url.query_pairs().find(|(name, _)| name == "key");
+    assert_eq!(
+        key.map(|(_, value)| value.into_owned()).as_deref(),
+        Some(SECRET),
+        "{}",
+        request.path
+    );
+    assert_eq!(
+        request.header("authorization"),
+        Some(&*format!("Bearer {SECRET}"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -186,7 +223,8 @@ async fn a_redirect_to_a_foreign_host_is_not_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_name_that_resolves_to_an_internal_address_is_refused() {
     let host = Host::new().await;
-    // `https://localhost` is declared; without a grant naming it, its 127.0.0.1 is off limits.
+    // `https://localhost` is declared; without a grant naming its address, its 127.0.0.1 is off
+    // limits.
     let message = denied(
         host.fetch(
             host.capabilities(None, HttpLimits::default(), 1024),
@@ -195,9 +233,26 @@ async fn a_declared_name_that_resolves_to_an_internal_address_is_refused() {
         .await,
     );
     assert!(message.contains("internal address"), "{message}");
-    assert!(message.contains("--grant https://localhost"), "{message}");
-    // With the grant, the request goes out (and finds nothing listening on port 443).
-    let grants = vec!["https://localhost".to_string()];
+    assert!(
+        message.contains("--grant http://127.0.0.1:PORT"),
+        "{message}"
+    );
+    // A grant of the name does not open it either: what a name resolves to is up to its DNS.
+    let by_name = vec!["https://localhost".to_string()];
+    let message = denied(
+        host.fetch(
+            host.capabilities(Some(&by_name), HttpLimits::default(), 1024),
+            &[("behaviour", "request"), ("target", "https://localhost/")],
+        )
+        .await,
+    );
+    assert!(message.contains("names the address itself"), "{message}");
+    // With a grant of the address, the request goes out (and finds nothing listening on 443).
+    let grants = vec![
+        "https://localhost".to_string(),
+        "https://127.0.0.1".to_string(),
+        "https://[::1]".to_string(),
+    ];
     let outcome = host
         .fetch(
             host.capabilities(Some(&grants), HttpLimits::default(), 1024),

@@ -104,6 +104,13 @@ pub(super) fn check(info: &ConnectorInfo) -> Result<(), String> {
     for host in &info.hosts {
         text("a host it declares", host, MAX_LINE)?;
     }
+    // Hosts are patterns a user approves: one that could not be enforced, or that covers a
+    // whole public suffix (`https://*.com`), is refused here rather than at the first request.
+    let secret_hosts = info.params.iter().flat_map(|param| &param.secret_hosts);
+    for host in info.hosts.iter().chain(secret_hosts) {
+        host.parse::<crate::capabilities::http::HostPattern>()
+            .map_err(|error| format!("it declares a host it may not: {error}"))?;
+    }
     settings("its settings", &info.settings)?;
     Ok(())
 }
@@ -250,6 +257,25 @@ mod tests {
                 assert!(error.contains("control character"), "{place}: {error}");
             }
         }
+    }
+
+    #[test]
+    fn a_declared_wildcard_over_a_public_suffix_is_refused() {
+        for host in ["https://*.com", "https://*.co.uk", "https://*.github.io"] {
+            let mut declared = info();
+            declared.hosts.push(host.into());
+            let error = check(&declared).expect_err(host);
+            assert!(
+                error.contains("declares a host it may not"),
+                "{host}: {error}"
+            );
+            let mut bound = info();
+            bound.params[0].secret_hosts.push(host.into());
+            assert!(check(&bound).is_err(), "{host} as a secret's host");
+        }
+        let mut vendor = info();
+        vendor.hosts.push("https://*.workvivo.com".into());
+        assert_eq!(check(&vendor), Ok(()));
     }
 
     #[test]

@@ -207,3 +207,29 @@ pub fn run_command(
         .args(["--grant", grant]);
     command
 }
+
+fn leb128(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The component with a custom section appended: still valid, same behaviour, another digest.
+pub fn with_custom_section(bytes: &[u8], payload: &[u8]) -> Vec<u8> {
+    let name = b"trawl-test";
+    let mut section = leb128(name.len());
+    section.extend_from_slice(name);
+    section.extend_from_slice(payload);
+    let mut out = bytes.to_vec();
+    out.push(0); // a custom section
+    out.extend(leb128(section.len()));
+    out.extend(section);
+    out
+}

@@ -50,7 +50,8 @@ impl RequestBuilder {
         }
     }
 
-    /// Adds a header.
+    /// Adds a header. A secret's placeholder may be (part of) the value, never the name: the host
+    /// refuses a request with one in a header's name.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push(Header {
             name: name.to_string(),
@@ -60,7 +61,10 @@ impl RequestBuilder {
     }
 
     /// Appends `name=value` to the query, percent-encoded. Call it again with the same name for a
-    /// repeated parameter.
+    /// repeated parameter. A secret's placeholder may be the value (or part of it): the host finds
+    /// it encoded and puts in the secret, percent-encoded in turn, so the vendor reads the secret
+    /// itself. Placeholders go in a URL's path or query only; the host refuses one that could
+    /// change where the request goes (user name, password, host).
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.url.push(if self.has_query { '&' } else { '?' });
         self.has_query = true;

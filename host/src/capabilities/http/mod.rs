@@ -2,7 +2,9 @@
 //! declared and the user granted, with a timeout, a body cap and secrets substituted on the way out.
 //!
 //! Every request goes through the same steps:
-//! 1. the [`NetworkPolicy`] checks the URL as the connector wrote it, before any secret goes in;
+//! 1. the [`NetworkPolicy`] checks the URL as the connector wrote it; [`Secrets`] go into its path,
+//!    query and header values (never where they could change its destination), and the policy and
+//!    each secret's binding are checked again on the exact URL that is sent;
 //! 2. the [`RateLimiters`] wait until it fits every [`RateLimit`] of its origin and credential
 //!    (shared by all workers of a run) and any pause a server asked for;
 //! 3. it is sent; a `Retry-After` or an exhausted quota in the answer pauses the whole key;
@@ -14,11 +16,14 @@
 
 mod policy;
 mod ratelimit;
+mod redact;
 mod retry;
+mod secrets;
 
 pub use policy::{HostPattern, InternalAddress, NetworkPolicy, PatternError, is_internal};
 pub use ratelimit::{RateLimit, RateLimitParseError, RateLimiters};
 pub use retry::RetryPolicy;
+pub use secrets::{SecretRedirect, Secrets};
 
 use crate::runtime::HostState;
 use crate::runtime::wit::Header;
@@ -37,7 +42,8 @@ use url::Url;
 pub struct HttpLimits {
     /// From sending the request to having the whole body, for each attempt.
     pub timeout: Duration,
-    /// The largest response body accepted, in bytes.
+    /// The largest response body accepted, in bytes once decoded (a compressed body is counted
+    /// as it comes out of the decoder, so a decompression bomb stops here).
     pub max_body_bytes: u64,
 }
 
@@ -48,172 +54,6 @@ impl Default for HttpLimits {
             max_body_bytes: 32 << 20,
         }
     }
-}
-
-/// Secret values and the placeholders connectors use for them.
-#[derive(Clone, Default)]
-pub struct Secrets {
-    values: Vec<Secret>,
-}
-
-#[derive(Clone)]
-struct Secret {
-    name: String,
-    placeholder: String,
-    value: String,
-    /// The value in each form a request can carry it, to find it echoed in a response.
-    forms: Vec<String>,
-    /// Where it may be sent; empty: every declared host.
-    hosts: Vec<HostPattern>,
-}
-
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.values.iter().map(|secret| &secret.placeholder))
-            .finish()
-    }
-}
-
-impl Secrets {
-    /// The placeholder a connector receives instead of the secret param `name`.
-    pub fn placeholder(name: &str) -> String {
-        format!("{{{{secret:{name}}}}}")
-    }
-
-    /// A secret that may go to every host the connector declared.
-    pub fn insert(&mut self, name: &str, value: String) {
-        self.insert_bound(name, value, Vec::new());
-    }
-
-    /// A secret that may only go to `hosts` (empty: every declared host).
-    pub fn insert_bound(&mut self, name: &str, value: String, hosts: Vec<HostPattern>) {
-        self.values.push(Secret {
-            name: name.to_string(),
-            placeholder: Self::placeholder(name),
-            forms: encoded_forms(&value),
-            value,
-            hosts,
-        });
-    }
-
-    #[cfg(test)]
-    fn substitute(&self, text: &str) -> String {
-        self.substitute_noting(text, &mut vec![false; self.values.len()])
-    }
-
-    /// Replaces placeholders with their values, marking in `used` (one flag a secret) which were.
-    fn substitute_noting(&self, text: &str, used: &mut [bool]) -> String {
-        let mut text = text.to_string();
-        for (secret, used) in self.values.iter().zip(used) {
-            if text.contains(secret.placeholder.as_str()) {
-                text = text.replace(secret.placeholder.as_str(), &secret.value);
-                *used = true;
-            }
-        }
-        text
-    }
-
-    /// Refuses a request that would carry a secret somewhere it is not bound to.
-    fn check_bindings(
-        &self,
-        policy: &NetworkPolicy,
-        url: &Url,
-        used: &[bool],
-    ) -> Result<(), Error> {
-        for (secret, _) in self.values.iter().zip(used).filter(|(_, used)| **used) {
-            if !policy.may_carry(url, &secret.hosts) {
-                let hosts = if secret.hosts.is_empty() {
-                    "the connector's declared hosts".to_string()
-                } else {
-                    secret
-                        .hosts
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                };
-                return Err(Error::Denied(format!(
-                    "the secret `{}` may only be sent to {hosts}, not to {}",
-                    secret.name,
-                    policy::origin(url)
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// Whether every secret may go to `url` (a redirect may only carry them where they belong).
-    fn all_may_go(&self, policy: &NetworkPolicy, url: &Url) -> bool {
-        self.values
-            .iter()
-            .all(|secret| policy.may_carry(url, &secret.hosts))
-    }
-
-    /// Replaces every secret value in `bytes` (as is, and in each form a request can carry it)
-    /// with its placeholder: a server that echoes a request back must not hand the connector what
-    /// the host kept from it.
-    fn redact(&self, bytes: &mut Bytes) {
-        for secret in &self.values {
-            for form in &secret.forms {
-                if form.len() < 4 || memchr::memmem::find(bytes, form.as_bytes()).is_none() {
-                    continue;
-                }
-                *bytes =
-                    replace_bytes(bytes, form.as_bytes(), secret.placeholder.as_bytes()).into();
-            }
-        }
-    }
-
-    fn redact_text(&self, text: &str) -> String {
-        let mut bytes = Bytes::copy_from_slice(text.as_bytes());
-        self.redact(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// The values that identify the credential of a request: the secrets it carries, or, when it
-    /// carries none (a token the connector obtained with them), all of them.
-    fn credential(&self, used: &[bool]) -> Vec<&str> {
-        let any = used.iter().any(|used| *used);
-        self.values
-            .iter()
-            .zip(used)
-            .filter(|(_, used)| **used || !any)
-            .map(|(secret, _)| secret.value.as_str())
-            .collect()
-    }
-}
-
-fn replace_bytes(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(haystack.len());
-    let mut rest = haystack;
-    while let Some(at) = memchr::memmem::find(rest, needle) {
-        out.extend_from_slice(&rest[..at]);
-        out.extend_from_slice(with);
-        rest = &rest[at + needle.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
-}
-
-/// `text` as is, form-encoded (a space as `+`, as in a form body or a query built that way), and
-/// percent-encoded with only RFC 3986's unreserved characters left (a space as `%20`, as the SDK's
-/// query builder sends it); each once.
-fn encoded_forms(text: &str) -> Vec<String> {
-    /// Everything but RFC 3986's unreserved characters.
-    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    let mut forms = vec![
-        text.to_string(),
-        url::form_urlencoded::byte_serialize(text.as_bytes()).collect(),
-        percent_encoding::utf8_percent_encode(text, RESERVED).to_string(),
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
 }
 
 /// Counters of a run's HTTP traffic. Cloning is cheap: clones count together.
@@ -247,7 +87,7 @@ pub struct HttpStatsSnapshot {
     pub status_5xx: u64,
     /// Attempts that got no response: connection failures, resets, timeouts, bodies cut short.
     pub transport_errors: u64,
-    /// Response body bytes received, of every attempt.
+    /// Response body bytes received (decoded, when compressed), of every attempt.
     pub bytes_received: u64,
     /// Time spent waiting for room under the rate limits or for a server-requested pause to end,
     /// summed over requests (two requests waiting one second each count two seconds).
@@ -306,6 +146,19 @@ pub struct HttpCapability {
     trace: bool,
     /// Turns to have a request out, when their number is bounded.
     in_flight: Option<Arc<Turns>>,
+    /// Requests may go through a proxy, which resolves their names itself.
+    proxied: bool,
+}
+
+/// Whether the environment names a proxy reqwest would send requests through.
+fn proxy_in_environment() -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|name| {
+            [name.to_string(), name.to_ascii_lowercase()]
+                .iter()
+                .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+        })
 }
 
 /// Turns to have a request out, shared by every clone of a client.
@@ -318,6 +171,12 @@ struct Turns {
 /// The right to have a request out, given back when dropped.
 pub struct Turn {
     _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+tokio::task_local! {
+    /// Which secrets the request being sent carries (one flag a secret), for the redirect policy,
+    /// which reqwest runs inside the request's future and tells nothing about the request.
+    static CARRIED: Vec<bool>;
 }
 
 /// How much of a body `--trace-http` shows.
@@ -348,24 +207,16 @@ impl From<Received> for Response {
 }
 
 /// Logs a request and its response for `--trace-http`: URL and headers as the connector wrote
-/// them (placeholders, never secrets), the response already redacted. Credentials the connector
-/// obtained itself (a session token from a login call) are not secrets the host knows, so header
-/// values and JSON fields that look like credentials are hidden.
-fn trace_exchange(url: &str, headers: &[Header], response: &Received) {
+/// them (placeholders, never secrets), the response as the connector gets it (redacted), its body
+/// as the bytes they are, never decoded and written out again (which would undo the escapes a
+/// secret could hide behind). Credentials the connector obtained itself (a session token from a
+/// login call) are not secrets the host knows, so header values and JSON string members that look
+/// like credentials are blanked out in place. Last, the whole line goes through the redactor.
+fn trace_exchange(secrets: &Secrets, url: &str, headers: &[Header], response: &Received) {
     let shown = |header: &Header| {
-        let name = header.name.to_ascii_lowercase();
-        let sensitive = [
-            "auth",
-            "token",
-            "key",
-            "cookie",
-            "secret",
-            "session",
-            "signature",
-        ]
-        .iter()
-        .any(|word| name.contains(word));
-        if sensitive && !header.value.contains("{{secret:") {
+        if looks_like_credential(&header.name, CREDENTIAL_HEADERS)
+            && !header.value.contains("{{secret:")
+        {
             format!("{}: <hidden>", header.name)
         } else {
             format!("{}: {}", header.name, header.value)
@@ -373,26 +224,77 @@ fn trace_exchange(url: &str, headers: &[Header], response: &Received) {
     };
     let request_headers: Vec<String> = headers.iter().map(shown).collect();
     let response_headers: Vec<String> = response.headers.iter().map(shown).collect();
-    let body = match serde_json::from_slice::<serde_json::Value>(&response.body) {
-        Ok(serde_json::Value::Object(mut fields)) => {
-            for (name, value) in fields.iter_mut() {
-                let name = name.to_ascii_lowercase();
-                if ["token", "secret", "password", "session"]
-                    .iter()
-                    .any(|word| name.contains(word))
-                {
-                    *value = "<hidden>".into();
-                }
+    let shown_body = &response.body[..response.body.len().min(TRACE_BODY)];
+    let body = String::from_utf8_lossy(&hide_credential_members(shown_body)).into_owned();
+    let line = format!(
+        "url={url} request_headers={request_headers:?} status={} response_headers={response_headers:?} body_bytes={}\n{body}",
+        response.status,
+        response.body.len()
+    );
+    let line = secrets.redact_text(&line);
+    tracing::info!(target: "trawl::http", "exchange {line}");
+}
+
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "auth",
+    "token",
+    "key",
+    "cookie",
+    "secret",
+    "session",
+    "signature",
+];
+const CREDENTIAL_MEMBERS: &[&str] = &["token", "secret", "password", "session"];
+
+fn looks_like_credential(name: &str, words: &[&str]) -> bool {
+    let name = name.to_ascii_lowercase();
+    words.iter().any(|word| name.contains(word))
+}
+
+/// `body` with the text of every JSON string that is the value of a member whose name looks like
+/// a credential replaced by `<hidden>`, at any depth; the rest byte for byte as it was. Works on
+/// any bytes (a body cut short for the trace, or not JSON at all): it only looks for `"name":"`.
+fn hide_credential_members(body: &[u8]) -> Vec<u8> {
+    /// Where the string that starts at `at` (on its opening quote) ends, past its closing quote.
+    fn string_end(body: &[u8], at: usize) -> usize {
+        let mut index = at + 1;
+        while index < body.len() {
+            match body[index] {
+                b'\\' => index += 2,
+                b'"' => return index + 1,
+                _ => index += 1,
             }
-            let text = serde_json::Value::Object(fields).to_string();
-            text.chars().take(TRACE_BODY).collect()
         }
-        _ => String::from_utf8_lossy(&response.body[..response.body.len().min(TRACE_BODY)])
-            .into_owned(),
+        body.len()
+    }
+    let skip_space = |mut index: usize| {
+        while body.get(index).is_some_and(u8::is_ascii_whitespace) {
+            index += 1;
+        }
+        index
     };
-    tracing::info!(target: "trawl::http", %url, request_headers = ?request_headers,
-        status = response.status, response_headers = ?response_headers,
-        body_bytes = response.body.len(), "exchange\n{body}");
+    let mut out = Vec::with_capacity(body.len());
+    let mut index = 0;
+    while let Some(found) = memchr::memchr(b'"', &body[index..]) {
+        let start = index + found;
+        let end = string_end(body, start);
+        out.extend_from_slice(&body[index..end]);
+        index = end;
+        let name = String::from_utf8_lossy(&body[start + 1..end.saturating_sub(1).max(start + 1)]);
+        let colon = skip_space(end);
+        if !looks_like_credential(&name, CREDENTIAL_MEMBERS) || body.get(colon) != Some(&b':') {
+            continue;
+        }
+        let value = skip_space(colon + 1);
+        if body.get(value) != Some(&b'"') {
+            continue;
+        }
+        out.extend_from_slice(&body[end..value]);
+        out.extend_from_slice(b"\"<hidden>\"");
+        index = string_end(body, value);
+    }
+    out.extend_from_slice(&body[index..]);
+    out
 }
 
 impl HttpCapability {
@@ -403,33 +305,67 @@ impl HttpCapability {
         secrets: Secrets,
         limits: HttpLimits,
     ) -> Result<Self, reqwest::Error> {
+        Self::with_proxy(policy, secrets, limits, None)
+    }
+
+    /// As [`new`](Self::new), through `proxy` instead of any the environment names.
+    fn with_proxy(
+        policy: NetworkPolicy,
+        secrets: Secrets,
+        limits: HttpLimits,
+        proxy: Option<reqwest::Proxy>,
+    ) -> Result<Self, reqwest::Error> {
+        let proxied = proxy.is_some() || proxy_in_environment();
         let policy = Arc::new(policy);
         let redirect_policy = policy.clone();
         let redirect_secrets = Arc::new(secrets.clone());
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .user_agent(concat!("trawl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(limits.timeout.min(Duration::from_secs(30)))
             .dns_resolver(Arc::new(policy::GuardedResolver {
                 policy: policy.clone(),
             }))
-            // Every hop of a redirect must pass the same policy as the first request, and one to
-            // another origin only while every secret may go there (headers travel with it).
+            // Every hop of a redirect must pass the same policy as the first request; one to
+            // another origin is followed only where each secret the request carried is bound
+            // (reqwest keeps custom headers, such as an API key's, across origins).
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                let same_origin = attempt
-                    .previous()
-                    .first()
-                    .is_some_and(|first| first.origin() == attempt.url().origin());
                 if attempt.previous().len() >= 5 {
-                    attempt.error("more than 5 redirects")
-                } else if redirect_policy.check(attempt.url()).is_ok()
-                    && (same_origin || redirect_secrets.all_may_go(&redirect_policy, attempt.url()))
-                {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
+                    return attempt.error("more than 5 redirects");
                 }
-            }))
-            .build()?;
+                if redirect_policy.check(attempt.url()).is_err() {
+                    return attempt.stop();
+                }
+                let first = attempt.previous().first().cloned();
+                let followed = first.map_or(Ok(()), |first| {
+                    CARRIED
+                        .try_with(|carried| {
+                            redirect_secrets.may_follow(
+                                &redirect_policy,
+                                &first,
+                                attempt.url(),
+                                Some(carried),
+                            )
+                        })
+                        // Not sent by `attempt`: assume it carries every secret.
+                        .unwrap_or_else(|_| {
+                            redirect_secrets.may_follow(
+                                &redirect_policy,
+                                &first,
+                                attempt.url(),
+                                None,
+                            )
+                        })
+                });
+                match followed {
+                    Ok(()) => attempt.follow(),
+                    Err(refused) => attempt.error(refused),
+                }
+            }));
+        let builder = match proxy {
+            Some(proxy) => builder.proxy(proxy),
+            None => builder,
+        };
+        let client = builder.build()?;
         Ok(HttpCapability {
             client,
             policy,
@@ -442,6 +378,7 @@ impl HttpCapability {
             stats: HttpStats::new(),
             trace: false,
             in_flight: None,
+            proxied,
         })
     }
 
@@ -589,40 +526,57 @@ impl HttpCapability {
         request: Request,
         turn: &mut Option<Turn>,
     ) -> Result<Received, Error> {
-        // Check the URL as the connector wrote it: the policy decides before secrets go in.
-        let checked = parse_url(&request.url)?;
-        self.policy.check(&checked).map_err(Error::Denied)?;
-        let mut used = vec![false; self.secrets.values.len()];
-        let url = parse_url(
-            &self
-                .secrets
-                .substitute_noting(request.url.as_str(), &mut used),
-        )?;
+        // Check the URL as the connector wrote it, then again as it is sent: the secrets go only
+        // into its path and query, encoded, and the origin may not change.
+        let written = parse_url(&request.url)?;
+        self.policy.check(&written).map_err(Error::Denied)?;
+        let mut used = vec![false; self.secrets.len()];
+        let url = self.secrets.substitute_url(&written, &mut used)?;
 
-        let mut builder = self.client.request(method(request.method), url);
+        let mut builder = self.client.request(method(request.method), url.clone());
         for Header { name, value } in &request.headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                Error::InvalidRequest(format!("`{name}` is not a valid header name"))
-            })?;
+            self.secrets.check_header_name(name)?;
+            if name.eq_ignore_ascii_case("host") {
+                // A front end that serves many sites (a CDN) routes by it: another site's name
+                // there would take the request, and its secrets, to that site.
+                return Err(Error::Denied(
+                    "a request may not set its Host header: trawl sets it from the URL".into(),
+                ));
+            }
+            let header =
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                    Error::InvalidRequest(format!("`{name}` is not a valid header name"))
+                })?;
             let value = reqwest::header::HeaderValue::from_str(
-                &self.secrets.substitute_noting(value, &mut used),
+                &self
+                    .secrets
+                    .substitute_header_value(name, value, &mut used)?,
             )
             .map_err(|_| {
                 Error::InvalidRequest(format!("the value of header `{name}` cannot be sent"))
             })?;
-            builder = builder.header(name, value);
+            builder = builder.header(header, value);
         }
-        self.secrets.check_bindings(&self.policy, &checked, &used)?;
+        self.policy.check(&url).map_err(Error::Denied)?;
+        self.secrets.check_bindings(&self.policy, &url, &used)?;
+        if self.proxied
+            && let Some(url::Host::Domain(name)) = url.host()
+        {
+            // A proxy resolves the name itself, out of the resolver's sight: the name is looked
+            // up here too, and refused if all it leads to is internal and not granted.
+            policy::check_name(&self.policy, name)
+                .await
+                .map_err(|internal| Error::Denied(internal.to_string()))?;
+        }
         if let Some(body) = request.body {
             builder = builder.body(body);
         }
         let prepared = builder
             .build()
             .map_err(|error| Error::InvalidRequest(describe(&error.without_url())))?;
-
         let key = self
             .limiters
-            .key(policy::origin(&checked), self.secrets.credential(&used));
+            .key(policy::origin(&url), self.secrets.credential(&used));
         let bucket = self.limiters.bucket(&key);
         let exchange = Exchange {
             url: &request.url,
@@ -634,15 +588,30 @@ impl HttpCapability {
             *turn = self.take_turn().await?;
         }
         tracing::debug!(target: "trawl::http", method = ?request.method, url = %request.url, "request");
-        let mut response = self.send_with_retries(&exchange, prepared).await?;
+        let outcome = CARRIED
+            .scope(used, self.send_with_retries(&exchange, prepared))
+            .await;
+        // Nothing of a response reaches the connector before the secrets are out of it: body,
+        // header names and values, and error messages (status text never reaches it).
+        let mut response = outcome.map_err(|error| self.redact_error(error))?;
         self.secrets.redact(&mut response.body);
-        for header in &mut response.headers {
-            header.value = self.secrets.redact_text(&header.value);
-        }
+        self.secrets.redact_headers(&mut response.headers);
         if self.trace {
-            trace_exchange(&request.url, &request.headers, &response);
+            trace_exchange(&self.secrets, &request.url, &request.headers, &response);
         }
         Ok(response)
+    }
+
+    /// `error` with any secret in its message replaced by its placeholder.
+    fn redact_error(&self, error: Error) -> Error {
+        match error {
+            Error::Denied(message) => Error::Denied(self.secrets.redact_text(&message)),
+            Error::Transport(message) => Error::Transport(self.secrets.redact_text(&message)),
+            Error::InvalidRequest(message) => {
+                Error::InvalidRequest(self.secrets.redact_text(&message))
+            }
+            other => other,
+        }
     }
 
     async fn send_with_retries(
@@ -748,10 +717,12 @@ impl HttpCapability {
     /// One attempt: sends `request` and reads the whole answer within the timeout.
     async fn attempt(&self, request: reqwest::Request) -> Result<Received, (Error, Failure)> {
         let failed = |error: reqwest::Error| {
-            let failure = match internal_address(&error) {
-                Some(_) => Failure::Permanent,
-                None => Failure::of(&error),
-            };
+            let failure =
+                if internal_address(&error).is_some() || refused_redirect(&error).is_some() {
+                    Failure::Permanent
+                } else {
+                    Failure::of(&error)
+                };
             (transport_error(error), failure)
         };
         let exchange = async {
@@ -829,22 +800,35 @@ fn method(method: Method) -> reqwest::Method {
     }
 }
 
-/// The refusal of the name resolver, when that is why a request failed.
-fn internal_address(error: &reqwest::Error) -> Option<&InternalAddress> {
+/// The cause of type `E` of a failed request, if it has one.
+fn cause<E: std::error::Error + 'static>(error: &reqwest::Error) -> Option<&E> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
-        if let Some(internal) = cause.downcast_ref::<InternalAddress>() {
-            return Some(internal);
+        if let Some(found) = cause.downcast_ref::<E>() {
+            return Some(found);
         }
         source = cause.source();
     }
     None
 }
 
+/// The refusal of the name resolver, when that is why a request failed.
+fn internal_address(error: &reqwest::Error) -> Option<&InternalAddress> {
+    cause(error)
+}
+
+/// The refusal of the redirect policy to take a secret elsewhere, when that is why.
+fn refused_redirect(error: &reqwest::Error) -> Option<&SecretRedirect> {
+    cause(error)
+}
+
 /// Describes a transport failure without its URL, which may carry a secret in the query.
 fn transport_error(error: reqwest::Error) -> Error {
     if let Some(internal) = internal_address(&error) {
         return Error::Denied(internal.to_string());
+    }
+    if let Some(refused) = refused_redirect(&error) {
+        return Error::Denied(refused.to_string());
     }
     if error.is_timeout() {
         return Error::Timeout;
@@ -893,18 +877,6 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
-    #[test]
-    fn a_secret_is_redacted_in_every_form_a_request_carries() {
-        let mut secrets = Secrets::default();
-        secrets.insert("token", "a b~c/+=d".into());
-        let mut body =
-            Bytes::from_static(b"raw a b~c/+=d, form a+b%7Ec%2F%2B%3Dd, query a%20b~c%2F%2B%3Dd");
-        secrets.redact(&mut body);
-        assert_eq!(
-            String::from_utf8(body.into()).unwrap(),
-            "raw {{secret:token}}, form {{secret:token}}, query {{secret:token}}"
-        );
-    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::time::Instant;
     use trawl_simulators::RunningServer;
@@ -1039,11 +1011,20 @@ mod tests {
     fn secrets_are_substituted_and_not_printed() {
         let mut secrets = Secrets::default();
         secrets.insert("token", "s3cr3t".into());
+        let mut used = [false];
+        let substitute = |text: &str, used: &mut [bool]| {
+            secrets
+                .substitute_header_value("authorization", text, used)
+                .unwrap()
+        };
         assert_eq!(
-            secrets.substitute("Bearer {{secret:token}}"),
+            substitute("Bearer {{secret:token}}", &mut used),
             "Bearer s3cr3t"
         );
-        assert_eq!(secrets.substitute("{{secret:other}}"), "{{secret:other}}");
+        assert_eq!(
+            substitute("{{secret:other}}", &mut used),
+            "{{secret:other}}"
+        );
         assert!(!format!("{secrets:?}").contains("s3cr3t"));
     }
 
@@ -1053,7 +1034,12 @@ mod tests {
         secrets.insert("key", "k".into());
         secrets.insert("secret", "s".into());
         let mut used = vec![false; 2];
-        secrets.substitute_noting("https://x/?key={{secret:key}}", &mut used);
+        secrets
+            .substitute_url(
+                &Url::parse("https://x/?key={{secret:key}}").unwrap(),
+                &mut used,
+            )
+            .unwrap();
         assert_eq!(used, [true, false]);
         assert_eq!(secrets.credential(&used), ["k"]);
         // A request with a token the connector obtained carries no secret: it counts against the
@@ -1551,5 +1537,95 @@ mod tests {
             client.limiters
         );
         assert!(!shown.contains(SECRET), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn the_trace_shows_redacted_bytes_and_never_decodes_an_escaped_secret() {
+        const SECRET: &str = "s3cr3t-t0ken-value";
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
+            .with_ansi(false)
+            .finish();
+        let dispatch = tracing::Dispatch::new(subscriber);
+        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
+        let _guard = tracing::dispatcher::set_default(&dispatch);
+
+        // Escaped so that a trace which decoded the JSON and wrote it out again would show it.
+        let body = r#"{"echo":"s3cr3t\u002Dt0ken\u002dvalue","password":"own-pass\"word","nested":{"session_token":"own-session"},"n":1}"#;
+        let server = Canned::start(vec![canned(
+            "200 OK",
+            &[
+                ("x-echo", "s3cr3t\\u002dt0ken-value"),
+                ("set-cookie", "own=1"),
+            ],
+            body,
+        )])
+        .await;
+        let client = client(&server.base_url, SECRET).with_trace(true);
+        let response = client.send(server.request()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&response.body).contains("s3cr3t"));
+
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(logs.contains("exchange"), "{logs}");
+        assert!(logs.contains(r#"{"echo":"{{secret:token}}","#), "{logs}");
+        assert!(!logs.contains(SECRET), "{logs}");
+        assert!(!logs.contains("s3cr3t"), "{logs}");
+        // Credentials the connector would obtain itself are blanked out where they are.
+        assert!(!logs.contains("own-pass"), "{logs}");
+        assert!(!logs.contains("own-session"), "{logs}");
+        assert!(!logs.contains("own=1"), "{logs}");
+        assert!(logs.contains(r#""n":1}"#), "{logs}");
+    }
+
+    #[test]
+    fn credential_members_are_hidden_in_place() {
+        let body = br#"{"token": "abc\"def", "a":{"Session":"x"},"tokens":[1],"password":"cut"#;
+        assert_eq!(
+            String::from_utf8(hide_credential_members(body)).unwrap(),
+            r#"{"token": "<hidden>", "a":{"Session":"<hidden>"},"tokens":[1],"password":"<hidden>""#
+        );
+        let not_json = b"plain \" text \"token\": 5";
+        assert_eq!(hide_credential_members(not_json), not_json);
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_a_name_that_resolves_to_an_internal_address_is_refused() {
+        // The proxy would take the request anywhere: it resolves the name itself.
+        let proxy = Canned::start(vec![canned("200 OK", &[], "{}")]).await;
+        let through_proxy = |grants: Option<&[String]>| {
+            let declared = vec!["http://localhost:9".to_string()];
+            let policy = NetworkPolicy::new("acme", &declared, grants).unwrap();
+            let proxy = reqwest::Proxy::all(&proxy.base_url).unwrap();
+            HttpCapability::with_proxy(
+                policy,
+                Secrets::default(),
+                HttpLimits::default(),
+                Some(proxy),
+            )
+            .unwrap()
+            .with_retry(RetryPolicy::none())
+        };
+        let request = || Request {
+            method: Method::Get,
+            url: "http://localhost:9/x".into(),
+            headers: vec![],
+            body: None,
+        };
+        let error = through_proxy(None).send(request()).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::Denied(message) if message.contains("internal address")),
+            "{error:?}"
+        );
+        assert!(proxy.arrivals().is_empty());
+        // Granted by address, it goes out, through the proxy.
+        let grants = vec![
+            "http://localhost:9".to_string(),
+            "http://127.0.0.1:9".to_string(),
+        ];
+        let response = through_proxy(Some(&grants)).send(request()).await.unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(proxy.arrivals().len(), 1);
     }
 }

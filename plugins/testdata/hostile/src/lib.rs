@@ -2,6 +2,8 @@
 //! check that each misbehaviour is contained with a clear error.
 #![cfg(target_arch = "wasm32")]
 
+mod network;
+
 use trawl_sdk::{
     Connector, ConnectorInfo, FetchError, Page, PageRequest, ParamInfo, ParamKind, Record,
     StreamInfo, http, storage,
@@ -41,7 +43,13 @@ impl Connector for Hostile {
             params: vec![
                 ParamInfo::new(
                     "behaviour",
-                    ParamKind::Choice(BEHAVIOURS.iter().map(|b| b.to_string()).collect()),
+                    ParamKind::Choice(
+                        BEHAVIOURS
+                            .iter()
+                            .chain(network::BEHAVIOURS)
+                            .map(|b| b.to_string())
+                            .collect(),
+                    ),
                     "What to do in fetch-page",
                 )
                 .default_value("behave"),
@@ -77,6 +85,7 @@ impl Connector for Hostile {
 
     fn fetch_page(request: PageRequest) -> Result<Page, FetchError> {
         match request.param("behaviour").unwrap_or("behave") {
+            name if network::BEHAVIOURS.contains(&name) => network::fetch_page(name, &request),
             "spin" => {
                 let mut counter: u64 = 0;
                 loop {
