@@ -380,6 +380,18 @@ impl Bench {
     ) -> Result<(Measured, u64)> {
         std::fs::create_dir_all(dir)?;
         let output = dir.join(format!("out.{format}"));
+        // Each run has a fresh state store, where the connector is approved first, as a user
+        // does once; not measured.
+        let mut approve = self.trawl_command(&self.cache);
+        approve
+            .arg("--state")
+            .arg(dir.join("state"))
+            .args(["plugin", "approve", "workvivo", "--yes"])
+            .stdout(std::process::Stdio::null());
+        let approved = approve.status().context("cannot run trawl plugin approve")?;
+        if !approved.success() {
+            bail!("trawl plugin approve workvivo failed ({approved})");
+        }
         let mut command = self.trawl_command(&self.cache);
         command
             .arg("--state")
