@@ -388,7 +388,9 @@ impl Bench {
             .arg(dir.join("state"))
             .args(["plugin", "approve", "workvivo", "--yes"])
             .stdout(std::process::Stdio::null());
-        let approved = approve.status().context("cannot run trawl plugin approve")?;
+        let approved = approve
+            .status()
+            .context("cannot run trawl plugin approve")?;
         if !approved.success() {
             bail!("trawl plugin approve workvivo failed ({approved})");
         }

@@ -173,7 +173,7 @@ async fn describe_for_review(
     runtime: &Runtime,
     file: &ConnectorFile,
     refused: &str,
-) -> Result<(Connector, Declarations), Failure> {
+) -> Result<Declarations, Failure> {
     let connector = runtime
         .load_file(file)
         .await
@@ -184,8 +184,7 @@ async fn describe_for_review(
             file.path().display()
         ))
     })?;
-    let declared = declarations_of(connector.info());
-    Ok((connector, declared))
+    Ok(declarations_of(connector.info()))
 }
 
 async fn install(cli: &Cli, source: &Path, to: Option<&Path>, yes: bool) -> Result<(), Failure> {
@@ -193,7 +192,7 @@ async fn install(cli: &Cli, source: &Path, to: Option<&Path>, yes: bool) -> Resu
     // Read once: what is reviewed, recorded and copied are the same bytes.
     let file = read(source)?;
     // Loading first: a file that is not a connector is refused before anything is copied.
-    let (_connector, next) = describe_for_review(&runtime, &file, "not installed").await?;
+    let next = describe_for_review(&runtime, &file, "not installed").await?;
     let digest = file.sha256();
     let dir = install_dir(cli, to)?;
     let target_name = format!("{}.wasm", next.name);
@@ -307,7 +306,7 @@ async fn approve(cli: &Cli, name_or_path: &str, yes: bool) -> Result<(), Failure
     let path = std::path::absolute(&path).unwrap_or(path);
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
     let file = read(&path)?;
-    let (_connector, next) = describe_for_review(&runtime, &file, "not approved").await?;
+    let next = describe_for_review(&runtime, &file, "not approved").await?;
     let digest = file.sha256();
     if is_a_name(name_or_path) && name_or_path != next.name {
         return Err(Failure::input(format!(
