@@ -17,13 +17,14 @@ pub mod wit;
 pub use discovery::{PluginDirs, PluginFile};
 pub use limits::{GuestLimits, LimitExceeded};
 pub use page::{Page, Record, RecordJson};
-pub use state::HostState;
+pub use state::{DEFAULT_MAX_PAGE_RECORDS, HostState, MAX_RESOURCES};
 
 use crate::capabilities::Capabilities;
 use cache::CompileCache;
 use limits::EpochTicker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Semaphore;
@@ -145,6 +146,7 @@ impl Runtime {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
             slots: self.slots.clone(),
+            max_page_records: AtomicUsize::new(DEFAULT_MAX_PAGE_RECORDS),
         };
         let name = path
             .file_stem()
@@ -175,7 +177,9 @@ impl Runtime {
                 path: path.to_path_buf(),
                 source,
             })?;
-        check_info(&info).map_err(invalid)?;
+        limits::check_description_size(&info)
+            .and_then(|()| check_info(&info))
+            .map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
             version,
@@ -320,6 +324,14 @@ impl Connector {
         &self.sha256
     }
 
+    /// Limits the pages the host reads for this connector to `records` records each
+    /// (`limits: (max_page_records: ...)`; [`DEFAULT_MAX_PAGE_RECORDS`] until set).
+    pub fn limit_page_records(&self, records: usize) {
+        self.sandbox
+            .max_page_records
+            .store(records, Ordering::Relaxed);
+    }
+
     /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash, a
     /// broken contract); the inner one is the connector's own answer.
     pub async fn fetch_page(
@@ -376,6 +388,9 @@ struct Sandbox {
     engine: Engine,
     limits: GuestLimits,
     slots: Arc<Semaphore>,
+    /// The most records a page read in the host may have: the engine's page limit, checked as
+    /// the page is read rather than once it is all in memory.
+    max_page_records: AtomicUsize,
 }
 
 impl Sandbox {
@@ -391,7 +406,9 @@ impl Sandbox {
             .acquire()
             .await
             .expect("the instance pool's semaphore is never closed");
-        let mut store = Store::new(&self.engine, HostState::new(capabilities, &self.limits));
+        let mut state = HostState::new(capabilities, &self.limits);
+        state.set_max_page_records(self.max_page_records.load(Ordering::Relaxed));
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);
         let work = body(&mut store);
@@ -415,9 +432,12 @@ fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> Str
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
+    // A guest's own error text can reach here (a panic's message, a component-model error
+    // carrying its strings): made printable like all else it says.
+    let trap = crate::connector_text::printable(&trap);
     match last_error_line {
         Some(line) => format!("{trap} (it printed: {line})"),
-        None => trap.to_string(),
+        None => trap.into_owned(),
     }
 }
 

@@ -13,6 +13,8 @@
 mod keys;
 mod split;
 
+pub(crate) use split::{MAX_NESTING, check_record};
+
 pub use keys::RecordKey;
 
 use crate::runtime::wit::RecordKeys;
@@ -124,7 +126,7 @@ impl responses::Host for HostState {
         Ok(Ok(Response {
             status: response.status,
             headers: response.headers,
-            body: self.resources().push(body)?,
+            body: self.push_resource(body)?,
         }))
     }
 }
@@ -182,7 +184,10 @@ impl HostState {
                 shape.members.len()
             );
         }
-        let started = std::time::Instant::now();
+        // The reading is the host's work on the connector's behalf: its time counts against the
+        // call's CPU budget (it is bounded by the body's size, so a check before and after is
+        // enough), and what it allocates against the memory limit, before it is allocated.
+        self.check_cpu_budget()?;
         let asked = shape.picked.len();
         // The keys are found in the same pass, as two more members of each record, after those
         // the connector asked for and never handed to it.
@@ -207,19 +212,43 @@ impl HostState {
             picked: &picked,
             members: &shape.members,
         };
-        let split = match split::split_page(text.as_bytes(), &layout) {
+        let bounds = split::Bounds {
+            records: self.max_page_records(),
+            bytes: self.room_to_hold(),
+        };
+        let split = match split::split_page_within(text.as_bytes(), &layout, bounds) {
             Ok(split) => split,
-            Err(error) => {
+            Err(split::SplitFailure::Malformed(error)) => {
                 return Ok(Err(PageError {
                     offset: error.offset as u64,
                     message: error.to_string(),
                 }));
             }
+            Err(split::SplitFailure::TooManyRecords { limit }) => {
+                return Err(LimitExceeded::PageRecords { limit }.into());
+            }
+            Err(split::SplitFailure::TooLarge { .. }) => {
+                return Err(memory_limit(self.memory_limit()));
+            }
         };
         let row = |index: usize| &split.picked[index * picked.len()..][..picked.len()];
         let count = split.records.as_ref().map_or(0, Vec::len);
-        let (picked_text, picked_spans) =
-            gather(&text, (0..count).flat_map(|index| &row(index)[..asked]))?;
+        // Held while the reading lasts, and let go of at its end: the ranges, then what is
+        // handed to the connector, and each record's key.
+        let mut reading = self.holding(
+            split.records.as_ref().map_or(0, Vec::capacity) * size_of::<Range<usize>>()
+                + split.picked.capacity() * size_of::<Option<Range<usize>>>(),
+        )?;
+        let picked_ranges = || (0..count).flat_map(|index| &row(index)[..asked]);
+        reading.add(self, gathered_size(picked_ranges()))?;
+        let (picked_text, picked_spans) = gather(&text, picked_ranges())?;
+        if keys.is_some() {
+            let ids: usize = (0..count)
+                .filter_map(|index| row(index)[asked].as_ref())
+                .map(ExactSizeIterator::len)
+                .sum();
+            reading.add(self, count * size_of::<RecordKey>() + ids)?;
+        }
         // The two key members follow those asked for in each record's row.
         let read_keys = keys
             .as_ref()
@@ -244,15 +273,16 @@ impl HostState {
                     .map(str::to_string)
             })
             .collect();
+        reading.release(self);
         let records = match split.records {
             None => None,
             Some(records) => {
                 let read = ReadRecords::new(text.clone(), records).with_keys(read_keys);
                 self.hold(read.held_bytes()).map_err(memory_limit)?;
-                Some(self.resources().push(read)?)
+                Some(self.push_resource(read)?)
             }
         };
-        self.add_host_time(started.elapsed());
+        self.check_cpu_budget()?;
         Ok(Ok(PageRead {
             records,
             count: u32::try_from(count)?,
@@ -261,6 +291,13 @@ impl HostState {
             members,
         }))
     }
+}
+
+/// What [`gather`] allocates for `ranges`.
+fn gathered_size<'a>(ranges: impl Iterator<Item = &'a Option<Range<usize>>>) -> usize {
+    ranges.fold(0, |size, range| {
+        size + size_of::<Option<Span>>() + range.as_ref().map_or(0, ExactSizeIterator::len)
+    })
 }
 
 /// The pieces of `text` at `ranges` copied one after another into one string, and where each
