@@ -20,6 +20,12 @@ use std::time::Instant;
 /// Records handed to the sink at a time.
 const BATCH: usize = 2048;
 
+/// The most record ids remembered for one stream's overlap (each at most
+/// [`DIGEST_ID_LEN`](super::ids::DIGEST_ID_LEN) bytes): what keeps the state file, and the set of
+/// ids a run loads from it, bounded whatever the connector returns. A quarter of a million is
+/// more than any overlap of a real API holds (a day of one record a second is 86,400).
+pub(super) const MAX_REMEMBERED_IDS: usize = 250_000;
+
 /// The one place records reach the output, in window order.
 pub(super) struct Committer {
     pub sink: Box<dyn Sink>,
@@ -46,6 +52,8 @@ pub(super) struct Committer {
     pub pending: Vec<Appended>,
     /// When the oldest of them was appended.
     pub pending_since: Option<Instant>,
+    /// Whether a window had more ids to remember than [`MAX_REMEMBERED_IDS`] left room for.
+    pub remembered_cap_reached: bool,
 }
 
 /// Counts for the run summary.
@@ -205,7 +213,7 @@ impl Committer {
         // Ids are remembered where a later run may read the same span again: the overlap, and
         // the rest of a window the cap cut short.
         let remember = if completed.end > self.remember_after || selection.cut_at.is_some() {
-            selection.kept_ids
+            self.within_remembered_cap(selection.kept_ids)
         } else {
             Vec::new()
         };
@@ -223,6 +231,26 @@ impl Committer {
             forget_before: self.watermark - self.horizon,
             staging: fetched.staging,
         })
+    }
+
+    /// `ids` (in event-time order) less those past [`MAX_REMEMBERED_IDS`] for the stream: the
+    /// newest are kept, being nearest the watermark, where a later run's overlap is read again.
+    /// When ids are dropped, one line says that deduplication of the overlap is incomplete and
+    /// how to mend it.
+    fn within_remembered_cap(&mut self, mut ids: Vec<String>) -> Vec<String> {
+        let room = MAX_REMEMBERED_IDS.saturating_sub(self.seen.len());
+        if ids.len() > room {
+            let dropped = ids.len() - room;
+            ids.drain(..dropped);
+            if !self.remembered_cap_reached {
+                self.remembered_cap_reached = true;
+                tracing::warn!(
+                    stream = %self.scope.stream,
+                    "more than {MAX_REMEMBERED_IDS} record ids to remember for the overlap;                      the oldest are not remembered, so a later run may write those records again                      (a shorter `overlap` remembers fewer)"
+                );
+            }
+        }
+        ids
     }
 
     /// Hands `batch` to the sink's `prepare`, recording the positions it returns; when the sink
