@@ -2,6 +2,8 @@
 //! check that each misbehaviour is contained with a clear error.
 #![cfg(target_arch = "wasm32")]
 
+mod resources;
+
 use trawl_sdk::{
     Connector, ConnectorInfo, FetchError, Page, PageRequest, ParamInfo, ParamKind, Record,
     StreamInfo, http, storage,
@@ -41,7 +43,13 @@ impl Connector for Hostile {
             params: vec![
                 ParamInfo::new(
                     "behaviour",
-                    ParamKind::Choice(BEHAVIOURS.iter().map(|b| b.to_string()).collect()),
+                    ParamKind::Choice(
+                        BEHAVIOURS
+                            .iter()
+                            .chain(resources::BEHAVIOURS)
+                            .map(|b| b.to_string())
+                            .collect(),
+                    ),
                     "What to do in fetch-page",
                 )
                 .default_value("behave"),
@@ -203,6 +211,9 @@ impl Connector for Hostile {
                 None,
             )),
             "repeat-cursor" => Ok(Page::new(vec![], Some("same".into()))),
+            other if resources::BEHAVIOURS.contains(&other) => {
+                resources::fetch_page(other, &request).expect("one of its behaviours")
+            }
             _ => Ok(Page::new(
                 vec![Record::new(
                     format!("w{}", request.window.start),
