@@ -9,6 +9,7 @@
 use super::RunError;
 use super::fetch::Fetched;
 use super::filter::RecordFilter;
+use super::ids::{self, MAX_REMEMBERED_IDS};
 use super::order::{self, Runs, Sorted};
 use super::staging::StagedRecord;
 use crate::sinks::{Newest, OutputRecord, Prepared, Sink, flatten};
@@ -19,12 +20,6 @@ use std::time::Instant;
 
 /// Records handed to the sink at a time.
 const BATCH: usize = 2048;
-
-/// The most record ids remembered for one stream's overlap (each at most
-/// [`DIGEST_ID_LEN`](super::ids::DIGEST_ID_LEN) bytes): what keeps the state file, and the set of
-/// ids a run loads from it, bounded whatever the connector returns. A quarter of a million is
-/// more than any overlap of a real API holds (a day of one record a second is 86,400).
-pub(super) const MAX_REMEMBERED_IDS: usize = 250_000;
 
 /// The one place records reach the output, in window order.
 pub(super) struct Committer {
@@ -237,18 +232,16 @@ impl Committer {
     /// newest are kept, being nearest the watermark, where a later run's overlap is read again.
     /// When ids are dropped, one line says that deduplication of the overlap is incomplete and
     /// how to mend it.
-    fn within_remembered_cap(&mut self, mut ids: Vec<String>) -> Vec<String> {
-        let room = MAX_REMEMBERED_IDS.saturating_sub(self.seen.len());
-        if ids.len() > room {
-            let dropped = ids.len() - room;
-            ids.drain(..dropped);
-            if !self.remembered_cap_reached {
-                self.remembered_cap_reached = true;
-                tracing::warn!(
-                    stream = %self.scope.stream,
-                    "more than {MAX_REMEMBERED_IDS} record ids to remember for the overlap;                      the oldest are not remembered, so a later run may write those records again                      (a shorter `overlap` remembers fewer)"
-                );
-            }
+    fn within_remembered_cap(&mut self, ids: Vec<String>) -> Vec<String> {
+        let (ids, dropped) = ids::newest_within(ids, self.seen.len(), MAX_REMEMBERED_IDS);
+        if dropped > 0 && !self.remembered_cap_reached {
+            self.remembered_cap_reached = true;
+            tracing::warn!(
+                stream = %self.scope.stream,
+                "more than {MAX_REMEMBERED_IDS} record ids to remember for the overlap; the \
+                 oldest are not remembered, so a later run may write those records again (a \
+                 shorter `overlap` remembers fewer)"
+            );
         }
         ids
     }

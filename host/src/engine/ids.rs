@@ -31,9 +31,34 @@ pub fn kept_id(id: String) -> String {
     kept
 }
 
+/// The most record ids remembered for one stream's overlap (each at most [`DIGEST_ID_LEN`]
+/// bytes): what keeps the state file, and the set of ids a run loads from it, bounded whatever
+/// the connector returns. A quarter of a million is more than an overlap of a real API holds (a
+/// day of one record a second is 86,400).
+pub const MAX_REMEMBERED_IDS: usize = 250_000;
+
+/// `ids` (in event-time order) to remember when `remembered` are remembered already, less the
+/// oldest past `cap`: the newest are nearest the watermark, where a later run's overlap is read
+/// again. Also says how many were dropped.
+pub fn newest_within(mut ids: Vec<String>, remembered: usize, cap: usize) -> (Vec<String>, usize) {
+    let room = cap.saturating_sub(remembered);
+    let dropped = ids.len().saturating_sub(room);
+    ids.drain(..dropped);
+    (ids, dropped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn past_the_cap_the_newest_ids_are_remembered() {
+        let ids = |range: std::ops::Range<u32>| range.map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(newest_within(ids(0..5), 3, 10), (ids(0..5), 0));
+        assert_eq!(newest_within(ids(0..5), 7, 10), (ids(2..5), 2));
+        assert_eq!(newest_within(ids(0..5), 10, 10), (ids(0..0), 5));
+        assert_eq!(newest_within(ids(0..5), 12, 10), (ids(0..0), 5));
+    }
 
     #[test]
     fn short_ids_are_kept_as_they_are_and_long_ones_as_a_digest() {

@@ -276,3 +276,60 @@ impl DescriptionSize {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::wit::{ConnectorInfo, ParamInfo, ParamKind, StreamInfo};
+
+    fn info(streams: usize, description: String) -> ConnectorInfo {
+        let stream = |index: usize| StreamInfo {
+            name: format!("s{index}"),
+            description: description.clone(),
+            max_window: 0,
+            default_lookback: 0,
+            overlap: 0,
+            lag: 0,
+            columns: vec![],
+            settings: vec![],
+            time_field: None,
+        };
+        ConnectorInfo {
+            name: "big".into(),
+            version: "1".into(),
+            description: "x".into(),
+            streams: (0..streams).map(stream).collect(),
+            params: vec![ParamInfo {
+                name: "p".into(),
+                help: "h".into(),
+                kind: ParamKind::Choice(vec!["a".into(); 10]),
+                required: false,
+                default: None,
+                env: None,
+                secret: false,
+                secret_hosts: vec![],
+            }],
+            hosts: vec![],
+            settings: vec![],
+            rate_limits: vec![],
+        }
+    }
+
+    #[test]
+    fn a_description_bigger_than_a_real_connectors_is_refused() {
+        assert_eq!(check_description_size(&info(10, "d".into())), Ok(()));
+        let error = check_description_size(&info(100_000, "d".into())).unwrap_err();
+        assert_eq!(
+            error,
+            "it lists 100011 streams, params, hosts, settings and such; at most 4096 in all"
+        );
+        let error = check_description_size(&info(1, "d".repeat(1 << 20))).unwrap_err();
+        assert_eq!(
+            error,
+            "a stream's description is 1048576 bytes long; a description's texts are at most 4096 \
+             bytes each"
+        );
+        let error = check_description_size(&info(100, "d".repeat(4000))).unwrap_err();
+        assert!(error.starts_with("its description holds 400"), "{error}");
+    }
+}

@@ -221,3 +221,43 @@ impl HostWallClock for GuestWallClock {
         Duration::from_millis(self.0.now_millis().max(0) as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::LimitExceeded;
+
+    #[test]
+    fn a_connector_holds_only_so_many_handles() {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        for _ in 0..MAX_RESOURCES {
+            state.push_resource(0u8).unwrap();
+        }
+        let error = state.push_resource(0u8).unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<LimitExceeded>(),
+                Some(LimitExceeded::Resources {
+                    limit: MAX_RESOURCES
+                })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn what_a_call_holds_while_it_serves_is_let_go_of() {
+        let limits = GuestLimits {
+            memory_bytes: 1000,
+            ..GuestLimits::default()
+        };
+        let mut state = HostState::new(Capabilities::none("test"), &limits);
+        state.hold(400).unwrap();
+        let mut holding = state.holding(500).unwrap();
+        assert_eq!(state.room_to_hold(), 100);
+        let error = holding.add(&mut state, 101).unwrap_err();
+        assert!(error.to_string().contains("memory limit"), "{error}");
+        holding.release(&mut state);
+        assert_eq!(state.room_to_hold(), 600);
+    }
+}

@@ -1256,6 +1256,97 @@ fn some(texts: &[&str]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// A page of `count` records `{}` under `data`.
+fn empty_records(count: usize) -> Vec<u8> {
+    let mut body = b"{\"data\":[".to_vec();
+    for index in 0..count {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{}");
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+#[test]
+fn a_page_past_its_bounds_is_refused_before_its_ranges_are_allocated() {
+    let shapes = Shapes {
+        records: "data",
+        picked: strings(&["id", "t"]),
+        members: vec![],
+    };
+    let shape = shapes.shape();
+    let body = empty_records(10_000);
+    let cost = record_cost(2);
+
+    let within = Bounds {
+        records: 10_000,
+        bytes: 10_000 * cost,
+    };
+    let page = split_page_within(&body, &shape, within).unwrap();
+    let records = page.records.unwrap();
+    assert_eq!(records.len(), 10_000);
+    // The guess from the first record never reserves past the bounds.
+    assert!(
+        records.capacity() * size_of::<Range<usize>>()
+            + page.picked.capacity() * size_of::<Option<Range<usize>>>()
+            <= (10_001) * cost
+    );
+
+    let by_count = Bounds {
+        records: 9_999,
+        bytes: usize::MAX,
+    };
+    assert_eq!(
+        split_page_within(&body, &shape, by_count),
+        Err(SplitFailure::TooManyRecords { limit: 9_999 })
+    );
+    let by_bytes = Bounds {
+        records: usize::MAX,
+        bytes: 5_000 * cost,
+    };
+    assert_eq!(
+        split_page_within(&body, &shape, by_bytes),
+        Err(SplitFailure::TooLarge {
+            limit: 5_000 * cost
+        })
+    );
+    // A page that breaks first is malformed, whatever its size.
+    let mut broken = empty_records(10);
+    broken[12] = b'x';
+    assert!(matches!(
+        split_page_within(&broken, &shape, by_count),
+        Err(SplitFailure::Malformed(_))
+    ));
+}
+
+#[test]
+fn records_growing_past_the_first_ones_guess_stay_within_the_bounds() {
+    // A large first record makes the guess small; the tiny ones after it grow the ranges.
+    let mut body = format!("{{\"data\":[{{\"pad\":\"{}\"}}", "x".repeat(20_000)).into_bytes();
+    for _ in 0..5_000 {
+        body.extend_from_slice(b",{}");
+    }
+    body.extend_from_slice(b"]}");
+    let shapes = Shapes {
+        records: "data",
+        picked: strings(&["id"]),
+        members: vec![],
+    };
+    let cost = record_cost(1);
+    let bounds = Bounds {
+        records: usize::MAX,
+        bytes: 6_000 * cost,
+    };
+    let page = split_page_within(&body, &shapes.shape(), bounds).unwrap();
+    let records = page.records.unwrap();
+    assert_eq!(records.len(), 5_001);
+    let allocated = records.capacity() * size_of::<Range<usize>>()
+        + page.picked.capacity() * size_of::<Option<Range<usize>>>();
+    assert!(allocated <= 6_001 * cost, "{allocated} bytes");
+}
+
 #[test]
 fn names_compare_unescaped() {
     let shapes = Shapes {
