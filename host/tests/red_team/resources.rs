@@ -453,3 +453,55 @@ async fn a_cursor_of_a_mebibyte_is_refused_not_saved_with_every_page() {
     assert!(error.to_string().contains("at most 65536 bytes"), "{error}");
     still_works(&connector).await;
 }
+
+/// The process's peak resident memory so far, in MiB.
+fn peak_rss_mib() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    usage.ru_maxrss as u64 / 1024
+}
+
+/// Reads a page of just under 32 MiB (the default response cap) of `record`s under the default
+/// limits, and prints the process's peak memory before and after. The peak is the process's:
+/// run one at a time, e.g.
+/// `cargo test --test red_team -- --ignored --exact resources::peak_memory_of_a_32_mib_page_of_empty_records --nocapture`.
+/// With `TRAWL_MEASURE_PAGE_RECORDS` set, the page-record limit is that instead of its default.
+async fn measure_peak_memory(record: &str) {
+    let server = serving(page_of(record, (32 << 20) - 64)).await;
+    let (_runtime, connector) = hostile(GuestLimits::default()).await;
+    if let Ok(records) = std::env::var("TRAWL_MEASURE_PAGE_RECORDS")
+        && !records.is_empty()
+    {
+        connector.limit_page_records(records.parse().unwrap());
+    }
+    let before = peak_rss_mib();
+    let started = Instant::now();
+    let outcome = fetch(&connector, "read-page", Some(&server)).await;
+    let took = started.elapsed();
+    let outcome = match outcome {
+        Ok(Ok(page)) => format!("{} records", page.records.len()),
+        Ok(Err(error)) => format!("{error:?}"),
+        Err(error) => error.to_string(),
+    };
+    println!(
+        "page of {record}: peak {before} MiB before the call, {} MiB after; {took:?}; {outcome}",
+        peak_rss_mib()
+    );
+    assert!(peak_rss_mib() < 1024, "the host stayed within 1 GiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run alone, its figure is the process's peak"]
+async fn peak_memory_of_a_32_mib_page_of_empty_records() {
+    measure_peak_memory("{}").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run alone, its figure is the process's peak"]
+async fn peak_memory_of_a_32_mib_page_of_small_records() {
+    measure_peak_memory(r#"{"a":1}"#).await;
+}
