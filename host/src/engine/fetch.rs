@@ -192,6 +192,7 @@ async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, Wind
         match outcome {
             Err(FetchError::Malformed(reason)) if attempt < MALFORMED_RETRIES => {
                 let wait = MALFORMED_BACKOFF * 2u32.pow(attempt);
+                let reason = crate::connector_text::printable_excerpt(&reason, 4 << 10);
                 tracing::debug!(%reason, attempt, ?wait, "unreadable page; asking again");
                 attempt += 1;
                 tokio::time::sleep(wait).await;

@@ -637,6 +637,7 @@ impl StreamRun {
             Err(WindowError::Connector(FetchError::WindowTooLarge(reason)))
                 if window.end - window.start >= 2 * MIN_SPLIT_MS =>
             {
+                let reason = printable_excerpt(&reason, MESSAGE_EXCERPT);
                 tracing::info!(stream = %self.stream, window = %DisplayWindow(window), %reason,
                     "window reached the vendor's result cap; splitting it");
                 self.shared

@@ -184,6 +184,19 @@ pub(super) fn check_description_size(info: &super::wit::ConnectorInfo) -> Result
             size.maybe("a setting's variable", &setting.env);
         }
     };
+    for (what, name) in info
+        .streams
+        .iter()
+        .map(|stream| ("a stream's name", &stream.name))
+        .chain(
+            info.params
+                .iter()
+                .map(|param| ("a param's name", &param.name)),
+        )
+        .chain(info.hosts.iter().map(|host| ("a host", host)))
+    {
+        size.name(what, name);
+    }
     size.text("its name", &info.name);
     size.text("its version", &info.version);
     size.text("its description", &info.description);
@@ -232,6 +245,8 @@ struct DescriptionSize {
     entries: usize,
     bytes: usize,
     too_long: Option<(&'static str, usize)>,
+    /// The first name with a character that would change how a line it is printed in reads.
+    unprintable: Option<(&'static str, String)>,
 }
 
 impl DescriptionSize {
@@ -246,6 +261,16 @@ impl DescriptionSize {
         }
     }
 
+    /// A name the host prints in its own lines (log lines, errors, file names): it must be
+    /// printable as it is.
+    fn name(&mut self, what: &'static str, name: &str) {
+        if self.unprintable.is_none()
+            && let std::borrow::Cow::Owned(escaped) = crate::connector_text::printable(name)
+        {
+            self.unprintable = Some((what, escaped));
+        }
+    }
+
     fn maybe(&mut self, what: &'static str, text: &Option<String>) {
         if let Some(text) = text {
             self.text(what, text);
@@ -253,6 +278,12 @@ impl DescriptionSize {
     }
 
     fn verdict(self) -> Result<(), String> {
+        if let Some((what, escaped)) = self.unprintable {
+            return Err(format!(
+                "{what} `{}` has control or bidi characters",
+                crate::connector_text::printable_excerpt(&escaped, 256)
+            ));
+        }
         if let Some((what, len)) = self.too_long {
             return Err(format!(
                 "{what} is {len} bytes long; a description's texts are at most \
@@ -328,6 +359,12 @@ mod tests {
             error,
             "a stream's description is 1048576 bytes long; a description's texts are at most 4096 \
              bytes each"
+        );
+        let mut forged = info(1, "d".into());
+        forged.streams[0].name = "audit\nERROR forged".into();
+        assert_eq!(
+            check_description_size(&forged).unwrap_err(),
+            "a stream's name `audit\\nERROR forged` has control or bidi characters"
         );
         let error = check_description_size(&info(100, "d".repeat(4000))).unwrap_err();
         assert!(error.starts_with("its description holds 400"), "{error}");

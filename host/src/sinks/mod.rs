@@ -16,6 +16,7 @@ pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
 
+use crate::connector_text::printable_excerpt;
 use crate::shared_text::SharedText;
 use crate::state::OutputPosition;
 use std::collections::HashMap;
@@ -215,9 +216,16 @@ pub enum SinkError {
         line: u64,
         message: String,
     },
-    #[error("record {id}: {message}")]
+    #[error(
+        "record {}: {}",
+        printable_excerpt(id, 256),
+        printable_excerpt(message, 4 << 10)
+    )]
     Record { id: String, message: String },
-    #[error("record {id} has an event time out of range: {event_time}")]
+    #[error(
+        "record {} has an event time out of range: {event_time}",
+        printable_excerpt(id, 256)
+    )]
     EventTime { id: String, event_time: i64 },
 }
 
