@@ -434,7 +434,7 @@ fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> Str
     };
     // A guest's own error text can reach here (a panic's message, a component-model error
     // carrying its strings): made printable like all else it says.
-    let trap = crate::connector_text::printable(&trap);
+    let trap = crate::connector_text::printable_excerpt(&trap, 4 << 10);
     match last_error_line {
         Some(line) => format!("{trap} (it printed: {line})"),
         None => trap.into_owned(),

@@ -176,7 +176,10 @@ impl HostState {
             }
         }
         let tail = error_lines.len().saturating_sub(2);
-        (!error_lines.is_empty()).then(|| error_lines[tail..].join(" "))
+        (!error_lines.is_empty()).then(|| {
+            let last = error_lines[tail..].join(" ");
+            crate::connector_text::printable_excerpt(&last, 4 << 10).into_owned()
+        })
     }
 }
 
