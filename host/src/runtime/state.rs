@@ -41,7 +41,7 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub(super) fn new(capabilities: Capabilities, limits: &GuestLimits) -> Self {
+    pub(crate) fn new(capabilities: Capabilities, limits: &GuestLimits) -> Self {
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
         // Nothing is granted: no preopened folders, no environment, no arguments, no sockets or

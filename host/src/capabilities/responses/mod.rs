@@ -261,8 +261,20 @@ impl HostState {
             });
         let read_keys = match read_keys.transpose() {
             Ok(read_keys) => read_keys,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => {
+                reading.release(self);
+                return Ok(Err(error));
+            }
         };
+        // A member named more than once is copied once for each time (a cursor of 30 MiB named
+        // 32 times would be 960 MiB): counted before it is copied.
+        let members_size = split
+            .members
+            .iter()
+            .flatten()
+            .map(ExactSizeIterator::len)
+            .sum();
+        reading.add(self, members_size)?;
         let members = split
             .members
             .iter()
@@ -369,6 +381,73 @@ mod tests {
         };
         let pieces: Vec<_> = spans.iter().map(piece).collect();
         assert_eq!(pieces, [Some("\"é1\""), None, Some("5")]);
+    }
+
+    use crate::capabilities::Capabilities;
+    use crate::runtime::GuestLimits;
+    use crate::runtime::wit::TimeFormat;
+
+    /// A state with `memory_bytes` to hold, holding `text` as a response body.
+    fn holding_body(memory_bytes: usize, text: String) -> (HostState, Resource<Body>) {
+        let limits = GuestLimits {
+            memory_bytes,
+            ..GuestLimits::default()
+        };
+        let mut state = HostState::new(Capabilities::none("test"), &limits);
+        state.hold(text.len()).unwrap();
+        let body = state.push_resource(Body::new(text.into())).unwrap();
+        (state, body)
+    }
+
+    fn shape(members: Vec<String>) -> PageShape {
+        PageShape {
+            records: "data".into(),
+            picked: vec![],
+            members,
+        }
+    }
+
+    #[test]
+    fn a_member_named_many_times_counts_each_copy_against_the_memory_limit() {
+        let text = format!(r#"{{"data":[],"next":"{}"}}"#, "c".repeat(1 << 20));
+        let (mut state, body) = holding_body(8 << 20, text);
+        let read = state.read_body(&body, shape(vec!["next".into(); 4]), None);
+        assert_eq!(read.unwrap().unwrap().members.len(), 4);
+        let error = state
+            .read_body(&body, shape(vec!["next".into(); 32]), None)
+            .unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<LimitExceeded>(),
+                Some(LimitExceeded::Memory { .. })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn what_a_reading_held_is_let_go_of_when_the_page_is_refused() {
+        let text = format!(
+            r#"{{"data":[{}{{"t":1}}]}}"#,
+            r#"{"id":1,"t":1},"#.repeat(1000)
+        );
+        let (mut state, body) = holding_body(8 << 20, text);
+        let room = state.room_to_hold();
+        let keys = RecordKeys {
+            id: "id".into(),
+            time: "t".into(),
+            time_format: TimeFormat::EpochMillis,
+        };
+        for _ in 0..3 {
+            let read = state.read_body(&body, shape(vec![]), Some(keys.clone()));
+            let error = read.unwrap().unwrap_err();
+            assert!(
+                error.message.starts_with("expected record 1000"),
+                "{}",
+                error.message
+            );
+            assert_eq!(state.room_to_hold(), room);
+        }
     }
 
     #[test]
