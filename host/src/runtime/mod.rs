@@ -346,7 +346,12 @@ impl Connector {
                     Bindings::V0_1(pre) => {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector_connector();
-                        let answer = connector.call_fetch_page(store, &request.into()).await?;
+                        let answer = connector
+                            .call_fetch_page(&mut *store, &request.into())
+                            .await?;
+                        if let Ok(page) = &answer {
+                            page::check_count(store.data(), page.records.len())?;
+                        }
                         Ok(answer.map(Page::from).map_err(FetchError::from))
                     }
                     Bindings::V0_2(pre) => {
@@ -356,7 +361,11 @@ impl Connector {
                             .call_fetch_page(&mut *store, &request.into())
                             .await?
                         {
-                            Ok(page) => page::take_v0_2(store.data_mut(), page).map(Ok),
+                            Ok(page) => {
+                                let kept = page.read.as_ref().map_or(0, |read| read.kept.len());
+                                page::check_count(store.data(), page.records.len() + kept)?;
+                                page::take_v0_2(store.data_mut(), page).map(Ok)
+                            }
                             Err(error) => Ok(Err(error.into())),
                         }
                     }
@@ -364,7 +373,10 @@ impl Connector {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector0_3_0_connector();
                         match connector.call_fetch_page(&mut *store, request).await? {
-                            Ok(page) => page::take(store.data_mut(), page).map(Ok),
+                            Ok(page) => {
+                                page::check_count(store.data(), page::listed(&page))?;
+                                page::take(store.data_mut(), page).map(Ok)
+                            }
                             Err(error) => Ok(Err(error)),
                         }
                     }

@@ -312,6 +312,26 @@ async fn reading_a_page_again_and_again_is_stopped_by_the_cpu_limit() {
     still_works(&connector).await;
 }
 
+#[tokio::test]
+async fn a_page_listing_200000_records_is_stopped_as_it_leaves_the_sandbox() {
+    let (_runtime, connector) = hostile(LIMITS).await;
+    let error = fetch(&connector, "many-records", None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            CallError::Limit(LimitExceeded::PageRecords { limit: 100_000 })
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("`limits: (max_page_records: ...)`"),
+        "{error}"
+    );
+    still_works(&connector).await;
+}
+
 /// Everything logged while `work` runs, as text.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -11,6 +11,7 @@ pub const BEHAVIOURS: &[&str] = &[
     "log-flood",
     "long-ids",
     "huge-cursor",
+    "many-records",
 ];
 
 /// How deep `deep-record` nests its record.
@@ -62,6 +63,14 @@ pub fn fetch_page(behaviour: &str, request: &PageRequest) -> Option<Result<Page,
                 .map_or(0, |cursor| cursor.len() % 7 + 1);
             let cursor = format!("{page}{}", "c".repeat(1 << 20));
             Ok(Page::new(vec![], Some(cursor)))
+        }
+        // Two hundred thousand records it writes out, each `{}` with an empty id: small here, and each
+        // several times larger once made into the host's.
+        "many-records" => {
+            let records = (0..200_000)
+                .map(|_| Record::new("", request.window.start, "{}"))
+                .collect();
+            Ok(Page::new(records, None))
         }
         _ => return None,
     })
