@@ -237,16 +237,13 @@ impl HostState {
         // handed to the connector, and each record's key.
         let mut reading = self.holding(
             split.records.as_ref().map_or(0, Vec::capacity) * size_of::<Range<usize>>()
-                + split.picked.capacity() * size_of::<Option<Range<usize>>>(),
+                + split.picked.capacity() * size_of::<split::Piece>(),
         )?;
         let picked_ranges = || (0..count).flat_map(|index| &row(index)[..asked]);
         reading.add(self, gathered_size(picked_ranges()))?;
         let (picked_text, picked_spans) = gather(&text, picked_ranges())?;
         if keys.is_some() {
-            let ids: usize = (0..count)
-                .filter_map(|index| row(index)[asked].as_ref())
-                .map(ExactSizeIterator::len)
-                .sum();
+            let ids: usize = (0..count).map(|index| row(index)[asked].len()).sum();
             reading.add(self, count * size_of::<RecordKey>() + ids)?;
         }
         // The two key members follow those asked for in each record's row.
@@ -256,7 +253,7 @@ impl HostState {
             .map(|(keys, records)| {
                 keys::read_keys(&text, records, keys, |index| {
                     let key = &row(index)[asked..];
-                    [&key[0], &key[1]]
+                    [key[0].range(), key[1].range()]
                 })
             });
         let read_keys = match read_keys.transpose() {
@@ -305,10 +302,10 @@ impl HostState {
     }
 }
 
-/// What [`gather`] allocates for `ranges`.
-fn gathered_size<'a>(ranges: impl Iterator<Item = &'a Option<Range<usize>>>) -> usize {
-    ranges.fold(0, |size, range| {
-        size + size_of::<Option<Span>>() + range.as_ref().map_or(0, ExactSizeIterator::len)
+/// What [`gather`] allocates for `pieces`.
+fn gathered_size<'a>(pieces: impl Iterator<Item = &'a split::Piece>) -> usize {
+    pieces.fold(0, |size, piece| {
+        size + size_of::<Option<Span>>() + piece.len()
     })
 }
 
@@ -317,18 +314,15 @@ fn gathered_size<'a>(ranges: impl Iterator<Item = &'a Option<Range<usize>>>) -> 
 /// connector an allocation per member.
 fn gather<'a>(
     text: &str,
-    ranges: impl Iterator<Item = &'a Option<Range<usize>>> + Clone,
+    pieces: impl Iterator<Item = &'a split::Piece> + Clone,
 ) -> wasmtime::Result<(String, Vec<Option<Span>>)> {
-    let (count, length) = ranges.clone().fold((0, 0), |(count, length), range| {
-        (
-            count + 1,
-            length + range.as_ref().map_or(0, ExactSizeIterator::len),
-        )
+    let (count, length) = pieces.clone().fold((0, 0), |(count, length), piece| {
+        (count + 1, length + piece.len())
     });
     let mut gathered = String::with_capacity(length);
     let mut spans = Vec::with_capacity(count);
-    for range in ranges {
-        let piece = range.as_ref().and_then(|range| text.get(range.clone()));
+    for piece in pieces {
+        let piece = piece.range().and_then(|range| text.get(range));
         spans.push(match piece {
             None => None,
             Some(piece) => {
@@ -371,7 +365,8 @@ mod tests {
     #[test]
     fn picked_members_are_gathered_into_one_text() {
         let text = r#"{"id":"é1","t":5}"#;
-        let (gathered, spans) = gather(text, [Some(6..11), None, Some(16..17)].iter()).unwrap();
+        let pieces = [Some(6..11), None, Some(16..17)].map(split::Piece::from);
+        let (gathered, spans) = gather(text, pieces.iter()).unwrap();
         assert_eq!(gathered, "\"é1\"5");
         let piece = |span: &Option<Span>| {
             span.as_ref().map(|span| {

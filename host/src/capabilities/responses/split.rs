@@ -29,8 +29,8 @@ pub struct SplitPage {
     /// object has no `records` member or its value is `null`.
     pub records: Option<Vec<Range<usize>>>,
     /// For record i and picked name j, at `i * picked.len() + j`: the raw JSON text of that
-    /// member's value, or `None` where the record lacks it.
-    pub picked: Vec<Option<Range<usize>>>,
+    /// member's value, or none where the record lacks it.
+    pub picked: Vec<Piece>,
     /// For each of `members`, in order, the raw JSON text of its value; `None` where the page
     /// lacks it.
     pub members: Vec<Option<Range<usize>>>,
@@ -81,9 +81,67 @@ pub enum SplitFailure {
     TooLarge { limit: usize },
 }
 
+/// Where a picked member's value is in its body, in two `u32`s rather than an
+/// `Option<Range<usize>>`'s three words: a page has one for every record and picked name, and
+/// pages of tiny records have millions. Bodies are read only below 4 GiB.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    start: u32,
+    end: u32,
+}
+
+impl Piece {
+    /// No piece: the record lacks the member.
+    pub const NONE: Piece = Piece {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+
+    /// The piece at `range` of a body shorter than `u32::MAX` bytes.
+    #[inline]
+    fn at(range: Range<usize>) -> Self {
+        Piece {
+            start: range.start as u32,
+            end: range.end as u32,
+        }
+    }
+
+    #[inline]
+    pub fn is_some(self) -> bool {
+        self.start != u32::MAX
+    }
+
+    #[inline]
+    pub fn range(self) -> Option<Range<usize>> {
+        self.is_some()
+            .then_some(self.start as usize..self.end as usize)
+    }
+
+    /// The piece's length in bytes; 0 for none.
+    #[inline]
+    pub fn len(self) -> usize {
+        self.range().map_or(0, |range| range.len())
+    }
+}
+
+impl From<Option<Range<usize>>> for Piece {
+    fn from(range: Option<Range<usize>>) -> Self {
+        range.map_or(Piece::NONE, Piece::at)
+    }
+}
+
+impl std::fmt::Debug for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.range().fmt(f)
+    }
+}
+
+/// The longest body read as a page: its offsets fit a [`Piece`].
+pub const MAX_BODY_LEN: usize = u32::MAX as usize - 1;
+
 /// What the reading of one record costs in ranges, with `picked` members picked of each.
 pub fn record_cost(picked: usize) -> usize {
-    size_of::<Range<usize>>() + picked * size_of::<Option<Range<usize>>>()
+    size_of::<Range<usize>>() + picked * size_of::<Piece>()
 }
 
 /// Reads `body` as a page of `shape`, checking all of it.
@@ -103,6 +161,11 @@ pub fn split_page_within(
     bounds: Bounds,
 ) -> Result<SplitPage, SplitFailure> {
     let mut reader = Reader::new(body, shape.picked, bounds);
+    if body.len() > MAX_BODY_LEN {
+        return Err(SplitFailure::TooLarge {
+            limit: MAX_BODY_LEN,
+        });
+    }
     match split(&mut reader, body, shape) {
         Ok(page) => Ok(page),
         Err(error) => Err(reader
@@ -182,7 +245,7 @@ struct Reader<'b, 's> {
     /// are told apart by their length alone.
     picked_lengths: u64,
     /// The output's `picked`, filled record by record.
-    picked: Vec<Option<Range<usize>>>,
+    picked: Vec<Piece>,
     bounds: Bounds,
     /// What one record costs in ranges.
     record_cost: usize,
@@ -345,7 +408,7 @@ impl<'b, 's> Reader<'b, 's> {
                 self.skip_value(1)?;
             }
             if let Some(j) = slot {
-                fill(&mut members, member_names, j, start..self.pos);
+                fill(&mut members, member_names, j, Some(start..self.pos));
             }
             if self.comma_or(b'}', "`,` or `}`")? {
                 return Ok((records, members));
@@ -395,7 +458,7 @@ impl<'b, 's> Reader<'b, 's> {
         self.nest(level)?;
         let names = self.picked_names;
         let base = self.picked.len();
-        self.picked.resize(base + names.len(), None);
+        self.picked.resize(base + names.len(), Piece::NONE);
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -410,7 +473,7 @@ impl<'b, 's> Reader<'b, 's> {
                 } else {
                     self.which(name, names)
                 };
-                if slot.is_some_and(|j| matches!(self.picked.get(base + j), Some(Some(_)))) {
+                if slot.is_some_and(|j| self.picked.get(base + j).is_some_and(|p| p.is_some())) {
                     return Err(self.fail(name.start, "each picked member once"));
                 }
                 self.colon()?;
@@ -419,7 +482,7 @@ impl<'b, 's> Reader<'b, 's> {
                 if let Some(j) = slot
                     && let Some(slots) = self.picked.get_mut(base..)
                 {
-                    fill(slots, names, j, start..self.pos);
+                    fill(slots, names, j, Piece::at(start..self.pos));
                 }
                 if self.comma_or(b'}', "`,` or `}`")? {
                     break;
@@ -786,15 +849,15 @@ fn position(names: &[String], key: &[u8]) -> Option<usize> {
 /// Gives `range` to slot `j` and to every later slot of the same name (a caller may name a member
 /// twice).
 #[inline]
-fn fill(slots: &mut [Option<Range<usize>>], names: &[String], j: usize, range: Range<usize>) {
+fn fill<T: Clone>(slots: &mut [T], names: &[String], j: usize, range: T) {
     let Some(name) = names.get(j) else { return };
     let mut later = slots.iter_mut().zip(names).skip(j);
     if let Some((slot, _)) = later.next() {
-        *slot = Some(range.clone());
+        *slot = range.clone();
     }
     // Lengths first: comparing strings calls `memcmp`, and a name is rarely there twice.
     for (slot, _) in later.filter(|(_, other)| other.len() == name.len() && *other == name) {
-        *slot = Some(range.clone());
+        *slot = range.clone();
     }
 }
 
