@@ -314,7 +314,12 @@ async fn reading_a_page_again_and_again_is_stopped_by_the_cpu_limit() {
 
 #[tokio::test]
 async fn a_page_listing_200000_records_is_stopped_as_it_leaves_the_sandbox() {
-    let (_runtime, connector) = hostile(LIMITS).await;
+    // Time enough to make the records, on a busy machine too.
+    let limits = GuestLimits {
+        cpu_time: Duration::from_secs(5),
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile(limits).await;
     let error = fetch(&connector, "many-records", None).await.unwrap_err();
     assert!(
         matches!(
@@ -357,7 +362,12 @@ async fn a_flood_of_log_lines_is_cut_and_cannot_forge_lines() {
         .with_max_level(tracing::Level::INFO)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let (_runtime, connector) = hostile(LIMITS).await;
+    // Time enough for the 10,000 calls, on a busy machine too.
+    let limits = GuestLimits {
+        cpu_time: Duration::from_secs(5),
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile(limits).await;
     let page = fetch(&connector, "log-flood", None).await.unwrap().unwrap();
     assert!(page.records.is_empty());
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
