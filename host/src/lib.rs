@@ -9,6 +9,7 @@
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod connector_text;
 pub mod engine;
 pub mod event_time;
 mod files;

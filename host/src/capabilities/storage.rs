@@ -5,7 +5,7 @@ use crate::runtime::wit::trawl::connector::storage::{self, Error};
 use crate::state::StateStore;
 
 /// The longest key a connector may use, in bytes.
-const MAX_KEY_LEN: usize = 256;
+pub const MAX_KEY_LEN: usize = 256;
 
 /// One connector's (and profile's) space, with its quota.
 #[derive(Clone)]
@@ -49,38 +49,70 @@ fn unavailable(error: crate::state::StateError) -> Error {
     Error::Unavailable(error.to_string())
 }
 
+impl HostState {
+    /// Runs `work` on the connector's storage, as time spent waiting on I/O: it does not count
+    /// against the connector's CPU budget (the call's wall-clock limit bounds it).
+    fn storage_io<T>(&mut self, work: impl FnOnce(&Self) -> T) -> T {
+        let started = std::time::Instant::now();
+        let outcome = work(self);
+        self.add_host_time(started.elapsed());
+        outcome
+    }
+}
+
 impl storage::Host for HostState {
     fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok((|| {
+        Ok(self.storage_io(|state| {
             check_key(&key)?;
-            let scope = self.storage_scope()?;
+            let scope = state.storage_scope()?;
             scope
                 .store
                 .kv_get(&scope.namespace, &key)
                 .map_err(unavailable)
-        })())
+        }))
     }
 
     fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
-        Ok((|| {
+        Ok(self.storage_io(|state| {
             check_key(&key)?;
-            let scope = self.storage_scope()?;
+            let scope = state.storage_scope()?;
             scope
                 .store
                 .kv_set(&scope.namespace, &key, &value, scope.quota)
                 .map_err(unavailable)?
                 .map_err(|_| Error::QuotaExceeded(scope.quota))
-        })())
+        }))
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), Error>> {
-        Ok((|| {
+        Ok(self.storage_io(|state| {
             check_key(&key)?;
-            let scope = self.storage_scope()?;
+            let scope = state.storage_scope()?;
             scope
                 .store
                 .kv_delete(&scope.namespace, &key)
                 .map_err(unavailable)
-        })())
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_one_to_256_bytes() {
+        assert!(check_key("a").is_ok());
+        assert!(check_key(&"k".repeat(MAX_KEY_LEN)).is_ok());
+        for key in [
+            String::new(),
+            "k".repeat(MAX_KEY_LEN + 1),
+            "k".repeat(1 << 20),
+        ] {
+            let Err(Error::InvalidKey(message)) = check_key(&key) else {
+                panic!("a key of {} bytes was accepted", key.len());
+            };
+            assert!(message.contains("1 to 256 bytes"), "{message}");
+        }
     }
 }

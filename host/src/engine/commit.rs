@@ -9,6 +9,7 @@
 use super::RunError;
 use super::fetch::Fetched;
 use super::filter::RecordFilter;
+use super::ids::{self, MAX_REMEMBERED_IDS};
 use super::order::{self, Runs, Sorted};
 use super::staging::StagedRecord;
 use crate::sinks::{Newest, OutputRecord, Prepared, Sink, flatten};
@@ -46,6 +47,8 @@ pub(super) struct Committer {
     pub pending: Vec<Appended>,
     /// When the oldest of them was appended.
     pub pending_since: Option<Instant>,
+    /// Whether a window had more ids to remember than [`MAX_REMEMBERED_IDS`] left room for.
+    pub remembered_cap_reached: bool,
 }
 
 /// Counts for the run summary.
@@ -205,7 +208,7 @@ impl Committer {
         // Ids are remembered where a later run may read the same span again: the overlap, and
         // the rest of a window the cap cut short.
         let remember = if completed.end > self.remember_after || selection.cut_at.is_some() {
-            selection.kept_ids
+            self.within_remembered_cap(selection.kept_ids)
         } else {
             Vec::new()
         };
@@ -223,6 +226,24 @@ impl Committer {
             forget_before: self.watermark - self.horizon,
             staging: fetched.staging,
         })
+    }
+
+    /// `ids` (in event-time order) less those past [`MAX_REMEMBERED_IDS`] for the stream: the
+    /// newest are kept, being nearest the watermark, where a later run's overlap is read again.
+    /// When ids are dropped, one line says that deduplication of the overlap is incomplete and
+    /// how to mend it.
+    fn within_remembered_cap(&mut self, ids: Vec<String>) -> Vec<String> {
+        let (ids, dropped) = ids::newest_within(ids, self.seen.len(), MAX_REMEMBERED_IDS);
+        if dropped > 0 && !self.remembered_cap_reached {
+            self.remembered_cap_reached = true;
+            tracing::warn!(
+                stream = %self.scope.stream,
+                "more than {MAX_REMEMBERED_IDS} record ids to remember for the overlap; the \
+                 oldest are not remembered, so a later run may write those records again (a \
+                 shorter `overlap` remembers fewer)"
+            );
+        }
+        ids
     }
 
     /// Hands `batch` to the sink's `prepare`, recording the positions it returns; when the sink

@@ -94,7 +94,13 @@ pub(super) async fn fetch_window(
         params: shared.params.clone(),
     };
     let mut pages = resume.pages;
-    let mut seen_cursors: HashSet<String> = request.cursor.iter().cloned().collect();
+    // Each cursor's digest, not the cursor: a window's cursors are held until its last page,
+    // and a digest costs the same however long the connector made its cursor.
+    let mut seen_cursors: HashSet<[u8; 32]> = request
+        .cursor
+        .iter()
+        .map(|cursor| cursor_digest(cursor))
+        .collect();
     loop {
         if shared.stop.load(Ordering::Relaxed) {
             return Err(WindowError::Stopped);
@@ -120,7 +126,13 @@ pub(super) async fn fetch_window(
                 last_page: records,
             });
         };
-        if !seen_cursors.insert(next.clone()) {
+        if next.len() > MAX_CURSOR_BYTES {
+            return Err(WindowError::CursorTooLong {
+                len: next.len(),
+                limit: MAX_CURSOR_BYTES,
+            });
+        }
+        if !seen_cursors.insert(cursor_digest(&next)) {
             return Err(WindowError::RepeatedCursor(next));
         }
         let progress = WindowProgress {
@@ -158,6 +170,16 @@ pub(super) async fn fetch_window(
     }
 }
 
+/// The longest cursor a connector may hand back: it is written to the state file with every
+/// page's checkpoint. Vendors' page tokens are tens to hundreds of bytes; a cursor that carries
+/// a query along may take a few KiB.
+pub(super) const MAX_CURSOR_BYTES: usize = 64 << 10;
+
+fn cursor_digest(cursor: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(cursor.as_bytes()).into()
+}
+
 /// One page, asked for again a few times when its body could not be read (cut short or garbled
 /// on the way: the HTTP layer cannot see that, the connector can).
 async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, WindowError> {
@@ -170,6 +192,7 @@ async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, Wind
         match outcome {
             Err(FetchError::Malformed(reason)) if attempt < MALFORMED_RETRIES => {
                 let wait = MALFORMED_BACKOFF * 2u32.pow(attempt);
+                let reason = crate::connector_text::printable_excerpt(&reason, 4 << 10);
                 tracing::debug!(%reason, attempt, ?wait, "unreadable page; asking again");
                 attempt += 1;
                 tokio::time::sleep(wait).await;
@@ -229,7 +252,7 @@ fn check_records(records: Vec<Record>, fetched_at: i64) -> Result<Vec<StagedReco
         checked.push(StagedRecord {
             event_time: record.event_time,
             fetched_at,
-            id: record.id,
+            id: super::ids::kept_id(record.id),
             json,
             rendered: None,
         });

@@ -14,6 +14,7 @@
 mod commit;
 mod fetch;
 mod filter;
+mod ids;
 mod order;
 mod plan;
 mod staging;
@@ -23,6 +24,7 @@ pub use filter::{FilterError, RecordFilter};
 pub use plan::{PlannedWindow, schedule, subtract, windows};
 
 use crate::capabilities::Capabilities;
+use crate::connector_text::printable_excerpt;
 use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
 use crate::sinks::{OutputSpec, SinkError, TimeLocation};
@@ -120,7 +122,7 @@ pub struct StreamSummary {
 pub enum WindowError {
     #[error("{0}")]
     Sandbox(#[from] CallError),
-    #[error("{}", describe_fetch_error(.0))]
+    #[error("{}", printable_excerpt(&describe_fetch_error(.0), MESSAGE_EXCERPT))]
     Connector(FetchError),
     #[error(
         "more than {0} pages in one window; the connector's cursor does not end (`limits: (max_pages_per_window: ...)` in the config)"
@@ -135,11 +137,26 @@ pub enum WindowError {
         limit: usize,
         setting: &'static str,
     },
-    #[error("the connector returned the cursor `{0}` a second time; paging would never end")]
+    #[error(
+        "the connector returned a cursor of {len} bytes; a cursor is saved with every page's \
+         checkpoint, and may be at most {limit} bytes (a connector's own limit, not a setting)"
+    )]
+    CursorTooLong { len: usize, limit: usize },
+    #[error(
+        "the connector returned the cursor `{}` a second time; paging would never end",
+        printable_excerpt(.0, ID_EXCERPT)
+    )]
     RepeatedCursor(String),
-    #[error("record {id} has an event time outside any valid date ({event_time} ms)")]
+    #[error(
+        "record {} has an event time outside any valid date ({event_time} ms)",
+        printable_excerpt(id, ID_EXCERPT)
+    )]
     BadEventTime { id: String, event_time: i64 },
-    #[error("record {id} is not one JSON object: {reason}")]
+    #[error(
+        "record {} is not one JSON object: {}",
+        printable_excerpt(id, ID_EXCERPT),
+        printable_excerpt(reason, MESSAGE_EXCERPT)
+    )]
     NotAnObject { id: String, reason: String },
     #[error("cannot stage fetched records: {0}")]
     Staging(#[from] std::io::Error),
@@ -368,7 +385,13 @@ pub async fn run_stream(
         tally: Default::default(),
         pending: Vec::new(),
         pending_since: None,
+        remembered_cap_reached: false,
     };
+    // The page reader holds pages to the same limit while it reads them, before their records
+    // are in memory.
+    context
+        .connector
+        .limit_page_records(context.options.max_page_records);
     let shared = Arc::new(Shared {
         connector: context.connector.clone(),
         capabilities: context.capabilities.clone(),
@@ -617,6 +640,7 @@ impl StreamRun {
             Err(WindowError::Connector(FetchError::WindowTooLarge(reason)))
                 if window.end - window.start >= 2 * MIN_SPLIT_MS =>
             {
+                let reason = printable_excerpt(&reason, MESSAGE_EXCERPT);
                 tracing::info!(stream = %self.stream, window = %DisplayWindow(window), %reason,
                     "window reached the vendor's result cap; splitting it");
                 self.shared
@@ -855,6 +879,11 @@ fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
         }
     }
 }
+
+/// How much of a connector's id or cursor an error message quotes.
+const ID_EXCERPT: usize = 256;
+/// How much of a connector's error message an error message quotes.
+const MESSAGE_EXCERPT: usize = 4 << 10;
 
 fn describe_fetch_error(error: &FetchError) -> String {
     use crate::runtime::wit::trawl::connector::http::Error as HttpError;

@@ -5,6 +5,7 @@
 //! its colours or reorder what it shows.
 
 use super::wit::{ConnectorInfo, HostSetting, ParamKind};
+use crate::connector_text::needs_escape;
 use std::collections::HashSet;
 
 /// Lengths in bytes, and counts, no honest connector comes near.
@@ -165,7 +166,7 @@ fn text(what: &str, text: &str, max: usize) -> Result<(), String> {
             text.len()
         ));
     }
-    if let Some(character) = text.chars().find(|&c| !printable(c)) {
+    if let Some(character) = text.chars().find(|&c| needs_escape(c)) {
         return Err(format!(
             "{what} holds the control character U+{:04X}, which could change what a terminal \
              shows: `{}`",
@@ -174,17 +175,6 @@ fn text(what: &str, text: &str, max: usize) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Not a control character (C0, DEL, C1, which drive terminals), a bidirectional override or
-/// isolate (which reorder what is shown: "Trojan Source"), nor a line or paragraph separator.
-pub(crate) fn printable(character: char) -> bool {
-    !(character.is_control()
-        || matches!(
-            character,
-            '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-                | '\u{2028}' | '\u{2029}'
-        ))
 }
 
 #[cfg(test)]

@@ -18,13 +18,14 @@ pub mod wit;
 pub use discovery::{PluginDirs, PluginFile};
 pub use limits::{GuestLimits, LimitExceeded};
 pub use page::{Page, Record, RecordJson};
-pub use state::HostState;
+pub use state::{DEFAULT_MAX_PAGE_RECORDS, HostState, MAX_RESOURCES};
 
 use crate::capabilities::Capabilities;
 use cache::CompileCache;
 use limits::EpochTicker;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::Semaphore;
@@ -149,6 +150,7 @@ impl Runtime {
             engine: self.engine.clone(),
             limits: self.limits.clone(),
             slots: self.slots.clone(),
+            max_page_records: AtomicUsize::new(DEFAULT_MAX_PAGE_RECORDS),
         };
         let name = path
             .file_stem()
@@ -179,7 +181,9 @@ impl Runtime {
                 path: path.to_path_buf(),
                 source,
             })?;
-        description::check(&info).map_err(invalid)?;
+        limits::check_description_size(&info)
+            .and_then(|()| description::check(&info))
+            .map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
             version,
@@ -336,6 +340,14 @@ impl Connector {
         &self.sha256
     }
 
+    /// Limits the pages the host reads for this connector to `records` records each
+    /// (`limits: (max_page_records: ...)`; [`DEFAULT_MAX_PAGE_RECORDS`] until set).
+    pub fn limit_page_records(&self, records: usize) {
+        self.sandbox
+            .max_page_records
+            .store(records, Ordering::Relaxed);
+    }
+
     /// Fetches one page. The outer `Result` is the sandbox's verdict (a limit hit, a crash, a
     /// broken contract); the inner one is the connector's own answer.
     pub async fn fetch_page(
@@ -350,7 +362,12 @@ impl Connector {
                     Bindings::V0_1(pre) => {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector_connector();
-                        let answer = connector.call_fetch_page(store, &request.into()).await?;
+                        let answer = connector
+                            .call_fetch_page(&mut *store, &request.into())
+                            .await?;
+                        if let Ok(page) = &answer {
+                            page::check_count(store.data(), page.records.len())?;
+                        }
                         Ok(answer.map(Page::from).map_err(FetchError::from))
                     }
                     Bindings::V0_2(pre) => {
@@ -360,7 +377,11 @@ impl Connector {
                             .call_fetch_page(&mut *store, &request.into())
                             .await?
                         {
-                            Ok(page) => page::take_v0_2(store.data_mut(), page).map(Ok),
+                            Ok(page) => {
+                                let kept = page.read.as_ref().map_or(0, |read| read.kept.len());
+                                page::check_count(store.data(), page.records.len() + kept)?;
+                                page::take_v0_2(store.data_mut(), page).map(Ok)
+                            }
                             Err(error) => Ok(Err(error.into())),
                         }
                     }
@@ -368,7 +389,10 @@ impl Connector {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         let connector = plugin.trawl_connector0_3_0_connector();
                         match connector.call_fetch_page(&mut *store, request).await? {
-                            Ok(page) => page::take(store.data_mut(), page).map(Ok),
+                            Ok(page) => {
+                                page::check_count(store.data(), page::listed(&page))?;
+                                page::take(store.data_mut(), page).map(Ok)
+                            }
                             Err(error) => Ok(Err(error)),
                         }
                     }
@@ -392,6 +416,9 @@ struct Sandbox {
     engine: Engine,
     limits: GuestLimits,
     slots: Arc<Semaphore>,
+    /// The most records a page read in the host may have: the engine's page limit, checked as
+    /// the page is read rather than once it is all in memory.
+    max_page_records: AtomicUsize,
 }
 
 impl Sandbox {
@@ -407,7 +434,9 @@ impl Sandbox {
             .acquire()
             .await
             .expect("the instance pool's semaphore is never closed");
-        let mut store = Store::new(&self.engine, HostState::new(capabilities, &self.limits));
+        let mut state = HostState::new(capabilities, &self.limits);
+        state.set_max_page_records(self.max_page_records.load(Ordering::Relaxed));
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);
         let work = body(&mut store);
@@ -431,9 +460,12 @@ fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> Str
         Some(trap) => trap.to_string(),
         None => error.root_cause().to_string(),
     };
+    // A guest's own error text can reach here (a panic's message, a component-model error
+    // carrying its strings): made printable like all else it says.
+    let trap = crate::connector_text::printable_excerpt(&trap, 4 << 10);
     match last_error_line {
         Some(line) => format!("{trap} (it printed: {line})"),
-        None => trap.to_string(),
+        None => trap.into_owned(),
     }
 }
 

@@ -1,8 +1,8 @@
 //! A page as the engine sees it, whichever version of the contract the connector speaks.
 
-use super::HostState;
 use super::wit::v0_3::exports::trawl::connector0_3_0::connector as v0_3;
 use super::wit::{v0_1, v0_2};
+use super::{HostState, LimitExceeded};
 use crate::shared_text::SharedText;
 use std::ops::Range;
 
@@ -80,6 +80,28 @@ impl From<v0_1::exports::trawl::connector::connector::Page> for Page {
             next_cursor: page.next_cursor,
         }
     }
+}
+
+/// Fails the call with the page-record limit if a page lists more than `max_page_records`
+/// records: checked as soon as the page is out of the sandbox, before each record it lists is
+/// made into one of the host's (a list of empty records is small in the sandbox, and several
+/// times larger here).
+pub(super) fn check_count(state: &HostState, listed: usize) -> wasmtime::Result<()> {
+    let limit = state.max_page_records();
+    if listed > limit {
+        return Err(LimitExceeded::PageRecords { limit }.into());
+    }
+    Ok(())
+}
+
+/// The records a 0.3.0 page lists: those it wrote out and those it keeps by their place (those
+/// kept within a window are counted as the body was read).
+pub(super) fn listed(page: &v0_3::Page) -> usize {
+    let kept = match page.read.as_ref().map(|read| &read.kept) {
+        Some(v0_3::KeptRecords::Listed(kept)) => kept.len(),
+        _ => 0,
+    };
+    page.records.len() + kept
 }
 
 /// A 0.2.0 page as the 0.3.0 page it is: 0.3.0 only added ways to keep records.
@@ -249,6 +271,42 @@ mod tests {
         assert!(!shares(&one.records[0], &text));
         assert_eq!(one.records[0].json.as_str(), r#"{"b":2}"#);
         assert_eq!(one.records[0].json.len(), 7);
+    }
+
+    #[test]
+    fn a_page_listing_more_records_than_the_limit_is_stopped_before_they_are_made() {
+        let mut state = HostState::new(Capabilities::none("test"), &GuestLimits::default());
+        state.set_max_page_records(3);
+        assert!(check_count(&state, 3).is_ok());
+        let error = check_count(&state, 4).unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<LimitExceeded>(),
+                Some(LimitExceeded::PageRecords { limit: 3 })
+            ),
+            "{error}"
+        );
+        let kept = (0..5)
+            .map(|index| KeptRecord {
+                index,
+                id: String::new(),
+                event_time: 0,
+            })
+            .collect();
+        let text = SharedText::from("[{}]");
+        let only = 1..3;
+        let page = GuestPage {
+            records: Vec::new(),
+            read: Some(Read {
+                records: state
+                    .resources()
+                    .push(ReadRecords::new(text, vec![only]))
+                    .unwrap(),
+                kept: KeptRecords::Listed(kept),
+            }),
+            next_cursor: None,
+        };
+        assert_eq!(listed(&page), 5);
     }
 
     #[test]

@@ -68,6 +68,7 @@ fn walk(json: &str, cells: bool, each: impl FnMut(&str, &str)) -> Result<(), ser
         text: json,
         at: 0,
         name: String::new(),
+        depth: 0,
         cells,
         each,
     };
@@ -76,7 +77,9 @@ fn walk(json: &str, cells: bool, each: impl FnMut(&str, &str)) -> Result<(), ser
 
 /// Why a record could not be read, in serde_json's words when it has some.
 fn not_an_object(json: &str) -> serde_json::Error {
-    match serde_json::from_str::<serde::de::IgnoredAny>(json) {
+    // A parse into values, not `IgnoredAny`: its recursion limit names a record nested too deep,
+    // which `IgnoredAny` reads without a limit.
+    match serde_json::from_str::<Value>(json) {
         Err(error) => error,
         Ok(_) => <serde_json::Error as serde::de::Error>::custom("expected a JSON object"),
     }
@@ -90,6 +93,10 @@ struct Walk<'a, F> {
     text: &'a str,
     at: usize,
     name: String,
+    /// Objects open around the one being read: the walk recurses into nested objects, and stops
+    /// past the depth a record is checked for where it enters trawl rather than at the stack's
+    /// end, whatever text it is given.
+    depth: usize,
     /// Whether `each` wants the cells spelled, or only the names.
     cells: bool,
     each: F,
@@ -131,6 +138,16 @@ impl<'a, F: FnMut(&str, &str)> Walk<'a, F> {
     /// members are not prefixed and which has no column when empty, or a value in it, whose
     /// members are columns `name.key`.
     fn object(&mut self, top: bool) -> Result<(), Unreadable> {
+        if self.depth >= crate::capabilities::responses::MAX_NESTING {
+            return Err(Unreadable);
+        }
+        self.depth += 1;
+        let read = self.members(top);
+        self.depth -= 1;
+        read
+    }
+
+    fn members(&mut self, top: bool) -> Result<(), Unreadable> {
         let base = self.name.len();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
@@ -324,6 +341,15 @@ mod tests {
     use super::*;
     use crate::test_rng::Rng;
     use serde_json::json;
+
+    #[test]
+    fn a_walk_stops_at_the_depth_records_are_checked_for_rather_than_overflowing() {
+        let depth = 100_000;
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        let error = for_each_cell(&deep, |_, _| {}).unwrap_err();
+        assert!(error.to_string().contains("recursion limit"), "{error}");
+        assert!(column_names(&deep, |_| {}).is_err());
+    }
 
     #[test]
     fn flattens_nested_objects_and_lists() {

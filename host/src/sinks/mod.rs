@@ -16,6 +16,7 @@ pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
 
+use crate::connector_text::printable_excerpt;
 use crate::shared_text::SharedText;
 use crate::state::OutputPosition;
 use std::collections::HashMap;
@@ -99,7 +100,11 @@ impl JsonObject {
             Some(_) => return Err("found a number".into()),
             None => return Err("found nothing".into()),
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| error.to_string())?;
+        // Checked by the page reader's own parser, which bounds nesting as serde_json's parsers
+        // do (its `IgnoredAny` alone does not): a record a hundred thousand levels deep is refused
+        // here, not accepted and then walked until the stack runs out.
+        crate::capabilities::responses::check_record(text.as_bytes())
+            .map_err(|error| error.to_string())?;
         Ok(JsonObject::from_checked(text))
     }
 
@@ -211,19 +216,26 @@ pub enum SinkError {
         line: u64,
         message: String,
     },
-    #[error("record {id}: {message}")]
+    #[error(
+        "record {}: {}",
+        printable_excerpt(id, 256),
+        printable_excerpt(message, 4 << 10)
+    )]
     Record { id: String, message: String },
     #[error(
         "{path} was not created by trawl (it held other content before trawl first wrote to it), \
          and new fields ({}) need a wider header, which means rewriting the whole file. trawl \
          rewrites a file it did not create only when you name it: run again with --output {} \
-         (or `output.path` in the config), or move the file away. Nothing is lost: every window written so far is \
-         checkpointed, and the rerun continues from there.",
+         (or `output.path` in the config), or move the file away. Nothing is lost: every window \
+         written so far is checkpointed, and the rerun continues from there.",
         .fields.join(", "),
         .path.display()
     )]
     RewriteNotAllowed { path: PathBuf, fields: Vec<String> },
-    #[error("record {id} has an event time out of range: {event_time}")]
+    #[error(
+        "record {} has an event time out of range: {event_time}",
+        printable_excerpt(id, 256)
+    )]
     EventTime { id: String, event_time: i64 },
 }
 
@@ -402,8 +414,33 @@ mod tests {
             assert_eq!(JsonObject::parse(text.into()).unwrap_err(), expected);
         }
         let error = JsonObject::parse(r#"{"a":1} {"#.into()).unwrap_err();
-        assert!(error.starts_with("trailing characters"), "{error}");
+        assert_eq!(error, "expected the end of the record at byte 8, found `{`");
         assert!(JsonObject::parse(r#"{"a":"#.into()).is_err());
+        assert!(JsonObject::parse("{\"a\":\"\u{1}\"}".into()).is_err());
+    }
+
+    #[test]
+    fn a_record_nested_deeper_than_serde_json_reads_is_refused_without_recursing() {
+        let depth = 100_000;
+        let deep = format!("{}{}", r#"{"a":"#.repeat(depth), "}".repeat(depth));
+        let error = JsonObject::parse(deep).unwrap_err();
+        assert_eq!(
+            error,
+            "expected at most 127 nested arrays and objects at byte 635, found `{`"
+        );
+        let deep_list = format!("{{\"a\":{}{}}}", "[".repeat(depth), "]".repeat(depth));
+        assert!(JsonObject::parse(deep_list).is_err());
+        // As deep as allowed: every walk of it (the CSV cells, a parse) works.
+        let allowed = crate::capabilities::responses::MAX_NESTING;
+        let deepest = format!("{}1{}", r#"{"a":"#.repeat(allowed), "}".repeat(allowed));
+        let object = JsonObject::parse(deepest).unwrap();
+        assert!(serde_json::from_str::<serde_json::Value>(object.as_str()).is_ok());
+        let mut cells = Vec::new();
+        flatten::for_each_cell(object.as_str(), |name, cell| {
+            cells.push((name.len(), cell.to_string()))
+        })
+        .unwrap();
+        assert_eq!(cells, [(allowed * 2 - 1, "1".to_string())]);
     }
 
     #[test]

@@ -348,7 +348,8 @@ impl StateStore {
     }
 
     /// Stores a connector's value unless the namespace would then hold more than `quota` bytes
-    /// (keys and values); returns the size it would have had when refused.
+    /// (keys, values and [`KV_ENTRY_OVERHEAD`] per entry); returns the size it would have had when
+    /// refused.
     pub fn kv_set(
         &self,
         namespace: &str,
@@ -356,15 +357,20 @@ impl StateStore {
         value: &[u8],
         quota: u64,
     ) -> Result<Result<(), u64>, StateError> {
+        let own = kv_entry_size(key, value);
+        if own > quota {
+            return Ok(Err(own));
+        }
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
+        // `LENGTH` of a text counts characters; of a blob, bytes: the key is counted as a blob.
         let used_by_others: i64 = transaction.query_row(
-            "SELECT COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM kv
+            "SELECT COALESCE(SUM(LENGTH(CAST(key AS BLOB)) + LENGTH(value) + ?3), 0) FROM kv
              WHERE namespace = ?1 AND key <> ?2",
-            params![namespace, key],
+            params![namespace, key, KV_ENTRY_OVERHEAD as i64],
             |row| row.get(0),
         )?;
-        let total = used_by_others as u64 + key.len() as u64 + value.len() as u64;
+        let total = used_by_others as u64 + own;
         if total > quota {
             return Ok(Err(total));
         }
@@ -385,6 +391,16 @@ impl StateStore {
         )?;
         Ok(())
     }
+}
+
+/// What one stored entry costs beyond its key and value, counted against the quota: its row and
+/// index entry in the state file (the namespace, twice, and SQLite's own bookkeeping). Without
+/// it, a quota of bytes would let a connector store a million one-byte keys with empty values.
+pub const KV_ENTRY_OVERHEAD: u64 = 64;
+
+/// What an entry counts against its namespace's quota.
+fn kv_entry_size(key: &str, value: &[u8]) -> u64 {
+    key.len() as u64 + value.len() as u64 + KV_ENTRY_OVERHEAD
 }
 
 const SCHEMA: &str = "
@@ -592,17 +608,45 @@ mod tests {
     #[test]
     fn kv_quota_and_isolation() {
         let store = StateStore::in_memory().unwrap();
-        store.kv_set("a", "token", b"12345", 100).unwrap().unwrap();
+        store.kv_set("a", "token", b"12345", 300).unwrap().unwrap();
         assert_eq!(store.kv_get("a", "token").unwrap(), Some(b"12345".to_vec()));
         assert_eq!(store.kv_get("b", "token").unwrap(), None);
         // Replacing a value counts only the new value.
-        store.kv_set("a", "token", &[0; 90], 100).unwrap().unwrap();
+        store.kv_set("a", "token", &[0; 90], 300).unwrap().unwrap();
+        let entry = KV_ENTRY_OVERHEAD;
         assert_eq!(
-            store.kv_set("a", "other", &[0; 10], 100).unwrap(),
-            Err(5 + 90 + 15)
+            store.kv_set("a", "other", &[0; 100], 300).unwrap(),
+            Err(5 + 90 + entry + 5 + 100 + entry)
         );
         store.kv_delete("a", "token").unwrap();
         assert_eq!(store.kv_get("a", "token").unwrap(), None);
+    }
+
+    #[test]
+    fn every_entry_counts_against_the_quota_however_small() {
+        let store = StateStore::in_memory().unwrap();
+        let quota = 10 * (1 + KV_ENTRY_OVERHEAD);
+        for key in 0..10 {
+            let key = char::from(b'a' + key).to_string();
+            store.kv_set("a", &key, b"", quota).unwrap().unwrap();
+        }
+        assert_eq!(
+            store.kv_set("a", "k", b"", quota).unwrap(),
+            Err(quota + 1 + KV_ENTRY_OVERHEAD)
+        );
+        // A key outside ASCII counts its bytes, not its characters.
+        let store = StateStore::in_memory().unwrap();
+        let wide = "é".repeat(10);
+        store.kv_set("a", &wide, b"", 200).unwrap().unwrap();
+        assert_eq!(
+            store.kv_set("a", "b", &[0; 100], 200).unwrap(),
+            Err(20 + KV_ENTRY_OVERHEAD + 1 + 100 + KV_ENTRY_OVERHEAD)
+        );
+        // A value larger than the whole quota is refused before the store is read.
+        assert_eq!(
+            store.kv_set("a", "c", &[0; 1000], 200).unwrap(),
+            Err(1 + 1000 + KV_ENTRY_OVERHEAD)
+        );
     }
 
     #[test]

@@ -7,3 +7,4 @@ mod support;
 mod identity;
 mod network;
 mod outputs;
+mod resources;

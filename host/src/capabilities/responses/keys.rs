@@ -17,16 +17,16 @@ pub struct RecordKey {
 /// The id and time of each record of `text` at `records`, from the raw JSON of its members
 /// `keys.id` and `keys.time`, found at `id_and_time(i)` for record `i`. The first record that
 /// lacks either, or has one that is not what `keys` says, is the page's error.
-pub fn read_keys<'a>(
+pub fn read_keys(
     text: &str,
     records: &[Range<usize>],
     keys: &RecordKeys,
-    id_and_time: impl Fn(usize) -> [&'a Option<Range<usize>>; 2],
+    id_and_time: impl Fn(usize) -> [Option<Range<usize>>; 2],
 ) -> Result<Vec<RecordKey>, PageError> {
     let encoding = TimeEncoding::from(keys.time_format);
     let mut read = Vec::with_capacity(records.len());
     for (index, record) in records.iter().enumerate() {
-        let [id, time] = id_and_time(index).map(|range| range.clone().map(|range| &text[range]));
+        let [id, time] = id_and_time(index).map(|range| range.map(|range| &text[range]));
         let error = |name: &str, raw: Option<&str>, expected: &str| {
             let found = match raw {
                 None => "no such member".to_string(),
@@ -158,7 +158,7 @@ mod tests {
             }
         }
         read_keys(&text, &ranges, &keys(format), |index| {
-            [&members[2 * index], &members[2 * index + 1]]
+            [members[2 * index].clone(), members[2 * index + 1].clone()]
         })
     }
 

@@ -13,6 +13,8 @@
 mod keys;
 mod split;
 
+pub(crate) use split::{MAX_NESTING, check_record};
+
 pub use keys::RecordKey;
 
 use crate::runtime::wit::RecordKeys;
@@ -124,7 +126,7 @@ impl responses::Host for HostState {
         Ok(Ok(Response {
             status: response.status,
             headers: response.headers,
-            body: self.resources().push(body)?,
+            body: self.push_resource(body)?,
         }))
     }
 }
@@ -182,7 +184,10 @@ impl HostState {
                 shape.members.len()
             );
         }
-        let started = std::time::Instant::now();
+        // The reading is the host's work on the connector's behalf: its time counts against the
+        // call's CPU budget (it is bounded by the body's size, so a check before and after is
+        // enough), and what it allocates against the memory limit, before it is allocated.
+        self.check_cpu_budget()?;
         let asked = shape.picked.len();
         // The keys are found in the same pass, as two more members of each record, after those
         // the connector asked for and never handed to it.
@@ -207,19 +212,40 @@ impl HostState {
             picked: &picked,
             members: &shape.members,
         };
-        let split = match split::split_page(text.as_bytes(), &layout) {
+        let bounds = split::Bounds {
+            records: self.max_page_records(),
+            bytes: self.room_to_hold(),
+        };
+        let split = match split::split_page_within(text.as_bytes(), &layout, bounds) {
             Ok(split) => split,
-            Err(error) => {
+            Err(split::SplitFailure::Malformed(error)) => {
                 return Ok(Err(PageError {
                     offset: error.offset as u64,
                     message: error.to_string(),
                 }));
             }
+            Err(split::SplitFailure::TooManyRecords { limit }) => {
+                return Err(LimitExceeded::PageRecords { limit }.into());
+            }
+            Err(split::SplitFailure::TooLarge { .. }) => {
+                return Err(memory_limit(self.memory_limit()));
+            }
         };
         let row = |index: usize| &split.picked[index * picked.len()..][..picked.len()];
         let count = split.records.as_ref().map_or(0, Vec::len);
-        let (picked_text, picked_spans) =
-            gather(&text, (0..count).flat_map(|index| &row(index)[..asked]))?;
+        // Held while the reading lasts, and let go of at its end: the ranges, then what is
+        // handed to the connector, and each record's key.
+        let mut reading = self.holding(
+            split.records.as_ref().map_or(0, Vec::capacity) * size_of::<Range<usize>>()
+                + split.picked.capacity() * size_of::<split::Piece>(),
+        )?;
+        let picked_ranges = || (0..count).flat_map(|index| &row(index)[..asked]);
+        reading.add(self, gathered_size(picked_ranges()))?;
+        let (picked_text, picked_spans) = gather(&text, picked_ranges())?;
+        if keys.is_some() {
+            let ids: usize = (0..count).map(|index| row(index)[asked].len()).sum();
+            reading.add(self, count * size_of::<RecordKey>() + ids)?;
+        }
         // The two key members follow those asked for in each record's row.
         let read_keys = keys
             .as_ref()
@@ -227,13 +253,25 @@ impl HostState {
             .map(|(keys, records)| {
                 keys::read_keys(&text, records, keys, |index| {
                     let key = &row(index)[asked..];
-                    [&key[0], &key[1]]
+                    [key[0].range(), key[1].range()]
                 })
             });
         let read_keys = match read_keys.transpose() {
             Ok(read_keys) => read_keys,
-            Err(error) => return Ok(Err(error)),
+            Err(error) => {
+                reading.release(self);
+                return Ok(Err(error));
+            }
         };
+        // A member named more than once is copied once for each time (a cursor of 30 MiB named
+        // 32 times would be 960 MiB): counted before it is copied.
+        let members_size = split
+            .members
+            .iter()
+            .flatten()
+            .map(ExactSizeIterator::len)
+            .sum();
+        reading.add(self, members_size)?;
         let members = split
             .members
             .iter()
@@ -244,15 +282,16 @@ impl HostState {
                     .map(str::to_string)
             })
             .collect();
+        reading.release(self);
         let records = match split.records {
             None => None,
             Some(records) => {
                 let read = ReadRecords::new(text.clone(), records).with_keys(read_keys);
                 self.hold(read.held_bytes()).map_err(memory_limit)?;
-                Some(self.resources().push(read)?)
+                Some(self.push_resource(read)?)
             }
         };
-        self.add_host_time(started.elapsed());
+        self.check_cpu_budget()?;
         Ok(Ok(PageRead {
             records,
             count: u32::try_from(count)?,
@@ -263,23 +302,27 @@ impl HostState {
     }
 }
 
+/// What [`gather`] allocates for `pieces`.
+fn gathered_size<'a>(pieces: impl Iterator<Item = &'a split::Piece>) -> usize {
+    pieces.fold(0, |size, piece| {
+        size + size_of::<Option<Span>>() + piece.len()
+    })
+}
+
 /// The pieces of `text` at `ranges` copied one after another into one string, and where each
 /// went: one string for a page's hundreds of picked members, rather than one each, spares the
 /// connector an allocation per member.
 fn gather<'a>(
     text: &str,
-    ranges: impl Iterator<Item = &'a Option<Range<usize>>> + Clone,
+    pieces: impl Iterator<Item = &'a split::Piece> + Clone,
 ) -> wasmtime::Result<(String, Vec<Option<Span>>)> {
-    let (count, length) = ranges.clone().fold((0, 0), |(count, length), range| {
-        (
-            count + 1,
-            length + range.as_ref().map_or(0, ExactSizeIterator::len),
-        )
+    let (count, length) = pieces.clone().fold((0, 0), |(count, length), piece| {
+        (count + 1, length + piece.len())
     });
     let mut gathered = String::with_capacity(length);
     let mut spans = Vec::with_capacity(count);
-    for range in ranges {
-        let piece = range.as_ref().and_then(|range| text.get(range.clone()));
+    for piece in pieces {
+        let piece = piece.range().and_then(|range| text.get(range));
         spans.push(match piece {
             None => None,
             Some(piece) => {
@@ -322,7 +365,8 @@ mod tests {
     #[test]
     fn picked_members_are_gathered_into_one_text() {
         let text = r#"{"id":"é1","t":5}"#;
-        let (gathered, spans) = gather(text, [Some(6..11), None, Some(16..17)].iter()).unwrap();
+        let pieces = [Some(6..11), None, Some(16..17)].map(split::Piece::from);
+        let (gathered, spans) = gather(text, pieces.iter()).unwrap();
         assert_eq!(gathered, "\"é1\"5");
         let piece = |span: &Option<Span>| {
             span.as_ref().map(|span| {
@@ -332,6 +376,73 @@ mod tests {
         };
         let pieces: Vec<_> = spans.iter().map(piece).collect();
         assert_eq!(pieces, [Some("\"é1\""), None, Some("5")]);
+    }
+
+    use crate::capabilities::Capabilities;
+    use crate::runtime::GuestLimits;
+    use crate::runtime::wit::TimeFormat;
+
+    /// A state with `memory_bytes` to hold, holding `text` as a response body.
+    fn holding_body(memory_bytes: usize, text: String) -> (HostState, Resource<Body>) {
+        let limits = GuestLimits {
+            memory_bytes,
+            ..GuestLimits::default()
+        };
+        let mut state = HostState::new(Capabilities::none("test"), &limits);
+        state.hold(text.len()).unwrap();
+        let body = state.push_resource(Body::new(text.into())).unwrap();
+        (state, body)
+    }
+
+    fn shape(members: Vec<String>) -> PageShape {
+        PageShape {
+            records: "data".into(),
+            picked: vec![],
+            members,
+        }
+    }
+
+    #[test]
+    fn a_member_named_many_times_counts_each_copy_against_the_memory_limit() {
+        let text = format!(r#"{{"data":[],"next":"{}"}}"#, "c".repeat(1 << 20));
+        let (mut state, body) = holding_body(8 << 20, text);
+        let read = state.read_body(&body, shape(vec!["next".into(); 4]), None);
+        assert_eq!(read.unwrap().unwrap().members.len(), 4);
+        let error = state
+            .read_body(&body, shape(vec!["next".into(); 32]), None)
+            .unwrap_err();
+        assert!(
+            matches!(
+                error.downcast_ref::<LimitExceeded>(),
+                Some(LimitExceeded::Memory { .. })
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn what_a_reading_held_is_let_go_of_when_the_page_is_refused() {
+        let text = format!(
+            r#"{{"data":[{}{{"t":1}}]}}"#,
+            r#"{"id":1,"t":1},"#.repeat(1000)
+        );
+        let (mut state, body) = holding_body(8 << 20, text);
+        let room = state.room_to_hold();
+        let keys = RecordKeys {
+            id: "id".into(),
+            time: "t".into(),
+            time_format: TimeFormat::EpochMillis,
+        };
+        for _ in 0..3 {
+            let read = state.read_body(&body, shape(vec![]), Some(keys.clone()));
+            let error = read.unwrap().unwrap_err();
+            assert!(
+                error.message.starts_with("expected record 1000"),
+                "{}",
+                error.message
+            );
+            assert_eq!(state.room_to_hold(), room);
+        }
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub struct SplitPage {
     /// object has no `records` member or its value is `null`.
     pub records: Option<Vec<Range<usize>>>,
     /// For record i and picked name j, at `i * picked.len() + j`: the raw JSON text of that
-    /// member's value, or `None` where the record lacks it.
-    pub picked: Vec<Option<Range<usize>>>,
+    /// member's value, or none where the record lacks it.
+    pub picked: Vec<Piece>,
     /// For each of `members`, in order, the raw JSON text of its value; `None` where the page
     /// lacks it.
     pub members: Vec<Option<Range<usize>>>,
@@ -49,23 +49,133 @@ pub struct SplitError {
     pub found: String,
 }
 
-/// Reads `body` as a page of `shape`, checking all of it.
-pub fn split_page(body: &[u8], shape: &Shape<'_>) -> Result<SplitPage, SplitError> {
-    split(body, shape).map_err(|error| *error)
+/// How much a reading of a page may make of it: the host's bookkeeping (a range per record, one
+/// per picked member of each) is allocated on a connector's behalf, so it is bounded before it is
+/// allocated, never after.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// The most records a page may have.
+    pub records: usize,
+    /// The most bytes the reading may allocate for its ranges.
+    pub bytes: usize,
 }
 
-fn split(body: &[u8], shape: &Shape<'_>) -> Step<SplitPage> {
-    let mut reader = Reader {
-        body,
-        pos: 0,
-        picked_names: shape.picked,
-        picked_lengths: shape
-            .picked
-            .iter()
-            .filter(|name| name.len() < 64)
-            .fold(0, |lengths, name| lengths | 1 << name.len()),
-        picked: Vec::new(),
+impl Bounds {
+    pub const NONE: Bounds = Bounds {
+        records: usize::MAX,
+        bytes: usize::MAX,
     };
+}
+
+/// Why a body could not be read as a page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitFailure {
+    /// It is not a page: the connector's answer to that is its own.
+    #[error(transparent)]
+    Malformed(#[from] SplitError),
+    /// It has more records than [`Bounds::records`].
+    #[error("the page has more than {limit} records")]
+    TooManyRecords { limit: usize },
+    /// Reading it would take more than [`Bounds::bytes`].
+    #[error("reading the page takes more than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+/// Where a picked member's value is in its body, in two `u32`s rather than an
+/// `Option<Range<usize>>`'s three words: a page has one for every record and picked name, and
+/// pages of tiny records have millions. Bodies are read only below 4 GiB.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    start: u32,
+    end: u32,
+}
+
+impl Piece {
+    /// No piece: the record lacks the member.
+    pub const NONE: Piece = Piece {
+        start: u32::MAX,
+        end: u32::MAX,
+    };
+
+    /// The piece at `range` of a body shorter than `u32::MAX` bytes.
+    #[inline]
+    fn at(range: Range<usize>) -> Self {
+        Piece {
+            start: range.start as u32,
+            end: range.end as u32,
+        }
+    }
+
+    #[inline]
+    pub fn is_some(self) -> bool {
+        self.start != u32::MAX
+    }
+
+    #[inline]
+    pub fn range(self) -> Option<Range<usize>> {
+        self.is_some()
+            .then_some(self.start as usize..self.end as usize)
+    }
+
+    /// The piece's length in bytes; 0 for none.
+    #[inline]
+    pub fn len(self) -> usize {
+        self.range().map_or(0, |range| range.len())
+    }
+}
+
+impl From<Option<Range<usize>>> for Piece {
+    fn from(range: Option<Range<usize>>) -> Self {
+        range.map_or(Piece::NONE, Piece::at)
+    }
+}
+
+impl std::fmt::Debug for Piece {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.range().fmt(f)
+    }
+}
+
+/// The longest body read as a page: its offsets fit a [`Piece`].
+pub const MAX_BODY_LEN: usize = u32::MAX as usize - 1;
+
+/// What the reading of one record costs in ranges, with `picked` members picked of each.
+pub fn record_cost(picked: usize) -> usize {
+    size_of::<Range<usize>>() + picked * size_of::<Piece>()
+}
+
+/// Reads `body` as a page of `shape`, checking all of it.
+#[cfg(test)]
+pub fn split_page(body: &[u8], shape: &Shape<'_>) -> Result<SplitPage, SplitError> {
+    match split_page_within(body, shape, Bounds::NONE) {
+        Ok(page) => Ok(page),
+        Err(SplitFailure::Malformed(error)) => Err(error),
+        Err(other) => unreachable!("unbounded, yet {other}"),
+    }
+}
+
+/// Reads `body` as a page of `shape`, checking all of it, within `bounds`.
+pub fn split_page_within(
+    body: &[u8],
+    shape: &Shape<'_>,
+    bounds: Bounds,
+) -> Result<SplitPage, SplitFailure> {
+    let mut reader = Reader::new(body, shape.picked, bounds);
+    if body.len() > MAX_BODY_LEN {
+        return Err(SplitFailure::TooLarge {
+            limit: MAX_BODY_LEN,
+        });
+    }
+    match split(&mut reader, body, shape) {
+        Ok(page) => Ok(page),
+        Err(error) => Err(reader
+            .exceeded
+            .take()
+            .unwrap_or(SplitFailure::Malformed(*error))),
+    }
+}
+
+fn split(reader: &mut Reader<'_, '_>, body: &[u8], shape: &Shape<'_>) -> Step<SplitPage> {
     reader.skip_ws();
     let (records, members) = if shape.records.is_empty() {
         if reader.peek() != Some(b'[') {
@@ -81,15 +191,33 @@ fn split(body: &[u8], shape: &Shape<'_>) -> Step<SplitPage> {
     }
     Ok(SplitPage {
         records,
-        picked: reader.picked,
+        picked: std::mem::take(&mut reader.picked),
         members,
     })
+}
+
+/// Checks that `text` is one JSON object and nothing else (whitespace around it aside), as
+/// strictly as a page's records are checked and no deeper than [`MAX_NESTING`]: the one check of a
+/// record a connector wrote out itself, so that every later walk over it (CSV columns, filters)
+/// can rely on its depth.
+pub fn check_record(text: &[u8]) -> Result<(), SplitError> {
+    let mut reader = Reader::new(text, &[], Bounds::NONE);
+    reader.skip_ws();
+    if reader.peek() != Some(b'{') {
+        return Err(*reader.fail(reader.pos, "`{` opening the record"));
+    }
+    reader.record(1).map_err(|error| *error)?;
+    reader.skip_ws();
+    if reader.pos < text.len() {
+        return Err(*reader.fail(reader.pos, "the end of the record"));
+    }
+    Ok(())
 }
 
 /// The deepest nesting of arrays and objects serde_json deserializes (its recursion limit of 128
 /// fails on the 128th container), so that a page this accepts is one its consumers can read.
 /// `IgnoredAny` alone has no limit; the limit also keeps the stack of open containers in a `u128`.
-const MAX_NESTING: usize = 127;
+pub const MAX_NESTING: usize = 127;
 const NESTED_TOO_DEEP: &str = "at most 127 nested arrays and objects";
 
 const ESCAPE: &str = "an escape: one of `\"` `\\` `/` `b` `f` `n` `r` `t` `u`";
@@ -117,7 +245,14 @@ struct Reader<'b, 's> {
     /// are told apart by their length alone.
     picked_lengths: u64,
     /// The output's `picked`, filled record by record.
-    picked: Vec<Option<Range<usize>>>,
+    picked: Vec<Piece>,
+    bounds: Bounds,
+    /// What one record costs in ranges.
+    record_cost: usize,
+    /// Records the ranges have room for within `bounds` (counted down as records are read).
+    records_left: usize,
+    /// The bound the page went past, if it did: the reading stops there.
+    exceeded: Option<SplitFailure>,
 }
 
 type Members = Vec<Option<Range<usize>>>;
@@ -126,7 +261,64 @@ type Members = Vec<Option<Range<usize>>>;
 /// word rather than a whole error.
 type Step<T> = Result<T, Box<SplitError>>;
 
-impl<'b> Reader<'b, '_> {
+impl<'b, 's> Reader<'b, 's> {
+    fn new(body: &'b [u8], picked_names: &'s [String], bounds: Bounds) -> Self {
+        let record_cost = record_cost(picked_names.len());
+        Reader {
+            body,
+            pos: 0,
+            picked_names,
+            picked_lengths: picked_names
+                .iter()
+                .filter(|name| name.len() < 64)
+                .fold(0, |lengths, name| lengths | 1 << name.len()),
+            picked: Vec::new(),
+            bounds,
+            record_cost,
+            records_left: bounds.records.min(bounds.bytes / record_cost),
+            exceeded: None,
+        }
+    }
+
+    /// Counts one more record against the bounds, before its ranges are allocated.
+    #[inline(always)]
+    fn count_record(&mut self) -> Step<()> {
+        if self.records_left == 0 {
+            return Err(self.out_of_bounds());
+        }
+        self.records_left -= 1;
+        Ok(())
+    }
+
+    /// Room for more records when the guess made at the first fell short: doubling, as a
+    /// vector's own growth does, but never past the room the bounds leave.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, records: &mut Vec<Range<usize>>) {
+        let more = records.len().min(self.records_left + 1);
+        records.reserve_exact(more);
+        let picked = self.picked_names.len();
+        let wanted = (records.len() + more) * picked;
+        self.picked
+            .reserve_exact(wanted.saturating_sub(self.picked.len()));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn out_of_bounds(&mut self) -> Box<SplitError> {
+        let by_count = self.bounds.records <= self.bounds.bytes / self.record_cost;
+        self.exceeded = Some(if by_count {
+            SplitFailure::TooManyRecords {
+                limit: self.bounds.records,
+            }
+        } else {
+            SplitFailure::TooLarge {
+                limit: self.bounds.bytes,
+            }
+        });
+        self.fail(self.pos, "a page within its bounds")
+    }
+
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.body.get(self.pos).copied()
@@ -216,7 +408,7 @@ impl<'b> Reader<'b, '_> {
                 self.skip_value(1)?;
             }
             if let Some(j) = slot {
-                fill(&mut members, member_names, j, start..self.pos);
+                fill(&mut members, member_names, j, Some(start..self.pos));
             }
             if self.comma_or(b'}', "`,` or `}`")? {
                 return Ok((records, members));
@@ -239,12 +431,17 @@ impl<'b> Reader<'b, '_> {
                 return Err(self.fail(self.pos, "`{` opening a record"));
             }
             let start = self.pos;
+            self.count_record()?;
+            if records.len() == records.capacity() && !records.is_empty() {
+                self.grow(&mut records);
+            }
             self.record(level + 1)?;
             if records.is_empty() {
                 // A page's records are much alike in size: the first says about how many follow,
-                // which spares the output vectors most of their regrowing.
+                // which spares the output vectors most of their regrowing; never more than the
+                // bounds leave room for, so that a page of tiny records cannot reserve past them.
                 let rest = self.body.len().saturating_sub(self.pos);
-                let guess = rest / (self.pos - start + 1) + 1;
+                let guess = (rest / (self.pos - start + 1) + 1).min(self.records_left + 1);
                 records.reserve(guess);
                 self.picked
                     .reserve(guess.saturating_mul(self.picked_names.len()));
@@ -261,7 +458,7 @@ impl<'b> Reader<'b, '_> {
         self.nest(level)?;
         let names = self.picked_names;
         let base = self.picked.len();
-        self.picked.resize(base + names.len(), None);
+        self.picked.resize(base + names.len(), Piece::NONE);
         self.pos += 1;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -276,7 +473,7 @@ impl<'b> Reader<'b, '_> {
                 } else {
                     self.which(name, names)
                 };
-                if slot.is_some_and(|j| matches!(self.picked.get(base + j), Some(Some(_)))) {
+                if slot.is_some_and(|j| self.picked.get(base + j).is_some_and(|p| p.is_some())) {
                     return Err(self.fail(name.start, "each picked member once"));
                 }
                 self.colon()?;
@@ -285,7 +482,7 @@ impl<'b> Reader<'b, '_> {
                 if let Some(j) = slot
                     && let Some(slots) = self.picked.get_mut(base..)
                 {
-                    fill(slots, names, j, start..self.pos);
+                    fill(slots, names, j, Piece::at(start..self.pos));
                 }
                 if self.comma_or(b'}', "`,` or `}`")? {
                     break;
@@ -652,15 +849,15 @@ fn position(names: &[String], key: &[u8]) -> Option<usize> {
 /// Gives `range` to slot `j` and to every later slot of the same name (a caller may name a member
 /// twice).
 #[inline]
-fn fill(slots: &mut [Option<Range<usize>>], names: &[String], j: usize, range: Range<usize>) {
+fn fill<T: Clone>(slots: &mut [T], names: &[String], j: usize, range: T) {
     let Some(name) = names.get(j) else { return };
     let mut later = slots.iter_mut().zip(names).skip(j);
     if let Some((slot, _)) = later.next() {
-        *slot = Some(range.clone());
+        *slot = range.clone();
     }
     // Lengths first: comparing strings calls `memcmp`, and a name is rarely there twice.
     for (slot, _) in later.filter(|(_, other)| other.len() == name.len() && *other == name) {
-        *slot = Some(range.clone());
+        *slot = range.clone();
     }
 }
 

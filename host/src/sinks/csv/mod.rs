@@ -250,12 +250,39 @@ impl CsvSink {
     }
 }
 
+/// The most columns a CSV file may have: as many as a spreadsheet opens. Each new column
+/// rewrites the file, so a connector bringing a new field with every record would otherwise
+/// rewrite it without end.
+pub const MAX_CSV_COLUMNS: usize = 16_384;
+/// The longest a CSV file's header may be, in bytes: the header is rewritten with every new
+/// column, and a column's name (a dotted path of a record's members) may be as long as a record.
+pub const MAX_CSV_HEADER_BYTES: usize = 1 << 20;
+
+/// Refuses `record` if the header would grow past its limits with the fields it brings, to
+/// `columns` columns and `bytes` bytes.
+fn check_width(record: &OutputRecord, columns: usize, bytes: usize) -> Result<(), SinkError> {
+    if columns > MAX_CSV_COLUMNS || bytes > MAX_CSV_HEADER_BYTES {
+        return Err(SinkError::Record {
+            id: record.id.clone(),
+            message: format!(
+                "its fields would take the CSV header to {columns} columns and {bytes} bytes; a \
+                 CSV file has at most {MAX_CSV_COLUMNS} columns and a {} KiB header (JSON Lines, \
+                 `output: (format: \"jsonl\")`, has no such limit)",
+                MAX_CSV_HEADER_BYTES >> 10
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Sink for CsvSink {
     fn prepare(&mut self, batch: &[OutputRecord]) -> Result<Prepared, SinkError> {
         let layout = self.layout.clone();
         let mut guesses = ColumnGuesses::default();
         let mut members = MemberGuesses::default();
         let mut new_fields: Vec<String> = Vec::new();
+        let mut new_bytes = 0;
+        let layout_bytes: usize = layout.columns.iter().map(|name| name.len() + 1).sum();
         for record in batch {
             // Made under this header, or read quickly: every field has its column.
             if self.made_ahead(record).is_some() || layout.has_every_column(record, &mut members) {
@@ -266,6 +293,7 @@ impl Sink for CsvSink {
                 let known = guesses.column(place, name, &layout);
                 if known.is_none() && !new_fields.iter().any(|field| field == name) {
                     new_fields.push(name.to_string());
+                    new_bytes += name.len() + 1;
                 }
                 place += 1;
             })
@@ -273,6 +301,11 @@ impl Sink for CsvSink {
                 id: record.id.clone(),
                 message: error.to_string(),
             })?;
+            check_width(
+                record,
+                layout.columns.len() + new_fields.len(),
+                layout_bytes + new_bytes,
+            )?;
         }
         if !new_fields.is_empty() && self.len > 0 && (self.unsynced || !self.pending.is_empty()) {
             // Widening rewrites the file, and the rewrite's position is recorded at once: rows
@@ -512,6 +545,33 @@ mod tests {
         );
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "a,b,c.d\r\n1,2,3\r\n6,5,4\r\n,7,8\r\n10,,\r\n");
+    }
+
+    #[test]
+    fn a_header_past_its_limits_is_refused_naming_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let wide: Vec<String> = (0..MAX_CSV_COLUMNS)
+            .map(|index| format!("\"f{index}\":1"))
+            .collect();
+        let batch = [
+            record("narrow", 0, r#"{"a":1}"#),
+            record("wide", 0, &format!("{{{}}}", wide.join(","))),
+        ];
+        let error = sink.prepare(&batch).unwrap_err().to_string();
+        assert!(
+            error.starts_with("record wide: its fields would take the CSV header to 16385 columns"),
+            "{error}"
+        );
+        let long_name = format!("{{\"{}\":1}}", "n".repeat(MAX_CSV_HEADER_BYTES));
+        let error = sink
+            .prepare(&[record("long", 0, &long_name)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a 1024 KiB header"), "{error}");
+        // Within the limits, the sink goes on.
+        write(&mut sink, &[record("1", 0, r#"{"a":1}"#)]);
     }
 
     #[test]

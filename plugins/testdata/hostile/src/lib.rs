@@ -3,6 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod network;
+mod resources;
 
 use trawl_sdk::{
     Connector, ConnectorInfo, FetchError, Page, PageRequest, ParamInfo, ParamKind, Record,
@@ -47,6 +48,7 @@ impl Connector for Hostile {
                         BEHAVIOURS
                             .iter()
                             .chain(network::BEHAVIOURS)
+                            .chain(resources::BEHAVIOURS)
                             .map(|b| b.to_string())
                             .collect(),
                     ),
@@ -212,6 +214,9 @@ impl Connector for Hostile {
                 None,
             )),
             "repeat-cursor" => Ok(Page::new(vec![], Some("same".into()))),
+            other if resources::BEHAVIOURS.contains(&other) => {
+                resources::fetch_page(other, &request).expect("one of its behaviours")
+            }
             _ => Ok(Page::new(
                 vec![Record::new(
                     format!("w{}", request.window.start),

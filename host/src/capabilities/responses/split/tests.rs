@@ -163,7 +163,7 @@ fn assert_agrees(body: &[u8], page: &SplitPage, model: &Model) {
         }
         (got, want) => panic!("records: found {got:?}, serde_json finds {want:?}"),
     }
-    assert_slots(body, &page.picked, &model.picked, "picked");
+    assert_slots(body, &ranges(&page.picked), &model.picked, "picked");
     assert_slots(body, &page.members, &model.members, "member");
 }
 
@@ -597,7 +597,7 @@ fn generated_pages_split_as_serde_json_reads_them() {
         );
         let page = split_page(&body, &shape).unwrap_or_else(|e| panic!("{e} in {text}"));
         assert_eq!(page.records, expected.records, "{text}");
-        assert_eq!(page.picked, expected.picked, "{text}");
+        assert_eq!(ranges(&page.picked), expected.picked, "{text}");
         assert_eq!(page.members, expected.members, "{text}");
         let tree = serde_json::from_slice::<Tree>(&body).unwrap();
         let model = model(tree, &shape).unwrap_or_else(|()| panic!("not a page: {text}"));
@@ -620,7 +620,7 @@ fn lone_surrogates_pass_as_serde_json_lets_them() {
         );
         let page = split_page(&body, &shape).unwrap_or_else(|e| panic!("{e} in {text}"));
         assert_eq!(page.records, expected.records, "{text}");
-        assert_eq!(page.picked, expected.picked, "{text}");
+        assert_eq!(ranges(&page.picked), expected.picked, "{text}");
         assert_eq!(page.members, expected.members, "{text}");
         lone += usize::from(serde_json::from_slice::<Tree>(&body).is_err());
     }
@@ -1230,6 +1230,11 @@ fn nesting_stops_where_serde_json_stops() {
     }
 }
 
+/// The ranges of picked members, as the model has them.
+fn ranges(pieces: &[Piece]) -> Vec<Option<Range<usize>>> {
+    pieces.iter().map(|piece| piece.range()).collect()
+}
+
 fn text(body: &[u8], range: &Option<Range<usize>>) -> Option<String> {
     range
         .clone()
@@ -1256,6 +1261,97 @@ fn some(texts: &[&str]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// A page of `count` records `{}` under `data`.
+fn empty_records(count: usize) -> Vec<u8> {
+    let mut body = b"{\"data\":[".to_vec();
+    for index in 0..count {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{}");
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+#[test]
+fn a_page_past_its_bounds_is_refused_before_its_ranges_are_allocated() {
+    let shapes = Shapes {
+        records: "data",
+        picked: strings(&["id", "t"]),
+        members: vec![],
+    };
+    let shape = shapes.shape();
+    let body = empty_records(10_000);
+    let cost = record_cost(2);
+
+    let within = Bounds {
+        records: 10_000,
+        bytes: 10_000 * cost,
+    };
+    let page = split_page_within(&body, &shape, within).unwrap();
+    let records = page.records.unwrap();
+    assert_eq!(records.len(), 10_000);
+    // The guess from the first record never reserves past the bounds.
+    assert!(
+        records.capacity() * size_of::<Range<usize>>()
+            + page.picked.capacity() * size_of::<Piece>()
+            <= (10_001) * cost
+    );
+
+    let by_count = Bounds {
+        records: 9_999,
+        bytes: usize::MAX,
+    };
+    assert_eq!(
+        split_page_within(&body, &shape, by_count),
+        Err(SplitFailure::TooManyRecords { limit: 9_999 })
+    );
+    let by_bytes = Bounds {
+        records: usize::MAX,
+        bytes: 5_000 * cost,
+    };
+    assert_eq!(
+        split_page_within(&body, &shape, by_bytes),
+        Err(SplitFailure::TooLarge {
+            limit: 5_000 * cost
+        })
+    );
+    // A page that breaks first is malformed, whatever its size.
+    let mut broken = empty_records(10);
+    broken[12] = b'x';
+    assert!(matches!(
+        split_page_within(&broken, &shape, by_count),
+        Err(SplitFailure::Malformed(_))
+    ));
+}
+
+#[test]
+fn records_growing_past_the_first_ones_guess_stay_within_the_bounds() {
+    // A large first record makes the guess small; the tiny ones after it grow the ranges.
+    let mut body = format!("{{\"data\":[{{\"pad\":\"{}\"}}", "x".repeat(20_000)).into_bytes();
+    for _ in 0..5_000 {
+        body.extend_from_slice(b",{}");
+    }
+    body.extend_from_slice(b"]}");
+    let shapes = Shapes {
+        records: "data",
+        picked: strings(&["id"]),
+        members: vec![],
+    };
+    let cost = record_cost(1);
+    let bounds = Bounds {
+        records: usize::MAX,
+        bytes: 6_000 * cost,
+    };
+    let page = split_page_within(&body, &shapes.shape(), bounds).unwrap();
+    let records = page.records.unwrap();
+    assert_eq!(records.len(), 5_001);
+    let allocated = records.capacity() * size_of::<Range<usize>>()
+        + page.picked.capacity() * size_of::<Piece>();
+    assert!(allocated <= 6_001 * cost, "{allocated} bytes");
+}
+
 #[test]
 fn names_compare_unescaped() {
     let shapes = Shapes {
@@ -1267,7 +1363,7 @@ fn names_compare_unescaped() {
     let page = split_page(body, &shapes.shape()).unwrap();
     assert_eq!(records(body, &page).unwrap().len(), 1);
     assert_eq!(
-        texts(body, &page.picked),
+        texts(body, &ranges(&page.picked)),
         some(&["\"x\"", "5", "[1]", "{}"])
     );
     let list = r#"[{"\u0069d":"x","t\u0069me":5,"a\"b":[1],"\u00e9":{},"\ud800":0}]"#;
@@ -1281,7 +1377,7 @@ fn the_body_may_be_the_list_itself() {
     let page = split_page(body, &shapes.shape()).unwrap();
     let want = ["{\"id\":1}", "{\"x\":{\"id\":3}, \"id\" : \"two\"}"];
     assert_eq!(records(body, &page).unwrap(), want);
-    assert_eq!(texts(body, &page.picked), some(&["1", "\"two\""]));
+    assert_eq!(texts(body, &ranges(&page.picked)), some(&["1", "\"two\""]));
     assert_eq!(page.members, [None]);
 
     let page = split_page(b"[]", &shapes.shape()).unwrap();
@@ -1310,7 +1406,7 @@ fn records_may_be_null_absent_or_empty() {
         let page = split_page(body, &shape).unwrap();
         assert_eq!(page.records.as_ref().map(Vec::len), count);
         assert_eq!(page.picked.len(), count.unwrap_or(0) * 2);
-        assert!(page.picked.iter().all(Option::is_none));
+        assert!(page.picked.iter().all(|piece| !piece.is_some()));
         assert_eq!(texts(body, &page.members), some(&[cursor]));
     }
 }
@@ -1327,7 +1423,7 @@ fn odd_but_valid_json_passes() {
     assert!(serde_json::from_slice::<IgnoredAny>(bytes).is_ok());
     let page = split_page(bytes, &shapes.shape()).unwrap();
     assert_eq!(
-        texts(bytes, &page.picked),
+        texts(bytes, &ranges(&page.picked)),
         some(&["1e400", "1e400", "-0.0E-0", "-0.0E-0"])
     );
 }
