@@ -315,6 +315,54 @@ async fn reading_a_page_again_and_again_is_stopped_by_the_cpu_limit() {
 }
 
 #[tokio::test]
+async fn answers_made_slow_to_redact_are_paid_for_by_the_connector_that_fetched_them() {
+    // Every place in the body matches all of the secret but its last character: taking the
+    // secret out of it costs the host the secret's length in steps per byte.
+    let secret = format!("{}X", "s".repeat(63));
+    let server = serving("s".repeat(4 << 20)).await;
+    let limits = GuestLimits {
+        memory_bytes: 64 << 20,
+        ..LIMITS
+    };
+    let (_runtime, connector) = hostile(limits).await;
+    let mut secrets = Secrets::default();
+    secrets.insert("token", secret);
+    let mut capabilities =
+        capabilities(&connector, Some(&server), StateStore::in_memory().unwrap());
+    let policy = NetworkPolicy::new(
+        &connector.info().name,
+        &connector.info().hosts,
+        Some(&[server.base_url()]),
+    )
+    .unwrap();
+    capabilities.http = Some(Arc::new(
+        HttpCapability::new(policy, secrets, HttpLimits::default()).unwrap(),
+    ));
+    let request = PageRequest {
+        stream: "events".into(),
+        window: Window {
+            start: 0,
+            end: 1000,
+        },
+        cursor: None,
+        params: params("refetch", Some(&server)),
+    };
+    let started = Instant::now();
+    let error = connector
+        .fetch_page(capabilities, &request)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(error, CallError::Limit(LimitExceeded::CpuTime { .. })),
+        "{error}"
+    );
+    // Not the 20 s wall-clock limit: the host's work on the answers counted against 0.3 s.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    still_works(&connector).await;
+}
+
+#[tokio::test]
 async fn a_page_listing_200000_records_is_stopped_as_it_leaves_the_sandbox() {
     // Time enough to make the records, on a busy machine too.
     let limits = GuestLimits {

@@ -194,6 +194,10 @@ pub struct Received {
     /// In the order received; names are lower case.
     pub headers: Vec<Header>,
     pub body: Bytes,
+    /// Time spent on the answer for the connector once it arrived (taking secrets out of it,
+    /// tracing it): work, not waiting, so it counts against the connector's CPU budget. A server
+    /// the connector chose can make redaction slow; that must cost the connector, not trawl.
+    pub(crate) work: Duration,
 }
 
 impl From<Received> for Response {
@@ -594,11 +598,13 @@ impl HttpCapability {
         // Nothing of a response reaches the connector before the secrets are out of it: body,
         // header names and values, and error messages (status text never reaches it).
         let mut response = outcome.map_err(|error| self.redact_error(error))?;
+        let working = std::time::Instant::now();
         self.secrets.redact(&mut response.body);
         self.secrets.redact_headers(&mut response.headers);
         if self.trace {
             trace_exchange(&self.secrets, &request.url, &request.headers, &response);
         }
+        response.work = working.elapsed();
         Ok(response)
     }
 
@@ -761,6 +767,7 @@ impl HttpCapability {
                 status,
                 headers,
                 body,
+                work: Duration::ZERO,
             })
         };
         tokio::time::timeout(self.limits.timeout, exchange)
@@ -862,12 +869,15 @@ impl HostState {
                 "no requests may be sent while a connector describes itself".into(),
             ));
         };
-        // Waits for rate limits and backoffs are host time too: they must not count against the
-        // connector's CPU budget.
+        // Waiting (on the network, rate limits, backoffs) does not count against the connector's
+        // CPU budget; the work done on the answer for it does, and the next epoch tick checks it.
         let started = std::time::Instant::now();
         let (outcome, kept) = http.send_in_turn(request, self.kept_turn.take()).await;
         self.kept_turn = kept;
-        self.add_host_time(started.elapsed());
+        let work = outcome
+            .as_ref()
+            .map_or(Duration::ZERO, |received| received.work);
+        self.add_host_time(started.elapsed().saturating_sub(work));
         outcome
     }
 }

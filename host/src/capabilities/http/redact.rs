@@ -164,6 +164,12 @@ impl Matcher {
     }
 
     /// Every match in `text`, in order, none overlapping; each as long as it can be.
+    ///
+    /// Text made to nearly match at every byte (a server the connector chose can send it) would
+    /// cost the secret's length in readings per byte. The readings are counted instead: past
+    /// [`READINGS_PER_BYTE`] per byte of text, the rest of the text, from where the search got
+    /// to, is taken as one match. Nothing is let through unchecked, and the connector gets an
+    /// answer it cannot read; ordinary text, even full of escapes, needs far fewer.
     pub fn find_all(&self, text: &[u8]) -> Vec<std::ops::Range<usize>> {
         let mut found = Vec::new();
         if self.chars.is_empty() {
@@ -171,11 +177,19 @@ impl Matcher {
         }
         let mut candidates = Candidates::new(self, text);
         let mut scratch = Scratch::default();
+        let budget = text
+            .len()
+            .saturating_mul(READINGS_PER_BYTE)
+            .saturating_add(MIN_READINGS);
         let mut at = 0;
         while let Some(start) = candidates.next(at) {
             if !self.may_start(text, start) {
                 at = start + 1;
                 continue;
+            }
+            if scratch.readings_done > budget {
+                found.push(start..text.len());
+                break;
             }
             match self.match_at(text, start, &mut scratch) {
                 Some(end) => {
@@ -199,6 +213,7 @@ impl Matcher {
             ends,
             next,
             readings,
+            readings_done,
         } = scratch;
         ends.clear();
         ends.push(start);
@@ -206,6 +221,7 @@ impl Matcher {
             next.clear();
             for &at in ends.iter() {
                 readings.clear();
+                *readings_done += 1;
                 read(text, at, self.forms, readings);
                 for &(read, end) in readings.iter() {
                     let same = read == wanted
@@ -224,11 +240,18 @@ impl Matcher {
     }
 }
 
+/// Readings of a character a search may make per byte of the text, and at least, before it takes
+/// the rest of the text as a match (see [`Matcher::find_all`]).
+const READINGS_PER_BYTE: usize = 2;
+const MIN_READINGS: usize = 1 << 16;
+
 #[derive(Default)]
 struct Scratch {
     ends: Vec<usize>,
     next: Vec<usize>,
     readings: Vec<(char, usize)>,
+    /// Readings made so far, by every `match_at` of one search.
+    readings_done: usize,
 }
 
 /// The places a match may begin, in order: where [`Matcher::literal_starts`] are found, and
@@ -616,6 +639,28 @@ mod tests {
         assert_eq!(spans(&matcher, "&#97;;"), ["&#97;;"]);
         let matcher = Matcher::new("ab", Forms::Any, false);
         assert_eq!(spans(&matcher, "&#97;b &#97b &#x61b;"), ["&#97;b", "&#97b"]);
+    }
+
+    #[test]
+    fn text_made_to_nearly_match_everywhere_costs_a_bounded_search_and_is_all_taken() {
+        let secret = format!("{}X", "s".repeat(63));
+        let matcher = Matcher::new(&secret, Forms::Any, false);
+        let text = "s".repeat(1 << 20);
+        let found = matcher.find_all(text.as_bytes());
+        assert_eq!(found.len(), 1, "{found:?}");
+        // From somewhere early on, the rest of the text is taken: nothing gets through unread.
+        assert_eq!(found[0].end, text.len());
+        assert!(found[0].start < text.len() / 2, "{found:?}");
+        // Ordinary text full of escapes is searched in full, and only real matches are taken.
+        let ordinary = format!(
+            "{}{}{}",
+            r#"{"url":"https:\/\/a.test\/x%20y","q":"a&amp;b"},"#.repeat(20_000),
+            secret.replace('s', r"\u0073"),
+            r#"{"url":"https:\/\/a.test\/"}"#
+        );
+        let found = matcher.find_all(ordinary.as_bytes());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].end < ordinary.len());
     }
 
     #[test]

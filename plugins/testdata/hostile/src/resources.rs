@@ -8,6 +8,7 @@ pub const BEHAVIOURS: &[&str] = &[
     "deep-record",
     "read-page",
     "reread-page",
+    "refetch",
     "log-flood",
     "long-ids",
     "huge-cursor",
@@ -33,6 +34,9 @@ pub fn fetch_page(behaviour: &str, request: &PageRequest) -> Option<Result<Page,
         "read-page" => read_and_keep_all(request),
         // Has the host read the same large body again and again, for as long as it is let.
         "reread-page" => reread_page(request),
+        // Has the host fetch the body at `target` again and again, never looking at it: all the
+        // work is the host's (reading the answer, taking secrets out of it).
+        "refetch" => refetch(request),
         // Ten times more log lines than a call may log, each trying to forge a line of trawl's.
         "log-flood" => {
             for index in 0..10_000 {
@@ -87,6 +91,13 @@ fn read_and_keep_all(request: &PageRequest) -> Result<Page, FetchError> {
         .map(|record| record.keep(format!("r{}", record.index), request.window.start))
         .collect();
     Ok(page.into_page(kept, vec![], None))
+}
+
+fn refetch(request: &PageRequest) -> Result<Page, FetchError> {
+    let target = request.required_param("target")?;
+    loop {
+        std::hint::black_box(http::get(target).send_held()?);
+    }
 }
 
 fn reread_page(request: &PageRequest) -> Result<Page, FetchError> {
