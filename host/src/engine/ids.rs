@@ -32,6 +32,17 @@ pub fn kept_id(id: String) -> String {
     kept
 }
 
+/// An id read back from the state file in the form the engine keeps now: a trawl from before
+/// ids were digested remembered long ones as they were, and a record read again in the overlap
+/// must still be recognised (else it is written twice, once, after an upgrade). Ids already
+/// digested are left as they are.
+pub fn remembered_by_an_older_trawl(id: String) -> String {
+    if id.starts_with(DIGEST_PREFIX) && id.len() == DIGEST_ID_LEN {
+        return id;
+    }
+    kept_id(id)
+}
+
 /// The most record ids remembered for one stream's overlap (each at most [`DIGEST_ID_LEN`]
 /// bytes): what keeps the state file, and the set of ids a run loads from it, bounded whatever
 /// the connector returns. A quarter of a million is more than an overlap of a real API holds (a
@@ -51,6 +62,16 @@ pub fn newest_within(mut ids: Vec<String>, remembered: usize, cap: usize) -> (Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_ids_remembered_as_they_were_are_recognised_and_digests_stay() {
+        let long = "u".repeat(80);
+        let digest = kept_id(long.clone());
+        assert_eq!(digest.len(), DIGEST_ID_LEN);
+        assert_eq!(remembered_by_an_older_trawl(long), digest);
+        assert_eq!(remembered_by_an_older_trawl(digest.clone()), digest);
+        assert_eq!(remembered_by_an_older_trawl("short".into()), "short");
+    }
 
     #[test]
     fn past_the_cap_the_newest_ids_are_remembered() {

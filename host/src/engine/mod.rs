@@ -373,7 +373,11 @@ pub async fn run_stream(
         sink,
         state: state.clone(),
         scope: scope.clone(),
-        seen: state.seen_ids(&scope)?,
+        seen: state
+            .seen_ids(&scope)?
+            .into_iter()
+            .map(ids::remembered_by_an_older_trawl)
+            .collect(),
         filter: context.options.filter.clone(),
         remaining: context.options.max_records,
         remember_after: range.end.max(watermark.unwrap_or(i64::MIN)) - horizon,
