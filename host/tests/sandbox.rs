@@ -33,11 +33,7 @@ async fn hostile_with(
     cache: Option<&std::path::Path>,
     limits: GuestLimits,
 ) -> (Runtime, Arc<Connector>) {
-    let runtime = Runtime::new(cache.map(|dir| dir.to_path_buf()), limits).unwrap();
-    let connector = runtime
-        .load(&support::test_plugin_dir().join("hostile.wasm"))
-        .await
-        .expect("hostile.wasm loads");
+    let (runtime, connector) = support::load_hostile(limits, cache).await;
     (runtime, Arc::new(connector))
 }
 

@@ -27,11 +27,7 @@ struct Host {
 
 impl Host {
     async fn new() -> Self {
-        let runtime = Runtime::new(None, GuestLimits::default()).unwrap();
-        let connector = runtime
-            .load(&support::test_plugin_dir().join("hostile.wasm"))
-            .await
-            .expect("hostile.wasm loads");
+        let (runtime, connector) = support::load_hostile(GuestLimits::default(), None).await;
         Host {
             _runtime: runtime,
             connector,

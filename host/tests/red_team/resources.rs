@@ -27,11 +27,7 @@ const LIMITS: GuestLimits = GuestLimits {
 };
 
 async fn hostile(limits: GuestLimits) -> (Runtime, Arc<Connector>) {
-    let runtime = Runtime::new(None, limits).unwrap();
-    let connector = runtime
-        .load(&support::test_plugin_dir().join("hostile.wasm"))
-        .await
-        .expect("hostile.wasm loads");
+    let (runtime, connector) = support::load_hostile(limits, None).await;
     (runtime, Arc::new(connector))
 }
 

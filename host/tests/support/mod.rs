@@ -43,6 +43,20 @@ pub fn test_plugin_dir() -> PathBuf {
     built_dir("TRAWL_TEST_HOSTILE_DIR", "test-plugins")
 }
 
+/// The test connector that misbehaves on request, loaded in a runtime of its own with `limits`
+/// (and a compile cache in `cache`, if given). The runtime must outlive the connector's calls.
+pub async fn load_hostile(
+    limits: trawl::runtime::GuestLimits,
+    cache: Option<&Path>,
+) -> (trawl::runtime::Runtime, trawl::runtime::Connector) {
+    let runtime = trawl::runtime::Runtime::new(cache.map(Path::to_path_buf), limits).unwrap();
+    let connector = runtime
+        .load(&test_plugin_dir().join("hostile.wasm"))
+        .await
+        .expect("hostile.wasm loads");
+    (runtime, connector)
+}
+
 pub const HOUR: i64 = 3600;
 pub const DAY: i64 = 86_400;
 pub const TOKEN: &str = "sim-token";
