@@ -614,17 +614,15 @@ fn first_line(text: &str) -> &str {
 async fn inspect(cli: &Cli, name_or_path: &str) -> Result<(), Failure> {
     let runtime = Runtime::new(cache_dir(cli), GuestLimits::default()).map_err(Failure::run)?;
     let path = find(&plugin_dirs(cli, &[]), name_or_path)?;
-    // A review: the file describes itself in a sandbox with no capability at all.
-    let connector = runtime.load(&path).await.map_err(Failure::input)?;
-    print!(
-        "{}",
+    let shown = super::install::inspect(cli, &runtime, &path, |connector| {
         describe(
             connector.info(),
             connector.path(),
-            connector.contract_version()
+            connector.contract_version(),
         )
-    );
-    print!("{}", super::install::integrity_report(cli, &connector));
+    })
+    .await?;
+    print!("{shown}");
     Ok(())
 }
 

@@ -490,47 +490,75 @@ pub(super) async fn admit(
     }
 }
 
-/// The digest of a connector file and whether it is approved, for `trawl inspect`. Does not
-/// create a state store that is not there yet.
-pub(super) fn integrity_report(cli: &Cli, connector: &Connector) -> String {
-    let mut out = String::from("\nIntegrity:\n");
-    let digest = connector.sha256();
-    let name = &connector.info().name;
-    let _ = writeln!(out, "  sha256    {digest}");
-    let approvals = match state_dir(cli) {
-        Some(dir) if StateStore::exists_in(&dir) => StateStore::open(&dir)
-            .and_then(|state| Ok((state.approval_of_file(digest)?, state.approval(name)?))),
-        _ => Ok((None, None)),
+/// What `trawl inspect` shows of a connector file: its description, only if the file is an
+/// approved one (nothing of any other file runs, this command included), then its digest and
+/// where it stands. Does not create a state store that is not there yet.
+pub(super) async fn inspect(
+    cli: &Cli,
+    runtime: &Runtime,
+    path: &Path,
+    describe: impl Fn(&Connector) -> String,
+) -> Result<String, Failure> {
+    let file = read(path)?;
+    let digest = file.sha256();
+    let name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let state = existing_state(cli);
+    let lookup = |state: &StateStore| -> Result<_, crate::state::StateError> {
+        Ok((state.approval_of_file(digest)?, state.approval(&name)?))
     };
-    let status = match approvals {
-        Err(error) => format!("unknown: {error}"),
-        Ok((Some(approval), _)) if approval.declared == declarations_of(connector.info()) => {
-            format!(
-                "yes, version {} on {} (as {})",
-                approval.declared.version,
-                when(approval.approved_at_ms),
-                approval.path.display()
-            )
+    let (by_file, by_name) = match state.as_ref().map(lookup).transpose() {
+        Ok(found) => found.unwrap_or((None, None)),
+        Err(error) => return Err(Failure::run(error)),
+    };
+    let mut out = String::new();
+    let status = match (by_file, by_name) {
+        (Some(approval), _) => {
+            let connector = runtime.load_file(&file).await.map_err(Failure::input)?;
+            out.push_str(&describe(&connector));
+            if approval.declared == declarations_of(connector.info()) {
+                format!(
+                    "yes, version {} on {} (as {})",
+                    approval.declared.version,
+                    when(approval.approved_at_ms),
+                    approval.path.display()
+                )
+            } else {
+                format!(
+                    "no: it is the file approved as `{}`, but it now describes itself \
+                     differently; `trawl run` refuses it until `trawl plugin approve {}`",
+                    approval.connector(),
+                    approval.connector()
+                )
+            }
         }
-        Ok((Some(approval), _)) => format!(
-            "no: it is the file approved as `{}`, but it now describes itself differently; \
-             `trawl run` refuses it until `trawl plugin approve {}`",
-            approval.connector(),
-            approval.connector()
-        ),
-        Ok((None, Some(approval))) => format!(
-            "no: the file changed since version {} was approved on {} (sha256 {}); `trawl run` \
-             refuses it until `trawl plugin approve {name}`",
-            approval.declared.version,
-            when(approval.approved_at_ms),
-            short(&approval.sha256)
-        ),
-        Ok((None, None)) => format!(
-            "no: `trawl run` refuses it until it is approved (`trawl plugin install {}` or \
-             `trawl plugin approve {name}`)",
-            connector.path().display()
-        ),
+        (None, by_name) => {
+            let _ = writeln!(
+                out,
+                "{}\n  is not an approved connector: nothing of it runs until it is approved, \
+                 `trawl inspect` included. `trawl plugin install {}` or `trawl plugin approve \
+                 {}` shows everything it asks for and asks you to approve it.",
+                path.display(),
+                path.display(),
+                name
+            );
+            match by_name {
+                Some(approval) => format!(
+                    "no: the file changed since version {} was approved on {} (sha256 {}); \
+                     `trawl run` refuses it until `trawl plugin approve {name}`",
+                    approval.declared.version,
+                    when(approval.approved_at_ms),
+                    short(&approval.sha256)
+                ),
+                None => "no: `trawl run` refuses it until it is approved".to_string(),
+            }
+        }
     };
-    let _ = writeln!(out, "  approved  {status}");
-    out
+    let _ = writeln!(
+        out,
+        "\nIntegrity:\n  sha256    {digest}\n  approved  {status}"
+    );
+    Ok(out)
 }

@@ -60,6 +60,14 @@ fn a_file_swapped_in_for_an_approved_one_does_not_run_and_is_not_even_compiled()
         .stderr(contains("not a WebAssembly component").not())
         .stderr(contains("trawl plugin approve hostile"));
     assert!(!dir.path().join("hostile_events.csv").exists());
+    // Nor does looking at it run it.
+    trawl(&dir)
+        .args(["inspect", "hostile"])
+        .assert()
+        .code(0)
+        .stdout(contains("is not an approved connector"))
+        .stdout(contains("approved  no: the file changed"))
+        .stdout(contains("Streams:").not());
 }
 
 #[test]
