@@ -1492,6 +1492,25 @@ mod tests {
         }
     }
 
+    impl Captured {
+        /// `trawl::http`'s log lines, down to trace, on this thread until the guard is dropped.
+        fn http_logs() -> (Self, (tracing::Dispatch, tracing::dispatcher::DefaultGuard)) {
+            let captured = Captured::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(captured.clone())
+                .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
+                .with_ansi(false)
+                .finish();
+            let dispatch = tracing::Dispatch::new(subscriber);
+            // With a single dispatcher registered, tracing decides whether a log line is wanted
+            // from the first thread that reaches it, and another test's thread, without a
+            // subscriber, would turn it off for everyone. With two, it asks all of them.
+            let second = tracing::Dispatch::new(tracing_subscriber::registry());
+            let guard = tracing::dispatcher::set_default(&dispatch);
+            (captured, (second, guard))
+        }
+    }
+
     impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
         type Writer = Captured;
 
@@ -1503,18 +1522,7 @@ mod tests {
     #[tokio::test]
     async fn secrets_stay_out_of_logs_stats_and_errors() {
         const SECRET: &str = "s3cr3t-t0ken-value";
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
-            .with_ansi(false)
-            .finish();
-        let dispatch = tracing::Dispatch::new(subscriber);
-        // With a single dispatcher registered, tracing decides whether a log line is wanted from
-        // the first thread that reaches it, and another test's thread, without a subscriber,
-        // would turn it off for everyone. With two, it asks all of them.
-        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _guard = tracing::dispatcher::set_default(&dispatch);
+        let (captured, _capturing) = Captured::http_logs();
 
         let server = simulator(Config {
             token: SECRET.into(),
@@ -1552,15 +1560,7 @@ mod tests {
     #[tokio::test]
     async fn the_trace_shows_redacted_bytes_and_never_decodes_an_escaped_secret() {
         const SECRET: &str = "s3cr3t-t0ken-value";
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trawl::http=trace"))
-            .with_ansi(false)
-            .finish();
-        let dispatch = tracing::Dispatch::new(subscriber);
-        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _guard = tracing::dispatcher::set_default(&dispatch);
+        let (captured, _capturing) = Captured::http_logs();
 
         // Escaped so that a trace which decoded the JSON and wrote it out again would show it.
         let body = r#"{"echo":"s3cr3t\u002Dt0ken\u002dvalue","password":"own-pass\"word","nested":{"session_token":"own-session"},"n":1}"#;
