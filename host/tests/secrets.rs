@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use trawl::capabilities::Capabilities;
 use trawl::capabilities::clock::Clock;
-use trawl::capabilities::http::{
-    HostPattern, HttpCapability, HttpLimits, NetworkPolicy, RetryPolicy, Secrets,
-};
+use trawl::capabilities::http::{HttpLimits, Secrets};
 use trawl::capabilities::storage::StorageScope;
 use trawl::runtime::Page;
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
@@ -47,21 +45,15 @@ impl Host {
         quota: u64,
     ) -> Capabilities {
         let info = self.connector.info();
-        let policy = NetworkPolicy::new(&info.name, &info.hosts, grants).unwrap();
-        let mut secrets = Secrets::default();
-        secrets.insert_bound(
-            "token",
-            SECRET.into(),
-            vec!["https://api.hostile.test".parse::<HostPattern>().unwrap()],
-        );
         Capabilities {
             connector: info.name.as_str().into(),
             clock: Clock::System,
-            http: Some(Arc::new(
-                HttpCapability::new(policy, secrets, limits)
-                    .unwrap()
-                    .with_retry(RetryPolicy::none()),
-            )),
+            http: Some(Arc::new(support::hostile_http(
+                &self.connector,
+                SECRET,
+                grants,
+                limits,
+            ))),
             storage: Some(StorageScope::new(
                 self.store.clone(),
                 &info.name,

@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trawl::capabilities::Capabilities;
 use trawl::capabilities::clock::Clock;
-use trawl::capabilities::http::{
-    HostPattern, HttpCapability, HttpLimits, NetworkPolicy, RetryPolicy, Secrets,
-};
+use trawl::capabilities::http::{HttpLimits, NetworkPolicy, Secrets};
 use trawl::runtime::Page;
 use trawl::runtime::wit::trawl::connector::http::Error as HttpError;
 use trawl::runtime::wit::{FetchError, PageRequest, Param, Window};
@@ -37,22 +35,15 @@ impl Host {
     /// Capabilities as `trawl run` builds them: the secret `token` bound to api.hostile.test,
     /// `grants` granted, no retries.
     fn capabilities(&self, secret: &str, grants: &[String], limits: HttpLimits) -> Capabilities {
-        let info = self.connector.info();
-        let policy = NetworkPolicy::new(&info.name, &info.hosts, Some(grants)).unwrap();
-        let mut secrets = Secrets::default();
-        secrets.insert_bound(
-            "token",
-            secret.into(),
-            vec!["https://api.hostile.test".parse::<HostPattern>().unwrap()],
-        );
         Capabilities {
-            connector: info.name.as_str().into(),
+            connector: self.connector.info().name.as_str().into(),
             clock: Clock::System,
-            http: Some(Arc::new(
-                HttpCapability::new(policy, secrets, limits)
-                    .unwrap()
-                    .with_retry(RetryPolicy::none()),
-            )),
+            http: Some(Arc::new(support::hostile_http(
+                &self.connector,
+                secret,
+                Some(grants),
+                limits,
+            ))),
             storage: None,
         }
     }

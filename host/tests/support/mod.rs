@@ -27,6 +27,29 @@ fn built_dir(variable: &str, folder: &str) -> PathBuf {
     dir
 }
 
+/// HTTP for the hostile connector as `trawl run` builds it: its declared hosts (`grants` granted,
+/// if any), the secret `token` bound to api.hostile.test, and no retries (a test wants one
+/// attempt's answer).
+pub fn hostile_http(
+    connector: &trawl::runtime::Connector,
+    secret: &str,
+    grants: Option<&[String]>,
+    limits: trawl::capabilities::http::HttpLimits,
+) -> trawl::capabilities::http::HttpCapability {
+    use trawl::capabilities::http::{HostPattern, HttpCapability, NetworkPolicy, RetryPolicy};
+    let info = connector.info();
+    let policy = NetworkPolicy::new(&info.name, &info.hosts, grants).unwrap();
+    let mut secrets = trawl::capabilities::http::Secrets::default();
+    secrets.insert_bound(
+        "token",
+        secret.into(),
+        vec!["https://api.hostile.test".parse::<HostPattern>().unwrap()],
+    );
+    HttpCapability::new(policy, secrets, limits)
+        .unwrap()
+        .with_retry(RetryPolicy::none())
+}
+
 /// Writes `trawl.ron` into `dir`, retrying a failed request only twice, so that a fault that
 /// persists fails its window quickly. A run reads it with `--config trawl.ron`.
 pub fn write_few_retries_config(dir: &Path) {
