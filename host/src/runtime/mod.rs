@@ -181,9 +181,7 @@ impl Runtime {
                 path: path.to_path_buf(),
                 source,
             })?;
-        limits::check_description_size(&info)
-            .and_then(|()| description::check(&info))
-            .map_err(invalid)?;
+        description::check(&info).map_err(invalid)?;
         Ok(Connector {
             path: path.to_path_buf(),
             version,
