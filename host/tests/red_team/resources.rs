@@ -85,6 +85,23 @@ async fn fetch(
         .await
 }
 
+/// `error` is the page-record limit of `limit` records, naming the setting that raises it.
+fn assert_page_records_limit(error: &CallError, limit: usize) {
+    assert!(
+        matches!(
+            error,
+            CallError::Limit(LimitExceeded::PageRecords { limit: found }) if *found == limit
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("`limits: (max_page_records: ...)`"),
+        "{error}"
+    );
+}
+
 /// The host survived: the same connector's next call works.
 async fn still_works(connector: &Connector) {
     let page = fetch(connector, "behave", None).await.unwrap().unwrap();
@@ -259,19 +276,7 @@ async fn a_page_of_empty_records_is_stopped_by_the_memory_limit_before_it_is_all
     let error = fetch(&connector, "read-page", Some(&server))
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            error,
-            CallError::Limit(LimitExceeded::PageRecords { limit: 1_000 })
-        ),
-        "{error}"
-    );
-    assert!(
-        error
-            .to_string()
-            .contains("`limits: (max_page_records: ...)`"),
-        "{error}"
-    );
+    assert_page_records_limit(&error, 1_000);
     connector.limit_page_records(100_000);
     let page = fetch(&connector, "read-page", Some(&server))
         .await
@@ -367,19 +372,7 @@ async fn a_page_listing_200000_records_is_stopped_as_it_leaves_the_sandbox() {
     };
     let (_runtime, connector) = hostile(limits).await;
     let error = fetch(&connector, "many-records", None).await.unwrap_err();
-    assert!(
-        matches!(
-            error,
-            CallError::Limit(LimitExceeded::PageRecords { limit: 100_000 })
-        ),
-        "{error}"
-    );
-    assert!(
-        error
-            .to_string()
-            .contains("`limits: (max_page_records: ...)`"),
-        "{error}"
-    );
+    assert_page_records_limit(&error, 100_000);
     still_works(&connector).await;
 }
 
