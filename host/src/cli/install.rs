@@ -174,17 +174,26 @@ async fn describe_for_review(
     file: &ConnectorFile,
     refused: &str,
 ) -> Result<Declarations, Failure> {
+    load_usable(runtime, file)
+        .await
+        .map(|(_, declared)| declared)
+        .map_err(|error| Failure::input(format!("{refused}: {error}")))
+}
+
+/// Compiles a file read before, has it describe itself, and refuses it if its defaults would
+/// choose a place outside the working folder; returns it with what it declares.
+async fn load_usable(
+    runtime: &Runtime,
+    file: &ConnectorFile,
+) -> Result<(Connector, Declarations), String> {
     let connector = runtime
         .load_file(file)
         .await
-        .map_err(|error| Failure::input(format!("{refused}: {error}")))?;
-    crate::config::check_connector_defaults(connector.info()).map_err(|error| {
-        Failure::input(format!(
-            "{refused}: {} cannot be used: {error}",
-            file.path().display()
-        ))
-    })?;
-    Ok(declarations_of(connector.info()))
+        .map_err(|error| error.to_string())?;
+    crate::config::check_connector_defaults(connector.info())
+        .map_err(|error| format!("{} cannot be used: {error}", file.path().display()))?;
+    let declared = declarations_of(connector.info());
+    Ok((connector, declared))
 }
 
 async fn install(cli: &Cli, source: &Path, to: Option<&Path>, yes: bool) -> Result<(), Failure> {
@@ -409,10 +418,7 @@ pub(super) async fn admit(
                      `trawl run {approved}`"
                 )));
             }
-            let connector = runtime.load_file(&file).await.map_err(Failure::input)?;
-            crate::config::check_connector_defaults(connector.info())
-                .map_err(|error| Failure::input(format!("{shown} cannot be used: {error}")))?;
-            let current = declarations_of(connector.info());
+            let (connector, current) = load_usable(runtime, &file).await.map_err(Failure::input)?;
             if current != approval.declared {
                 return Err(Failure::input(format!(
                     "{shown} is the `{approved}` file that was approved (sha256 {}), but it now \
@@ -429,10 +435,8 @@ pub(super) async fn admit(
             })
         }
         None if allow_unapproved => {
-            let connector = runtime.load_file(&file).await.map_err(Failure::input)?;
-            crate::config::check_connector_defaults(connector.info())
-                .map_err(|error| Failure::input(format!("{shown} cannot be used: {error}")))?;
-            let declared = declarations_of(connector.info());
+            let (connector, declared) =
+                load_usable(runtime, &file).await.map_err(Failure::input)?;
             let variables: Vec<String> = declared.environment().into_keys().collect();
             eprintln!(
                 "WARNING: running {shown} (sha256 {}), which you have not approved \
