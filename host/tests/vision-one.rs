@@ -818,9 +818,10 @@ async fn an_incremental_run_continues_a_seed_file_after_its_newest_record() {
     writer.flush().unwrap();
     drop(writer);
 
+    // Incremental runs end on a whole quarter hour, ten minutes (the lag) before now.
     let end_of = |now: i64| {
         let cut = now - 10 * 60;
-        cut - cut.rem_euclid(HOUR)
+        cut - cut.rem_euclid(15 * 60)
     };
     let end_before = end_of(now);
     let output = setup.run(&[]).await;

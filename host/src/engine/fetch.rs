@@ -1,7 +1,7 @@
 //! A worker's job: one window's pages, each staged and checkpointed before the next is asked for.
 
 use super::WindowError;
-use super::plan::PlannedWindow;
+use super::plan::{PlannedWindow, SharedDensity};
 use super::staging::{StagedRecord, Staging};
 use crate::capabilities::Capabilities;
 use crate::runtime::wit::{FetchError, PageRequest, Param, Window};
@@ -11,7 +11,7 @@ use crate::state::{Interval, Scope, StateStore, WindowProgress};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How often a page whose body could not be read is asked for again before the window fails.
@@ -36,6 +36,11 @@ pub(super) struct Shared {
     /// Set when the run is stopping: workers finish the page in flight and return.
     pub stop: AtomicBool,
     pub pages: AtomicU64,
+    /// Windows handed to workers so far.
+    pub windows_planned: AtomicUsize,
+    /// How densely the stream holds records, from the windows fetched: the planner sizes the
+    /// windows it has yet to hand out from it.
+    pub density: SharedDensity,
 }
 
 /// A window whose every page is in: the pages before the last staged on disk (if any), the last
@@ -94,6 +99,13 @@ pub(super) async fn fetch_window(
         params: shared.params.clone(),
     };
     let mut pages = resume.pages;
+    // What this window holds, for sizing the windows after it; a resumed window's staged pages
+    // are not counted again, so only a window fetched whole is evidence.
+    let whole = resume.pages == 0;
+    let mut records_seen: u64 = 0;
+    let mut full_page: u64 = 0;
+    // The oldest and newest record of the pages fetched.
+    let mut seen_span: Option<Interval> = None;
     // Each cursor's digest, not the cursor: a window's cursors are held until its last page,
     // and a digest costs the same however long the connector made its cursor.
     let mut seen_cursors: HashSet<[u8; 32]> = request
@@ -109,12 +121,33 @@ pub(super) async fn fetch_window(
             return Err(WindowError::TooManyPages(shared.max_pages));
         }
         let fetched_at = shared.capabilities.clock.now_millis();
-        let page = fetch_page(&shared, &request).await?;
+        let page = match fetch_page(&shared, &request).await {
+            Err(error) if error.is_split_request() && pages > 0 => {
+                // Where the vendor stopped sizes the pieces it is asked for next.
+                if let Some(seen) = seen_span {
+                    shared
+                        .density
+                        .observe_refusal(seen, records_seen, full_page, pages);
+                }
+                return Err(error);
+            }
+            page => page?,
+        };
         pages += 1;
         shared.pages.fetch_add(1, Ordering::Relaxed);
         check_page_size(&shared, &page)?;
         let mut records = check_records(page.records, fetched_at)?;
+        records_seen += records.len() as u64;
+        seen_span = records.iter().fold(seen_span, |span, record| {
+            let at = record.event_time;
+            Some(span.map_or(Interval::new(at, at + 1), |span: Interval| {
+                Interval::new(span.start.min(at), span.end.max(at + 1))
+            }))
+        });
         let Some(next) = page.next_cursor else {
+            if whole {
+                shared.density.observe(window, records_seen, full_page);
+            }
             // Staged pages are read back without what was made of them: only the last is made.
             if let Some(encoder) = &shared.encoder {
                 encoder.encode(&mut records);
@@ -132,6 +165,7 @@ pub(super) async fn fetch_window(
                 limit: MAX_CURSOR_BYTES,
             });
         }
+        full_page = full_page.max(records.len() as u64);
         if !seen_cursors.insert(cursor_digest(&next)) {
             return Err(WindowError::RepeatedCursor(next));
         }

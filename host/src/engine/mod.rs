@@ -21,7 +21,7 @@ mod staging;
 
 pub use commit::Tally;
 pub use filter::{FilterError, RecordFilter};
-pub use plan::{PlannedWindow, schedule, subtract, windows};
+pub use plan::{PlannedWindow, SharedDensity, WindowPlanner, subtract};
 
 use crate::capabilities::Capabilities;
 use crate::connector_text::printable_excerpt;
@@ -37,7 +37,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -274,6 +274,17 @@ fn millis(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// How often an incremental run's range ends: on whole quarter hours, or on whole windows of a
+/// stream whose windows are shorter. A cron job every quarter hour then gets every record that is
+/// complete (the stream's lag) in one window, whatever the longest window the vendor allows.
+fn freshness_step(max_window: u64) -> i64 {
+    const QUARTER_HOUR_MS: i64 = 15 * 60_000;
+    match millis(max_window) {
+        0 => QUARTER_HOUR_MS,
+        max_window => max_window.min(QUARTER_HOUR_MS),
+    }
+}
+
 /// `time` rounded down to a multiple of `step` (counted from the epoch); `step` 0 leaves it.
 fn align_down(time: i64, step: i64) -> i64 {
     if step <= 0 {
@@ -337,7 +348,7 @@ pub async fn run_stream(
         RangeRequest::Explicit(range) => (range, completed.clone()),
         RangeRequest::Incremental { now } => {
             // Only whole windows: a window that ends in the future would be fetched half.
-            let end = align_down(now.saturating_sub(lag), millis(stream.max_window));
+            let end = align_down(now.saturating_sub(lag), freshness_step(stream.max_window));
             match watermark {
                 // Re-read the overlap: the vendor may have indexed events there since.
                 Some(watermark) => {
@@ -364,7 +375,14 @@ pub async fn run_stream(
     let progress = state.progress(&scope)?;
     let staging_dir = state.staging_dir(&scope);
     remove_orphaned_staging(&staging_dir, &progress);
-    let planned = schedule(range, &plan_against, &progress, stream.max_window);
+    let density = SharedDensity::new(state.density(&scope)?);
+    let planner = WindowPlanner::new(
+        range,
+        &plan_against,
+        &progress,
+        stream.max_window,
+        density.clone(),
+    );
 
     let sink = output.open(state.output_positions(&output.file_prefix())?)?;
     let horizon = overlap.max(MIN_REMEMBER_MS);
@@ -409,6 +427,8 @@ pub async fn run_stream(
         encoder,
         stop: AtomicBool::new(false),
         pages: AtomicU64::new(0),
+        windows_planned: AtomicUsize::new(0),
+        density,
     });
     let mut run = StreamRun {
         stream: stream.name.clone(),
@@ -416,12 +436,15 @@ pub async fn run_stream(
         committer: Some(committer),
         summary: StreamSummary {
             range: Some(range),
-            windows_total: planned.len(),
             ..StreamSummary::default()
         },
+        splits: 0,
     };
-    let outcome = run.run(planned, context.options.workers.max(1)).await;
+    let outcome = run.run(planner, context.options.workers.max(1)).await;
     run.summary.pages = run.shared.pages.load(Ordering::Relaxed);
+    run.summary.windows_total = run.windows_total();
+    // What the windows held sizes the next run's windows, however this one ended.
+    state.save_density(&run.shared.scope, &run.shared.density.get())?;
     if let Some(committer) = &run.committer {
         run.summary.tally = committer.tally.clone();
     }
@@ -435,6 +458,8 @@ struct StreamRun {
     /// Taken while a commit runs on a blocking thread.
     committer: Option<Committer>,
     summary: StreamSummary,
+    /// Windows split in two because the vendor said they were too large.
+    splits: usize,
 }
 
 /// A window being fetched by a worker.
@@ -529,7 +554,12 @@ async fn before<F: Future>(deadline: Option<tokio::time::Instant>, future: F) ->
 }
 
 impl StreamRun {
-    async fn run(&mut self, planned: Vec<PlannedWindow>, workers: usize) -> Result<(), RunError> {
+    /// The windows handed to workers so far, and the extra ones splits made.
+    fn windows_total(&self) -> usize {
+        self.shared.windows_planned.load(Ordering::Relaxed) + self.splits
+    }
+
+    async fn run(&mut self, planner: WindowPlanner, workers: usize) -> Result<(), RunError> {
         // The channel's bound keeps workers from running too far ahead of the committer: staged
         // windows wait on disk, but there is no point fetching a year ahead of a stuck window.
         // Eight windows a worker, so that the workers go on fetching while the output is flushed
@@ -537,7 +567,7 @@ impl StreamRun {
         // still cost 7% of a run's time with four workers).
         let (sender, mut receiver) = mpsc::channel::<InFlight>(workers * 8);
         let queue = Arc::new(Mutex::new(WindowQueue {
-            windows: planned.into_iter(),
+            planner,
             answers: sender,
         }));
         let worker_tasks: Vec<_> = (0..workers)
@@ -610,7 +640,7 @@ impl StreamRun {
                 window: DisplayWindow(window),
                 source: WindowError::Stopped,
                 done: self.summary.windows_committed,
-                total: self.summary.windows_total,
+                total: self.windows_total(),
             });
         }
         // Stopping: workers finish the page in flight (its checkpoint stays valid) and return.
@@ -652,16 +682,13 @@ impl StreamRun {
                     .drop_progress(&self.shared.scope, window)?;
                 let _ =
                     std::fs::remove_file(staging::Staging::path(&self.shared.staging_dir, window));
-                let middle = window.start + (window.end - window.start) / 2;
-                let mut halves = VecDeque::from([
-                    Interval::new(window.start, middle),
-                    Interval::new(middle, window.end),
-                ]);
-                self.summary.windows_total += 1;
-                // The halves come before every later window, so they are fetched here, in order.
-                while let Some(half) = halves.pop_front() {
+                let pieces = plan::split(window, &self.shared.density.get(), MIN_SPLIT_MS);
+                self.splits += pieces.len() - 1;
+                let mut pieces = VecDeque::from(pieces);
+                // The pieces come before every later window, so they are fetched here, in order.
+                while let Some(piece) = pieces.pop_front() {
                     let planned = PlannedWindow {
-                        window: half,
+                        window: piece,
                         resume: None,
                     };
                     let result = fetch::fetch_window(self.shared.clone(), planned.clone()).await;
@@ -677,7 +704,7 @@ impl StreamRun {
                 window: DisplayWindow(window),
                 source,
                 done: self.summary.windows_committed,
-                total: self.summary.windows_total,
+                total: self.windows_total(),
             }),
         }
     }
@@ -752,7 +779,7 @@ fn checkpoint_due_at(committer: &Committer) -> Option<std::time::Instant> {
 
 /// The windows left to fetch, in time order, and where each one's answer is to be sent.
 struct WindowQueue {
-    windows: std::vec::IntoIter<PlannedWindow>,
+    planner: WindowPlanner,
     answers: mpsc::Sender<InFlight>,
 }
 
@@ -770,9 +797,10 @@ async fn work(shared: Arc<Shared>, queue: Arc<Mutex<WindowQueue>>) {
             if shared.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let Some(window) = queue.windows.next() else {
+            let Some(window) = queue.planner.next_window() else {
                 return;
             };
+            shared.windows_planned.fetch_add(1, Ordering::Relaxed);
             let (answer, answered) = oneshot::channel();
             if queue
                 .answers

@@ -6,8 +6,10 @@
 //! and because its durability (WAL, `synchronous=FULL`) is the best-tested there is.
 
 pub mod approvals;
+mod density;
 mod intervals;
 
+pub use density::Density;
 pub use intervals::{Interval, gaps, merge};
 
 use crate::files::{create_private_dir, sync_dir};
@@ -478,7 +480,8 @@ fn create_tables(connection: &Connection) -> rusqlite::Result<()> {
         connection
             .execute_batch("ALTER TABLE outputs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0")?;
     }
-    approvals::create_table(connection)
+    approvals::create_table(connection)?;
+    density::create_table(connection)
 }
 
 /// Makes a new, empty store at `path`: built in a temporary file (0600, as the store must be)

@@ -20,9 +20,6 @@ mod connector {
     struct Yandex360;
 
     const MINUTE_MS: u64 = 60_000;
-    /// One query covers at most this much: an incremental run ends on a whole window, so this is
-    /// also how far behind now the newest events can be when a run ends.
-    const MAX_WINDOW_MS: u64 = 15 * MINUTE_MS;
     /// The seed script re-read the last 2 minutes (`OVERLAPPED_MINITS`) to catch late events.
     const OVERLAP_MS: u64 = 2 * MINUTE_MS;
     /// How far back "everything available" reaches on a first run. Yandex does not publish the
@@ -50,8 +47,10 @@ mod connector {
             ),
         };
         // The seed script's files: `<catalog>/<base>_<YYYY-MM-DD>.<extension>`, one JSON object a line.
+        // No longest window: Yandex pages through any range (newest first), so trawl sizes windows
+        // by how many events they hold, and a page token it refuses makes trawl ask again in
+        // smaller pieces.
         StreamInfo::new(stream.name(), description)
-            .max_window(MAX_WINDOW_MS)
             .default_lookback(LOOKBACK_MS)
             .overlap_and_lag(OVERLAP_MS, 0)
             .time_field("date", TimeFormat::Rfc3339)
