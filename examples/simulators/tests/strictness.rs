@@ -116,7 +116,7 @@ async fn verkada_a_client_back_one_second_into_the_cooldown_is_refused_and_exten
 }
 
 #[tokio::test]
-async fn verkada_default_cooldown_refuses_everything_for_five_seconds_after_a_breach() {
+async fn verkada_default_limits_refuse_the_26th_request_and_token_exchanges_after_it() {
     // Verkada's own numbers: 25 in any 5 seconds, then a 5-second cooldown.
     let server = verkada::start(verkada_config()).await.unwrap();
     let token = verkada_token_of(&server, verkada::DEFAULT_API_KEY).await;
