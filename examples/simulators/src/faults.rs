@@ -229,6 +229,42 @@ impl Fault {
     }
 }
 
+/// Rules that strike each request with at most one of `shares`' actions, each with its share's
+/// probability: a rule fires with its share of what the rules before it left, each drawing from
+/// its own generator (seeded from `seed`), so that the run replays exactly.
+pub fn mixed(seed: u64, shares: Vec<(f64, Action)>) -> Vec<Fault> {
+    let mut left = 1.0;
+    shares
+        .into_iter()
+        .enumerate()
+        .map(|(i, (share, action))| {
+            let rate = if left > 0.0 {
+                (share / left).min(1.0)
+            } else {
+                0.0
+            };
+            left -= share;
+            Fault::with_probability(rate, seed.wrapping_add(i as u64), action)
+        })
+        .collect()
+}
+
+/// The everyday faults of an unreliable API: 5% 429 (`too_many`, the vendor's own), 5% 500
+/// (`server_error`, the vendor's own), 2% a gateway's HTML 502, 2% connections reset before any
+/// response, 1% bodies cut in half.
+pub fn everyday(seed: u64, too_many: Action, server_error: Action) -> Vec<Fault> {
+    mixed(
+        seed,
+        vec![
+            (0.05, too_many),
+            (0.05, server_error),
+            (0.02, Action::html(502)),
+            (0.02, Action::ResetConnection),
+            (0.01, Action::TruncatedBody),
+        ],
+    )
+}
+
 /// The rules of one server. Clones share the same rules, so a test can add faults while the server
 /// runs.
 #[derive(Debug, Clone, Default)]
@@ -456,6 +492,34 @@ mod tests {
             Streaks::new(Duration::from_secs(1), Duration::from_secs(2), 1)
                 .covers(Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn the_everyday_mix_strikes_each_share() {
+        let script = FaultScript::new();
+        script.extend(everyday(3, Action::status(429), Action::status(500)));
+        let mut seen = std::collections::HashMap::<String, u32>::new();
+        for seq in 1..=20_000 {
+            let kind = match script.decide(seq, "/", Duration::ZERO) {
+                Some(Action::Status { status, .. }) => status.to_string(),
+                Some(Action::ResetConnection) => "reset".to_owned(),
+                Some(Action::TruncatedBody) => "cut".to_owned(),
+                Some(other) => panic!("{other:?}"),
+                None => continue,
+            };
+            *seen.entry(kind).or_default() += 1;
+        }
+        for (kind, share) in [
+            ("429", 0.05),
+            ("500", 0.05),
+            ("502", 0.02),
+            ("reset", 0.02),
+            ("cut", 0.01),
+        ] {
+            let expected = 20_000.0 * share;
+            let got = f64::from(seen[kind]);
+            assert!((got - expected).abs() < expected * 0.2, "{kind}: {got}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Parsers for the command-line flags every simulator takes.
 
-use crate::faults::{Action, Fault, Streaks};
+use crate::faults::{Action, Fault, Streaks, everyday};
 use crate::ratelimit::{EarlyRetry, Quota};
 use std::time::Duration;
 
@@ -17,17 +17,30 @@ pub struct Strictness {
     /// Status of the requests inside a streak (502 to 504 with a gateway's HTML page)
     #[arg(long, value_name = "STATUS", default_value_t = 503, value_parser = clap::value_parser!(u16).range(400..600))]
     pub streak_status: u16,
+    /// Strike requests with the everyday faults, drawn from --seed: 5% 429, 5% 500, 2% HTML 502,
+    /// 2% connection resets, 1% bodies cut in half
+    #[arg(long)]
+    pub everyday_faults: bool,
 }
 
 impl Strictness {
-    /// The fault rule `--fault-streaks` asks for, drawn from `seed`.
-    pub fn streak_fault(&self, seed: u64) -> Option<Fault> {
-        self.fault_streaks.map(|(every, lasting)| {
-            Fault::in_streaks(
-                Streaks::new(every, lasting, seed),
-                Action::status(self.streak_status),
-            )
-        })
+    /// The fault rules these flags ask for, drawn from `seed`: the streaks first, then the
+    /// everyday faults with the vendor's own 429 and 500.
+    pub fn faults(&self, seed: u64, too_many: Action, server_error: Action) -> Vec<Fault> {
+        let mut faults: Vec<Fault> = self
+            .fault_streaks
+            .map(|(every, lasting)| {
+                Fault::in_streaks(
+                    Streaks::new(every, lasting, seed),
+                    Action::status(self.streak_status),
+                )
+            })
+            .into_iter()
+            .collect();
+        if self.everyday_faults {
+            faults.extend(everyday(seed, too_many, server_error));
+        }
+        faults
     }
 }
 

@@ -164,11 +164,11 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
                 .early_retry(args.strictness.early_retry)
         }),
         count_refused_requests: args.count_refused,
-        faults: args
-            .strictness
-            .streak_fault(args.seed)
-            .into_iter()
-            .collect(),
+        faults: args.strictness.faults(
+            args.seed,
+            Action::json(429, &serde_json::json!({"message": "Too Many Attempts."})),
+            Action::html(500),
+        ),
         retention: args.retention_days.map(|days| Retention {
             days,
             now_unix: i64::try_from(now).unwrap_or(i64::MAX),

@@ -555,3 +555,59 @@ async fn the_binary_takes_the_strictness_flags_and_serves_its_counters() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("EVERY/LASTING"));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_strikes_requests_with_the_everyday_faults() {
+    use std::process::{Command, Stdio};
+
+    let (mut child, base_url) = common::spawn_listening(
+        common::simulator_binary()
+            .args(["yandex360", "--hours", "2", "--everyday-faults"])
+            .stderr(Stdio::null()),
+    );
+    let url = format!(
+        "{base_url}/security/v1/org/{}/audit_log/mail?pageSize=1",
+        yandex360::ORG_ID
+    );
+    let (mut statuses, mut dropped) = (Vec::new(), 0);
+    for _ in 0..300 {
+        let sent = common::client()
+            .get(&url)
+            .header("Authorization", format!("OAuth {}", yandex360::TOKEN))
+            .send()
+            .await;
+        match sent {
+            Ok(response) => statuses.push(response.status().as_u16()),
+            Err(_) => dropped += 1,
+        }
+    }
+    let count = |status: u16| statuses.iter().filter(|&&s| s == status).count() as u64;
+    assert!(dropped > 0, "connection resets");
+    for status in [429, 500, 502] {
+        assert!(count(status) > 0, "{status}: {statuses:?}");
+    }
+    let counters: Value = common::client()
+        .get(format!("{base_url}/__mock/counters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counters["requests"], 300);
+    // No quota: every 429 was injected, none caused by the client.
+    assert_eq!(counters["too_many_requests"], count(429));
+    assert_eq!(counters["self_caused_429s"], 0);
+    // Cut bodies still answer 200, so faults outnumber the failed statuses.
+    assert!(
+        counters["faulted"].as_u64().unwrap() >= count(429) + count(500) + count(502) + dropped
+    );
+
+    let status = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

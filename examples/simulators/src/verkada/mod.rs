@@ -466,11 +466,17 @@ impl Args {
                     .early_retry(self.strictness.early_retry)
             }),
             count_refused_requests: self.count_refused,
-            faults: self
-                .strictness
-                .streak_fault(self.seed)
-                .into_iter()
-                .collect(),
+            faults: self.strictness.faults(
+                self.seed,
+                Action::json(
+                    429,
+                    &serde_json::json!({"id": "429", "message": "Too Many Requests", "data": null}),
+                ),
+                Action::json(
+                    500,
+                    &serde_json::json!({"id": "500", "message": "Internal Server Error", "data": null}),
+                ),
+            ),
             retry_after_on_429: self.retry_after,
             error_style: if self.python_errors {
                 ErrorStyle::Python

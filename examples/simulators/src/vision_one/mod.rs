@@ -297,11 +297,11 @@ impl Args {
             penalty: self.penalty.map(|secs| {
                 Penalty::block(Duration::from_secs(secs)).early_retry(self.strictness.early_retry)
             }),
-            faults: self
-                .strictness
-                .streak_fault(self.seed)
-                .into_iter()
-                .collect(),
+            faults: self.strictness.faults(
+                self.seed,
+                too_many_requests(None),
+                error_action(500, "InternalServerError", "Internal server error"),
+            ),
             retry_after_on_429: self.retry_after,
             next_link_base: self.next_link_base,
             alert_page_size: self.alert_page_size.max(1),

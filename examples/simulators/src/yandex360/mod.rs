@@ -321,11 +321,17 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
             Penalty::block(Duration::from_secs(secs)).early_retry(args.strictness.early_retry)
         }),
         count_refused_requests: args.count_refused,
-        faults: args
-            .strictness
-            .streak_fault(args.seed)
-            .into_iter()
-            .collect(),
+        faults: args.strictness.faults(
+            args.seed,
+            // As the default error body: nothing but the status.
+            Action::Status {
+                status: 429,
+                body: String::new(),
+                content_type: "application/json".to_owned(),
+                retry_after: None,
+            },
+            Action::html(500),
+        ),
         retention: args
             .retention_days
             .map(|days| Retention { days, now_ms: now }),
