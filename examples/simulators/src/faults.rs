@@ -13,9 +13,15 @@
 //!                                                "content_type": "text/html", "retry_after": 2}}},
 //!   {"trigger": {"path_contains": "/1725152400/"}, "action": "reset_connection", "times": 1},
 //!   {"trigger": {"probability": {"rate": 0.05, "seed": 7}}, "action": {"delay_ms": 1500}},
-//!   {"trigger": {"nth": 9}, "action": "truncated_body"}
+//!   {"trigger": {"nth": 9}, "action": "truncated_body"},
+//!   {"trigger": {"streaks": {"every_ms": 30000, "lasting_ms": 5000, "seed": 7}},
+//!    "action": {"status": {"status": 503}}}
 //! ]
 //! ```
+//!
+//! Besides faults that strike requests one at a time, [`Streaks`] make every request fail for a
+//! stretch of time (an outage, a deploy), which is what exhausts a client that gives up after N
+//! attempts.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -50,6 +56,49 @@ pub enum Trigger {
     /// Each request with probability `rate`, drawn from a generator seeded with `seed`, so that a
     /// given request sequence always fails at the same places.
     Probability { rate: f64, seed: u64 },
+    /// Every request inside a streak of failures, by the time since the server started.
+    Streaks(Streaks),
+}
+
+/// Outages: each `every` of the server's life holds one streak, `lasting` long, at a place in it
+/// drawn from `seed`, so that a run replays the same outages at the same moments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Streaks {
+    #[serde(rename = "every_ms", with = "millis")]
+    pub every: Duration,
+    #[serde(rename = "lasting_ms", with = "millis")]
+    pub lasting: Duration,
+    pub seed: u64,
+}
+
+impl Streaks {
+    /// Streaks of `lasting` once in each `every` (`lasting` is cut to `every`).
+    pub fn new(every: Duration, lasting: Duration, seed: u64) -> Self {
+        Self {
+            every,
+            lasting: lasting.min(every),
+            seed,
+        }
+    }
+
+    /// Whether `elapsed` (time since the server started) falls inside a streak.
+    pub fn covers(&self, elapsed: Duration) -> bool {
+        let every = self.every.as_nanos();
+        let lasting = self.lasting.min(self.every).as_nanos();
+        if every == 0 || lasting == 0 {
+            return false;
+        }
+        let at = elapsed.as_nanos();
+        let period = at / every;
+        let start = period * every + self.offset(period as u64, every - lasting);
+        (start..start + lasting).contains(&at)
+    }
+
+    /// Where the streak of `period` starts within it: anywhere from 0 to `slack`.
+    fn offset(&self, period: u64, slack: u128) -> u128 {
+        let mut rng = SplitMix64::new(self.seed ^ period.wrapping_mul(0xA24B_AED4_963E_E407));
+        u128::from(rng.next_u64()) % (slack + 1)
+    }
 }
 
 /// What happens to a request a rule fired on.
@@ -155,6 +204,11 @@ impl Fault {
         Self::new(Trigger::Probability { rate, seed }, action)
     }
 
+    /// `action` on every request inside one of `streaks`.
+    pub fn in_streaks(streaks: Streaks, action: Action) -> Self {
+        Self::new(Trigger::Streaks(streaks), action)
+    }
+
     /// Stops the rule after it has fired `n` times.
     pub fn times(mut self, n: u32) -> Self {
         self.times = Some(n);
@@ -173,6 +227,42 @@ impl Fault {
             ..Self::on_path(text, Action::status(status))
         }
     }
+}
+
+/// Rules that strike each request with at most one of `shares`' actions, each with its share's
+/// probability: a rule fires with its share of what the rules before it left, each drawing from
+/// its own generator (seeded from `seed`), so that the run replays exactly.
+pub fn mixed(seed: u64, shares: Vec<(f64, Action)>) -> Vec<Fault> {
+    let mut left = 1.0;
+    shares
+        .into_iter()
+        .enumerate()
+        .map(|(i, (share, action))| {
+            let rate = if left > 0.0 {
+                (share / left).min(1.0)
+            } else {
+                0.0
+            };
+            left -= share;
+            Fault::with_probability(rate, seed.wrapping_add(i as u64), action)
+        })
+        .collect()
+}
+
+/// The everyday faults of an unreliable API: 5% 429 (`too_many`, the vendor's own), 5% 500
+/// (`server_error`, the vendor's own), 2% a gateway's HTML 502, 2% connections reset before any
+/// response, 1% bodies cut in half.
+pub fn everyday(seed: u64, too_many: Action, server_error: Action) -> Vec<Fault> {
+    mixed(
+        seed,
+        vec![
+            (0.05, too_many),
+            (0.05, server_error),
+            (0.02, Action::html(502)),
+            (0.02, Action::ResetConnection),
+            (0.01, Action::TruncatedBody),
+        ],
+    )
 }
 
 /// The rules of one server. Clones share the same rules, so a test can add faults while the server
@@ -223,14 +313,15 @@ impl FaultScript {
         self.lock().iter().map(|rule| rule.fault.clone()).collect()
     }
 
-    /// Decides the fate of request number `seq` for `target` (path and query): the action of the first
-    /// rule that fires, if any. Firing counts against that rule's `times`.
-    pub(crate) fn decide(&self, seq: u64, target: &str) -> Option<Action> {
+    /// Decides the fate of request number `seq` for `target` (path and query), received `elapsed`
+    /// after the server started: the action of the first rule that fires, if any. Firing counts
+    /// against that rule's `times`.
+    pub(crate) fn decide(&self, seq: u64, target: &str, elapsed: Duration) -> Option<Action> {
         let mut rules = self.lock();
         // `fires` needs `&mut` (a probability rule advances its generator), which `find` cannot lend.
         let rule = rules
             .iter_mut()
-            .find_map(|rule| rule.fires(seq, target).then_some(rule))?;
+            .find_map(|rule| rule.fires(seq, target, elapsed).then_some(rule))?;
         rule.fired += 1;
         Some(rule.fault.action.clone())
     }
@@ -242,7 +333,7 @@ impl FaultScript {
 }
 
 impl Rule {
-    fn fires(&mut self, seq: u64, target: &str) -> bool {
+    fn fires(&mut self, seq: u64, target: &str, elapsed: Duration) -> bool {
         if self.fault.times.is_some_and(|times| self.fired >= times) {
             return false;
         }
@@ -250,6 +341,7 @@ impl Rule {
             Trigger::Nth(n) => *n == seq,
             Trigger::PathContains(text) => target.contains(text.as_str()),
             Trigger::Probability { rate, .. } => self.rng.next_f64() < *rate,
+            Trigger::Streaks(streaks) => streaks.covers(elapsed),
         }
     }
 }
@@ -340,12 +432,15 @@ mod tests {
             Some(Action::Status { status, .. }) => Some(status),
             _ => None,
         };
-        assert_eq!(status(script.decide(1, "/a?x=1")), Some(503));
-        assert_eq!(status(script.decide(2, "/b")), None);
-        assert_eq!(status(script.decide(3, "/a")), Some(503));
+        assert_eq!(
+            status(script.decide(1, "/a?x=1", Duration::ZERO)),
+            Some(503)
+        );
+        assert_eq!(status(script.decide(2, "/b", Duration::ZERO)), None);
+        assert_eq!(status(script.decide(3, "/a", Duration::ZERO)), Some(503));
         // The path rule is spent; the same request number would now reach the next rule.
-        assert_eq!(status(script.decide(3, "/a")), Some(500));
-        assert_eq!(status(script.decide(4, "/a")), None);
+        assert_eq!(status(script.decide(3, "/a", Duration::ZERO)), Some(500));
+        assert_eq!(status(script.decide(4, "/a", Duration::ZERO)), None);
     }
 
     #[test]
@@ -354,7 +449,7 @@ mod tests {
             let script = FaultScript::new();
             script.push(Fault::with_probability(0.25, 99, Action::status(500)));
             (1..=2000)
-                .map(|seq| script.decide(seq, "/").is_some())
+                .map(|seq| script.decide(seq, "/", Duration::ZERO).is_some())
                 .collect::<Vec<_>>()
         };
         let first = run();
@@ -364,12 +459,78 @@ mod tests {
     }
 
     #[test]
+    fn streaks_fail_everything_inside_and_nothing_outside() {
+        let streaks = Streaks::new(Duration::from_secs(10), Duration::from_secs(3), 5);
+        let script = FaultScript::new();
+        script.push(Fault::in_streaks(streaks, Action::status(503)));
+        let mut inside = 0;
+        for tenth in 0..1000 {
+            let at = Duration::from_millis(tenth * 100);
+            let fired = script.decide(tenth + 1, "/", at).is_some();
+            assert_eq!(fired, streaks.covers(at), "{at:?}");
+            inside += u32::from(fired);
+        }
+        // Three seconds in each of ten periods of ten.
+        assert_eq!(inside, 300);
+        // Each period's streak is one unbroken run; the seed moves it.
+        for period in 0..10u64 {
+            let covered: Vec<u64> = (0..100)
+                .filter(|tenth| {
+                    streaks.covers(Duration::from_millis(period * 10_000 + tenth * 100))
+                })
+                .collect();
+            assert_eq!(covered.len(), 30);
+            assert_eq!(covered[29] - covered[0], 29, "period {period}");
+        }
+        let other = Streaks::new(Duration::from_secs(10), Duration::from_secs(3), 6);
+        assert!((0..1000).any(|tenth| {
+            let at = Duration::from_millis(tenth * 100);
+            streaks.covers(at) != other.covers(at)
+        }));
+        assert!(!Streaks::new(Duration::from_secs(1), Duration::ZERO, 1).covers(Duration::ZERO));
+        assert!(
+            Streaks::new(Duration::from_secs(1), Duration::from_secs(2), 1)
+                .covers(Duration::from_millis(1500))
+        );
+    }
+
+    #[test]
+    fn the_everyday_mix_strikes_each_share() {
+        let script = FaultScript::new();
+        script.extend(everyday(3, Action::status(429), Action::status(500)));
+        let mut seen = std::collections::HashMap::<String, u32>::new();
+        for seq in 1..=20_000 {
+            let kind = match script.decide(seq, "/", Duration::ZERO) {
+                Some(Action::Status { status, .. }) => status.to_string(),
+                Some(Action::ResetConnection) => "reset".to_owned(),
+                Some(Action::TruncatedBody) => "cut".to_owned(),
+                Some(other) => panic!("{other:?}"),
+                None => continue,
+            };
+            *seen.entry(kind).or_default() += 1;
+        }
+        for (kind, share) in [
+            ("429", 0.05),
+            ("500", 0.05),
+            ("502", 0.02),
+            ("reset", 0.02),
+            ("cut", 0.01),
+        ] {
+            let expected = 20_000.0 * share;
+            let got = f64::from(seen[kind]);
+            assert!((got - expected).abs() < expected * 0.2, "{kind}: {got}");
+        }
+    }
+
+    #[test]
     fn faults_round_trip_through_json() {
         let json = r#"[
             {"trigger": {"nth": 3}, "action": {"status": {"status": 429}}},
             {"trigger": {"path_contains": "/v1/"}, "action": "reset_connection", "times": 1},
             {"trigger": {"probability": {"rate": 0.5, "seed": 1}}, "action": {"delay_ms": 1500}},
-            {"trigger": {"nth": 9}, "action": "truncated_body"}
+            {"trigger": {"nth": 9}, "action": "truncated_body"},
+            {"trigger": {"streaks": {"every_ms": 30000, "lasting_ms": 5000, "seed": 7}},
+             "action": {"status": {"status": 503}}}
         ]"#;
         let faults: Vec<Fault> = serde_json::from_str(json).unwrap();
         assert_eq!(
@@ -389,6 +550,14 @@ mod tests {
             Fault::on_path("/v1/", Action::ResetConnection).times(1)
         );
         assert_eq!(faults[2].action, Action::Delay(Duration::from_millis(1500)));
+        assert_eq!(
+            faults[4].trigger,
+            Trigger::Streaks(Streaks::new(
+                Duration::from_secs(30),
+                Duration::from_secs(5),
+                7
+            ))
+        );
         let again: Vec<Fault> =
             serde_json::from_str(&serde_json::to_string(&faults).unwrap()).unwrap();
         assert_eq!(faults, again);

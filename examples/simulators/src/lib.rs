@@ -3,8 +3,9 @@
 //!
 //! Each vendor module builds an axum [`Router`](axum::Router); [`server`] serves it on loopback and
 //! adds what all simulators share: request numbering, the [`faults`] script, the request log and the
-//! `/__mock/` control routes.
+//! `/__mock/` control routes (`/__mock/counters` among them: see [`counters`]).
 
+pub mod counters;
 pub mod faults;
 pub mod flags;
 pub mod ratelimit;
@@ -17,5 +18,6 @@ pub mod vision_one;
 pub mod workvivo;
 pub mod yandex360;
 
+pub use counters::{Counters, KeyCounters};
 pub use request_log::RequestLogEntry;
 pub use server::RunningServer;

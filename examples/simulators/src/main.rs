@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trawl_simulators::faults::{Action, Fault};
-use trawl_simulators::flags::{parse_quota, parse_rate};
-use trawl_simulators::ratelimit::Quota;
+use trawl_simulators::flags::{Strictness, parse_quota, parse_rate};
+use trawl_simulators::ratelimit::{Penalty, Quota};
 use trawl_simulators::server;
 use trawl_simulators::timefmt::parse_date;
 use trawl_simulators::workvivo::{self, Dataset, Order, Retention, WindowMode};
@@ -75,9 +75,23 @@ struct WorkvivoArgs {
     /// Answer 429 past N requests in any window of a duration, e.g. 5/1s or 100/60s (repeatable)
     #[arg(long = "quota", value_name = "N/DURATION", value_parser = parse_quota)]
     quotas: Vec<Quota>,
+    /// Enforce the quota Workvivo does not publish, guessed as 60 a minute per token
+    #[arg(long)]
+    undeclared_quota: bool,
     /// Leave Retry-After out of rate-limited 429s
     #[arg(long)]
     no_retry_after: bool,
+    /// Answer rate-limited requests with a bare 429: no body, no Retry-After, no X-RateLimit-*
+    #[arg(long)]
+    bare_429: bool,
+    /// After a 429, refuse the token for SECS seconds
+    #[arg(long, value_name = "SECS")]
+    penalty: Option<u64>,
+    /// Count requests refused with 429 against the quota
+    #[arg(long)]
+    count_refused: bool,
+    #[command(flatten)]
+    strictness: Strictness,
     /// Never return events older than N days before now
     #[arg(long, value_name = "N")]
     retention_days: Option<u32>,
@@ -136,8 +150,25 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
         },
         max_rows: args.max_rows,
         rate_limit_per_minute: args.rate_limit_per_minute,
-        quotas: args.quotas,
+        quotas: if args.undeclared_quota {
+            let mut quotas = args.quotas;
+            quotas.push(workvivo::undeclared_quota());
+            quotas
+        } else {
+            args.quotas
+        },
         retry_after_on_429: !args.no_retry_after,
+        bare_429: args.bare_429,
+        penalty: args.penalty.map(|secs| {
+            Penalty::block(std::time::Duration::from_secs(secs))
+                .early_retry(args.strictness.early_retry)
+        }),
+        count_refused_requests: args.count_refused,
+        faults: args.strictness.faults(
+            args.seed,
+            Action::json(429, &serde_json::json!({"message": "Too Many Attempts."})),
+            Action::html(500),
+        ),
         retention: args.retention_days.map(|days| Retention {
             days,
             now_unix: i64::try_from(now).unwrap_or(i64::MAX),
@@ -146,9 +177,11 @@ async fn run_workvivo(args: WorkvivoArgs) -> anyhow::Result<()> {
         unscoped_tokens: Vec::new(),
     };
 
+    let faults = config.faults.clone();
     let server = server::start_on(workvivo::router(config), args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    server.faults().extend(faults);
     if let Some(rate) = args.fail_rate {
         server
             .faults()

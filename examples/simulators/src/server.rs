@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::counters::{Attribution, Counters, Tally};
 use crate::faults::{Action, Fault, FaultScript};
 use crate::request_log::{RequestLog, RequestLogEntry};
 
@@ -39,6 +40,7 @@ struct Shared {
     next_seq: AtomicU64,
     faults: FaultScript,
     log: RequestLog,
+    tally: Tally,
     started: Instant,
 }
 
@@ -69,6 +71,11 @@ impl RunningServer {
     /// Every request received so far (control routes excepted), in arrival order.
     pub fn requests(&self) -> Vec<RequestLogEntry> {
         self.shared.log.entries()
+    }
+
+    /// What the server has answered so far, counted in total and per key.
+    pub fn counters(&self) -> Counters {
+        self.shared.tally.snapshot()
     }
 
     /// The server's fault script; rules pushed here apply to the next requests.
@@ -112,6 +119,7 @@ pub async fn start_on(app: Router, port: u16) -> anyhow::Result<RunningServer> {
         next_seq: AtomicU64::new(1),
         faults: FaultScript::new(),
         log: RequestLog::default(),
+        tally: Tally::default(),
         started: Instant::now(),
     });
     let control = Router::new()
@@ -120,6 +128,7 @@ pub async fn start_on(app: Router, port: u16) -> anyhow::Result<RunningServer> {
             get(list_faults).post(add_faults).delete(clear_faults),
         )
         .route("/__mock/requests", get(list_requests))
+        .route("/__mock/counters", get(counters))
         // For testing clients' defences: what a hostile or broken server might do.
         .route("/__mock/echo", get(echo))
         .route("/__mock/redirect", get(redirect))
@@ -169,7 +178,8 @@ async fn intercept(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         })
         .collect();
 
-    let action = shared.faults.decide(seq, &path);
+    let action = shared.faults.decide(seq, &path, received_at);
+    let faulted = action.is_some();
     let dropped = matches!(action, Some(Action::ResetConnection));
     let response = match action {
         Some(action) => crate::faults::apply(action, req, next).await,
@@ -189,6 +199,9 @@ async fn intercept(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
             status.to_string()
         }
     );
+    shared
+        .tally
+        .record(status, faulted, response.extensions().get::<Attribution>());
     shared.log.record(RequestLogEntry {
         seq,
         method,
@@ -261,6 +274,10 @@ async fn big(
         .and_then(|bytes| bytes.parse().ok())
         .unwrap_or(1 << 20);
     vec![b'x'; bytes].into_response()
+}
+
+async fn counters(State(shared): State<Arc<Shared>>) -> Json<Counters> {
+    Json(shared.tally.snapshot())
 }
 
 async fn list_requests(State(shared): State<Arc<Shared>>) -> Json<Vec<RequestLogEntry>> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use trawl_simulators::RunningServer;
-use trawl_simulators::ratelimit::Quota;
+use trawl_simulators::ratelimit::{Penalty, Quota};
 use trawl_simulators::verkada::{
     self, ApiKey, Clock, Config, DEFAULT_API_KEY, DEFAULT_START, Dataset, ErrorStyle, Order,
     QUARTER, Region, WindowMode,
@@ -533,7 +533,7 @@ async fn the_organisation_quota_and_its_cooldown() {
             requests: 5,
             per: Duration::from_secs(2),
         }],
-        cooldown: Duration::from_secs(1),
+        penalty: Some(Penalty::block(Duration::from_secs(1))),
         ..config()
     })
     .await;
@@ -576,13 +576,13 @@ async fn the_organisation_quota_and_its_cooldown() {
 }
 
 #[tokio::test]
-async fn the_cooldown_refuses_until_its_window_ends() {
+async fn the_cooldown_refuses_until_it_ends() {
     let server = start(Config {
         quotas: vec![Quota {
             requests: 3,
             per: Duration::from_millis(300),
         }],
-        cooldown: Duration::from_secs(1),
+        penalty: Some(Penalty::block(Duration::from_secs(1))),
         ..config()
     })
     .await;
@@ -594,11 +594,11 @@ async fn the_cooldown_refuses_until_its_window_ends() {
         get(&server, &token, &path).await.status(),
         StatusCode::TOO_MANY_REQUESTS
     );
-    // The quota alone would allow again after 300 ms; the cooldown holds until its window ends.
+    // The quota alone would allow again after 300 ms; the cooldown holds for a second.
     tokio::time::sleep(Duration::from_millis(350)).await;
-    let started = server.requests()[0].received_at;
+    let refused_at = server.requests()[3].received_at;
     let status = get(&server, &token, &path).await.status();
-    let at = server.requests().last().unwrap().received_at - started;
+    let at = server.requests().last().unwrap().received_at - refused_at;
     if at < Duration::from_millis(950) {
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     }

@@ -493,7 +493,7 @@ async fn the_quota_counts_refused_requests_unless_told_not_to() {
                 requests: 2,
                 per: Duration::from_millis(1000),
             }],
-            count_limited_requests: count_limited,
+            count_refused_requests: count_limited,
             retry_after_on_429: !count_limited,
             no_search_tokens: vec!["other".into()],
             ..config(3)

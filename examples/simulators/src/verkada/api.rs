@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -14,35 +15,53 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::dataset::{AuditEvent, NOTIFICATION_TYPES};
-use super::{ApiKey, Config, ErrorStyle, Order, WindowMode};
-use crate::ratelimit::{Decision, SlidingQuotas};
+use super::{ApiKey, Config, ErrorStyle, Keyring, Order, WindowMode};
+use crate::counters::Attribution;
+use crate::ratelimit::{Decision, Gate};
 use crate::rng::SplitMix64;
 
 struct Api {
     config: Config,
+    /// Revocations and replacements of the configured keys.
+    keyring: Keyring,
     tokens: Mutex<HashMap<String, Issued>>,
     minted: AtomicU64,
-    quotas: Option<SlidingQuotas>,
-    /// Per organisation: refused until then (the cooldown after a 429).
-    cooling: Mutex<HashMap<String, Instant>>,
-    started: Instant,
+    /// Makes this server's tokens its own: a token of another simulator is unknown here even if
+    /// both minted the same number of tokens.
+    nonce: u64,
+    /// Per organisation: its quotas and the cooldown after a 429.
+    gate: Gate,
 }
 
-/// A token handed out: whose key, and until when it works.
+/// A token handed out: for which key, and until when it works.
 struct Issued {
-    key: usize,
+    key: String,
     expires: Instant,
 }
 
+/// Servers started in this process, to tell their tokens apart.
+static SERVERS: AtomicU64 = AtomicU64::new(0);
+
 pub(super) fn router(config: Config) -> Router {
-    let quotas = (!config.quotas.is_empty()).then(|| SlidingQuotas::new(config.quotas.clone()));
+    let gate = Gate::new(
+        None,
+        &config.quotas,
+        config.penalty,
+        config.count_refused_requests,
+    );
+    let keyring = config.keyring.clone();
+    let clock = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let nonce =
+        clock ^ u64::from(std::process::id()) << 32 ^ SERVERS.fetch_add(1, Ordering::SeqCst);
     let api = Arc::new(Api {
         config,
+        keyring,
         tokens: Mutex::default(),
         minted: AtomicU64::new(0),
-        quotas,
-        cooling: Mutex::default(),
-        started: Instant::now(),
+        nonce,
+        gate,
     });
     Router::new()
         .route("/token", post(token).fallback(method_not_allowed))
@@ -111,50 +130,24 @@ impl Api {
         error.render(self.config.error_style)
     }
 
-    /// The organisation's quota, then its cooldown: a refused request does not count.
+    /// The organisation's quotas and cooldown (a refused request is one the client caused).
     fn admit(&self, org: &str) -> Result<(), ApiError> {
-        let Some(quotas) = &self.quotas else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        let mut cooling = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
-        let too_many = |until: Instant| {
-            let mut error =
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "429", "Too Many Requests");
-            if self.config.retry_after_on_429 {
-                let wait = until.saturating_duration_since(now);
-                error.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
-            }
-            error
-        };
-        if let Some(&until) = cooling.get(org)
-            && now < until
-        {
-            return Err(too_many(until));
-        }
-        match quotas.check(org) {
+        match self.gate.check(org) {
             Decision::Allowed { .. } => Ok(()),
             Decision::Limited { retry_after_secs } => {
-                // Refused for the rest of the current cooldown window (or as long as the quota
-                // says, if that is longer).
-                let cooldown = self.config.cooldown;
-                let mut until = now + std::time::Duration::from_secs(retry_after_secs);
-                if !cooldown.is_zero() {
-                    let elapsed = now.duration_since(self.started).as_nanos();
-                    let step = cooldown.as_nanos();
-                    let next = (elapsed / step + 1) * step;
-                    let window_end = self.started
-                        + std::time::Duration::from_nanos(u64::try_from(next).unwrap_or(u64::MAX));
-                    cooling.insert(org.to_owned(), window_end);
-                    until = until.max(window_end);
+                let mut error =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "429", "Too Many Requests");
+                if self.config.retry_after_on_429 {
+                    error.retry_after = Some(retry_after_secs);
                 }
-                Err(too_many(until))
+                Err(error)
             }
         }
     }
 
-    /// The key behind an `x-verkada-auth` token.
-    fn authenticate(&self, headers: &HeaderMap) -> Result<&ApiKey, ApiError> {
+    /// The key behind an `x-verkada-auth` token, if the token is known, unexpired, its key still
+    /// in force, and (when the request names a key as well) the key it was made for.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<ApiKey, ApiError> {
         let invalid = || self.unauthorized("b7e2", "Invalid token");
         let token = header_str(headers, "x-verkada-auth").ok_or_else(invalid)?;
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -166,7 +159,17 @@ impl Api {
                 "Token expired",
             ));
         }
-        Ok(&self.config.keys[issued.key])
+        if self.config.api_key_must_match_token
+            && header_str(headers, "x-api-key").is_some_and(|given| given != issued.key)
+        {
+            return Err(invalid());
+        }
+        self.key(&issued.key).ok_or_else(invalid)
+    }
+
+    /// The key in force with this text.
+    fn key(&self, given: &str) -> Option<ApiKey> {
+        self.keyring.find(&self.config.keys, given)
     }
 
     /// A 401 for an unknown key or token, with the guessed text or a bare one.
@@ -178,35 +181,37 @@ impl Api {
         }
     }
 
-    fn new_token(&self) -> String {
+    fn new_token(&self, key: &str) -> String {
         let n = self.minted.fetch_add(1, Ordering::SeqCst);
-        let mut rng = SplitMix64::new(0x0076_6572_6b61_6461 ^ n.wrapping_mul(0x9E37_79B9));
+        let key_hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        let mut rng = SplitMix64::new(self.nonce ^ key_hash ^ n.wrapping_mul(0x9E37_79B9));
         (0..4).map(|_| format!("{:016x}", rng.next_u64())).collect()
     }
 }
 
 async fn token(State(api): State<Arc<Api>>, headers: HeaderMap) -> Response {
     let config = &api.config;
-    let key = header_str(&headers, "x-api-key").and_then(|given| {
-        config.keys.iter().position(|key| {
-            key.key == given && (!config.region_bound_keys || key.region == config.region)
-        })
-    });
+    let key = header_str(&headers, "x-api-key")
+        .and_then(|given| api.key(given))
+        .filter(|key| !config.region_bound_keys || key.region == config.region);
     let Some(key) = key else {
         return api.fail(api.unauthorized("7a1b", "Missing or invalid API key"));
     };
-    if let Err(error) = api.admit(&config.keys[key].org) {
-        return api.fail(error);
+    let attribution = Attribution::new(&key.key).token_request();
+    if let Err(error) = api.admit(&key.org) {
+        return attribution.self_caused_429().to(api.fail(error));
     }
-    let token = api.new_token();
+    let token = api.new_token(&key.key);
     api.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(
         token.clone(),
         Issued {
-            key,
+            key: key.key.clone(),
             expires: Instant::now() + config.token_ttl,
         },
     );
-    Json(json!({ "token": token })).into_response()
+    attribution.to(Json(json!({ "token": token })).into_response())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -228,24 +233,25 @@ fn serve(api: &Api, route: Route, uri: &Uri, headers: &HeaderMap) -> Response {
         Ok(key) => key,
         Err(error) => return api.fail(error),
     };
+    let attribution = Attribution::new(&key.key);
     if let Err(error) = api.admit(&key.org) {
-        return api.fail(error);
+        return attribution.self_caused_429().to(api.fail(error));
     }
     let allowed = match route {
         Route::AuditLog => key.audit_log,
         Route::Alerts => key.camera_alerts,
     };
     if !allowed {
-        return api.fail(ApiError::new(
+        return attribution.to(api.fail(ApiError::new(
             StatusCode::FORBIDDEN,
             "f0b1",
             "Forbidden: the API key does not have permission for this endpoint",
-        ));
+        )));
     }
-    match query(api, route, uri) {
+    attribution.to(match query(api, route, uri) {
         Ok(body) => Json(body).into_response(),
         Err(error) => api.fail(error),
-    }
+    })
 }
 
 /// The query's parameters, checked.

@@ -23,8 +23,8 @@ pub use dataset::{
 };
 
 use crate::faults::{Action, Fault};
-use crate::flags::{parse_quota, parse_rate};
-use crate::ratelimit::Quota;
+use crate::flags::{Strictness, parse_quota, parse_rate};
+use crate::ratelimit::{EarlyRetry, Penalty, Quota};
 use crate::server::{self, RunningServer};
 
 /// 2025-09-16T00:00:00Z, the start of the default data (the day of Verkada's sample row).
@@ -78,6 +78,56 @@ impl ApiKey {
             audit_log: true,
             camera_alerts: true,
         }
+    }
+}
+
+/// Changes to the API keys while a simulator runs: a test revokes or replaces a key here, and
+/// every token made for the old key stops working (401). Clones share the changes, so a test
+/// keeps one and puts a clone in [`Config::keyring`]; each server applies them to its own
+/// [`Config::keys`].
+#[derive(Debug, Clone, Default)]
+pub struct Keyring(Arc<Mutex<KeyChanges>>);
+
+#[derive(Debug, Default)]
+struct KeyChanges {
+    revoked: Vec<String>,
+    /// Old key, new key.
+    replaced: Vec<(String, String)>,
+}
+
+impl Keyring {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyChanges> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Revokes `key`: `/token` refuses it and its tokens stop working.
+    pub fn revoke(&self, key: &str) {
+        self.lock().revoked.push(key.to_owned());
+    }
+
+    /// Replaces `old` by `new`, with the same organisation, region and permissions, as an
+    /// administrator rotating a key does: `old` and its tokens stop working.
+    pub fn replace(&self, old: &str, new: &str) {
+        self.lock().replaced.push((old.to_owned(), new.to_owned()));
+    }
+
+    /// The key in force with the text `given`, among `keys` as changed since.
+    pub fn find(&self, keys: &[ApiKey], given: &str) -> Option<ApiKey> {
+        let changes = self.lock();
+        if changes.revoked.iter().any(|k| k == given) {
+            return None;
+        }
+        // Follow the chain of replacements from each configured key to the one in force now.
+        keys.iter().find_map(|key| {
+            let mut current = key.key.as_str();
+            while let Some((_, new)) = changes.replaced.iter().find(|(old, _)| old == current) {
+                current = new;
+            }
+            (current == given).then(|| ApiKey {
+                key: given.to_owned(),
+                ..key.clone()
+            })
+        })
     }
 }
 
@@ -156,8 +206,13 @@ fn system_now() -> i64 {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub dataset: Dataset,
-    /// The keys `/token` accepts.
+    /// The keys `/token` accepts when the server starts.
     pub keys: Vec<ApiKey>,
+    /// The keys in force while the server runs, for a test to revoke or replace one.
+    pub keyring: Keyring,
+    /// A data request that names an API key (`x-api-key`) besides its token is refused (401)
+    /// unless the token was made for that key.
+    pub api_key_must_match_token: bool,
     /// The region this server plays.
     pub region: Region,
     /// A key of another region is refused (401), as on the real regional hosts.
@@ -180,9 +235,13 @@ pub struct Config {
     pub clock: Clock,
     /// Quotas per organisation over sliding windows, every route together; past one, 429.
     pub quotas: Vec<Quota>,
-    /// After a 429, every request of the organisation is refused until the end of the current
-    /// window of this length (Verkada: 5 seconds); zero for none.
-    pub cooldown: Duration,
+    /// After a 429, every request of the organisation is refused for a while (Verkada: "a 5
+    /// second cooldown"); `None` for none.
+    pub penalty: Option<Penalty>,
+    /// Whether requests refused with 429 count against the quotas. **[G]**
+    pub count_refused_requests: bool,
+    /// Fault rules the server starts with (see [`crate::faults`]).
+    pub faults: Vec<Fault>,
     /// Whether a 429 says how long to wait (Verkada does not document one).
     pub retry_after_on_429: bool,
     pub error_style: ErrorStyle,
@@ -193,6 +252,25 @@ pub struct Config {
 }
 
 impl Config {
+    /// Verkada's cooldown: every request in the 5 seconds after a 429 is refused too.
+    pub fn verkada_cooldown() -> Penalty {
+        Penalty::block(Duration::from_secs(5))
+    }
+
+    /// Every unknown resolved against the client: Verkada's quotas and cooldown, refused
+    /// requests counting, a cooldown that starts over when the client comes back early, no
+    /// `Retry-After`, terse 401s, and tokens bound to their key.
+    pub fn pessimistic() -> Self {
+        Self {
+            penalty: Some(Self::verkada_cooldown().early_retry(EarlyRetry::Restarts)),
+            count_refused_requests: true,
+            retry_after_on_429: false,
+            terse_auth_errors: true,
+            api_key_must_match_token: true,
+            ..Self::default()
+        }
+    }
+
     /// Verkada's limits: 300 requests a minute and 25 in any 5 seconds per organisation.
     pub fn verkada_quotas() -> Vec<Quota> {
         vec![
@@ -213,6 +291,8 @@ impl Default for Config {
         Self {
             dataset: Dataset::generate(DEFAULT_START, 24, 8, 600, 7),
             keys: vec![ApiKey::new(DEFAULT_API_KEY, Region::Au)],
+            keyring: Keyring::default(),
+            api_key_must_match_token: true,
             region: Region::Au,
             region_bound_keys: true,
             token_ttl: Duration::from_secs(1800),
@@ -225,7 +305,9 @@ impl Default for Config {
             visibility_delay: 0,
             clock: Clock::system(),
             quotas: Config::verkada_quotas(),
-            cooldown: Duration::from_secs(5),
+            penalty: Some(Config::verkada_cooldown()),
+            count_refused_requests: false,
+            faults: Vec::new(),
             retry_after_on_429: false,
             error_style: ErrorStyle::default(),
             terse_auth_errors: false,
@@ -233,14 +315,18 @@ impl Default for Config {
     }
 }
 
-/// The API's routes, for serving with [`server::start`] or alongside other simulators.
+/// The API's routes, for serving with [`server::start`] or alongside other simulators. The
+/// configuration's [`faults`](Config::faults) apply only through [`start`].
 pub fn router(config: Config) -> Router {
     api::router(config)
 }
 
 /// Starts the simulator on 127.0.0.1 with a random port.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    server::start(router(config)).await
+    let faults = config.faults.clone();
+    let server = server::start(router(config)).await?;
+    server.faults().extend(faults);
+    Ok(server)
 }
 
 /// Command-line settings of this simulator.
@@ -307,6 +393,11 @@ pub struct Args {
     /// Seconds of the cooldown after a 429 (0 for none)
     #[arg(long, default_value_t = 5)]
     pub cooldown: u64,
+    /// Count requests refused with 429 against the quotas
+    #[arg(long)]
+    pub count_refused: bool,
+    #[command(flatten)]
+    pub strictness: Strictness,
     /// Add Retry-After to 429s
     #[arg(long)]
     pub retry_after: bool,
@@ -356,6 +447,8 @@ impl Args {
         Config {
             dataset,
             keys: vec![ApiKey::new(&self.api_key, self.region)],
+            keyring: Keyring::default(),
+            api_key_must_match_token: true,
             region: self.region,
             region_bound_keys: true,
             token_ttl: Duration::from_secs(self.token_ttl.max(1)),
@@ -368,7 +461,22 @@ impl Args {
             visibility_delay: self.visibility_delay.max(0),
             clock: self.now.map_or_else(Clock::system, Clock::fixed),
             quotas,
-            cooldown: Duration::from_secs(self.cooldown),
+            penalty: (self.cooldown > 0).then(|| {
+                Penalty::block(Duration::from_secs(self.cooldown))
+                    .early_retry(self.strictness.early_retry)
+            }),
+            count_refused_requests: self.count_refused,
+            faults: self.strictness.faults(
+                self.seed,
+                Action::json(
+                    429,
+                    &serde_json::json!({"id": "429", "message": "Too Many Requests", "data": null}),
+                ),
+                Action::json(
+                    500,
+                    &serde_json::json!({"id": "500", "message": "Internal Server Error", "data": null}),
+                ),
+            ),
             retry_after_on_429: self.retry_after,
             error_style: if self.python_errors {
                 ErrorStyle::Python
@@ -392,9 +500,11 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write the ground truth to {}", path.display()))?;
         }
     }
+    let faults = config.faults.clone();
     let server = server::start_on(router(config), args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    server.faults().extend(faults);
     if let Some(rate) = args.fail_rate {
         // A quarter of the failures each: a JSON 500 and a gateway's HTML 502, 503 and 504.
         let share = rate / 4.0;

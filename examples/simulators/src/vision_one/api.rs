@@ -16,7 +16,8 @@ use super::dataset::{Item, Stream};
 use super::query::{Filter, Query};
 use super::token::{SkipToken, hash};
 use super::{Config, Order, TOPS, WindowMode};
-use crate::ratelimit::{Decision, SlidingQuotas};
+use crate::counters::Attribution;
+use crate::ratelimit::{Decision, Gate};
 
 const MAX_BODY: u64 = 1 << 20;
 const MAX_QUERY: usize = 2048;
@@ -38,7 +39,7 @@ const ALERT_ORDER_FIELDS: [&str; 6] = [
 
 struct Api {
     config: Config,
-    limiter: Option<SlidingQuotas>,
+    gate: Gate,
     /// Performance mode: how often each repeated `skipToken` has been answered "still searching".
     polls: Mutex<HashMap<String, u32>>,
 }
@@ -51,12 +52,15 @@ enum Route {
 }
 
 pub(super) fn router(config: Config) -> Router {
-    let limiter = (!config.quotas.is_empty()).then(|| {
-        SlidingQuotas::new(config.quotas.clone()).counting_refused(config.count_limited_requests)
-    });
+    let gate = Gate::new(
+        None,
+        &config.quotas,
+        config.penalty,
+        config.count_refused_requests,
+    );
     let api = Arc::new(Api {
         config,
-        limiter,
+        gate,
         polls: Mutex::default(),
     });
     let route = |route: Route| {
@@ -84,6 +88,17 @@ pub(super) fn router(config: Config) -> Router {
 
 impl Api {
     async fn handle(&self, route: Route, uri: &Uri, headers: &HeaderMap) -> Response {
+        let response = self.answer(route, uri, headers).await;
+        // Counted per token once the token is known (a 429 has said so already).
+        match self.known_token(headers) {
+            Some(token) if response.extensions().get::<Attribution>().is_none() => {
+                Attribution::new(token).to(response)
+            }
+            _ => response,
+        }
+    }
+
+    async fn answer(&self, route: Route, uri: &Uri, headers: &HeaderMap) -> Response {
         if let Err(response) = self.admit(route, headers).await {
             return response;
         }
@@ -96,6 +111,19 @@ impl Api {
             Ok(body) => Json(body).into_response(),
             Err(error) => error.into_response(),
         }
+    }
+
+    /// The bearer token, if it is one the API knows.
+    fn known_token<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        let config = &self.config;
+        header_str(headers, header::AUTHORIZATION.as_str())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| {
+                *token == config.token
+                    || config.no_search_tokens.iter().any(|t| t == token)
+                    || config.no_workbench_tokens.iter().any(|t| t == token)
+            })
     }
 
     /// What happens before a request is looked at: size, token, quota, permission, stalls.
@@ -111,26 +139,16 @@ impl Api {
             )
             .into_response());
         }
-        let known = |token: &&str| {
-            *token == config.token
-                || config.no_search_tokens.iter().any(|t| t == token)
-                || config.no_workbench_tokens.iter().any(|t| t == token)
-        };
-        let Some(token) = header_str(headers, header::AUTHORIZATION.as_str())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(known)
-        else {
+        let Some(token) = self.known_token(headers) else {
             return Err(self.auth_error(
                 StatusCode::UNAUTHORIZED,
                 &config.unauthorized_code,
                 "Invalid or missing authentication token",
             ));
         };
-        if let Some(limiter) = &self.limiter
-            && let Decision::Limited {
-                retry_after_secs: retry_after,
-            } = limiter.check(token)
+        if let Decision::Limited {
+            retry_after_secs: retry_after,
+        } = self.gate.check(token)
         {
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -143,7 +161,7 @@ impl Api {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
-            return Err(response);
+            return Err(Attribution::new(token).self_caused_429().to(response));
         }
         let denied = match route {
             Route::Search(_) => config.no_search_tokens.iter().any(|t| t == token),

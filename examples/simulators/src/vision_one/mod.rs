@@ -23,8 +23,8 @@ pub use dataset::{Dataset, Item, PTP_ONLY_HOURS, Stream, parse_iso_millis};
 pub use query::{Filter, Query};
 
 use crate::faults::{Action, Fault};
-use crate::flags::{parse_quota, parse_rate};
-use crate::ratelimit::Quota;
+use crate::flags::{Strictness, parse_quota, parse_rate};
+use crate::ratelimit::{EarlyRetry, Penalty, Quota};
 use crate::server::{self, RunningServer};
 
 /// 2024-10-20T00:00:00Z, the seed's `start_date` and the start of the default dataset.
@@ -79,8 +79,12 @@ pub struct Config {
     /// "At most N requests in any T" per token; past one, 429 `TooManyRequests`.
     pub quotas: Vec<Quota>,
     /// Whether requests refused with 429 count against the quota (so that a client retrying
-    /// too soon keeps itself blocked).
-    pub count_limited_requests: bool,
+    /// too soon keeps itself blocked), as Trend documents for its 60-second window.
+    pub count_refused_requests: bool,
+    /// After a 429 the token is refused for a while, longer if it comes back early. **[G]**
+    pub penalty: Option<Penalty>,
+    /// Fault rules the server starts with (see [`crate::faults`]).
+    pub faults: Vec<Fault>,
     /// Whether a 429 carries `Retry-After` (Trend does not document one).
     pub retry_after_on_429: bool,
     /// `nextLink` names this `scheme://host:port` instead of the one the client used, as a server
@@ -116,7 +120,9 @@ impl Default for Config {
                 requests: 100,
                 per: Duration::from_secs(60),
             }],
-            count_limited_requests: true,
+            count_refused_requests: true,
+            penalty: None,
+            faults: Vec::new(),
             retry_after_on_429: false,
             next_link_base: None,
             alert_page_size: 50,
@@ -130,14 +136,34 @@ impl Default for Config {
     }
 }
 
-/// The API's routes, for serving with [`server::start`] or alongside other simulators.
+impl Config {
+    /// Every unknown resolved against the client: 100 requests a minute per token, refused
+    /// requests counting, no `Retry-After`, and a 60-second block after a 429 that starts over
+    /// if the client comes back early.
+    pub fn pessimistic() -> Self {
+        Self {
+            retry_after_on_429: false,
+            count_refused_requests: true,
+            penalty: Some(
+                Penalty::block(Duration::from_secs(60)).early_retry(EarlyRetry::Restarts),
+            ),
+            ..Self::default()
+        }
+    }
+}
+
+/// The API's routes, for serving with [`server::start`] or alongside other simulators. The
+/// configuration's [`faults`](Config::faults) apply only through [`start`].
 pub fn router(config: Config) -> Router {
     api::router(config)
 }
 
 /// Starts the simulator on 127.0.0.1 with a random port.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    server::start(router(config)).await
+    let faults = config.faults.clone();
+    let server = server::start(router(config)).await?;
+    server.faults().extend(faults);
+    Ok(server)
 }
 
 /// A fault action answering as Vision One does: `{"error": {"code", "message"}}`.
@@ -213,6 +239,11 @@ pub struct Args {
     /// Send Retry-After with 429s
     #[arg(long)]
     retry_after: bool,
+    /// After a 429, refuse the token for SECS seconds
+    #[arg(long, value_name = "SECS")]
+    penalty: Option<u64>,
+    #[command(flatten)]
+    strictness: Strictness,
     /// Write nextLink on this scheme://host:port instead of the one the client used
     #[arg(long, value_name = "ORIGIN")]
     next_link_base: Option<String>,
@@ -262,7 +293,15 @@ impl Args {
                 (false, true) => defaults.quotas,
                 (false, false) => self.quotas,
             },
-            count_limited_requests: !self.limited_requests_do_not_count,
+            count_refused_requests: !self.limited_requests_do_not_count,
+            penalty: self.penalty.map(|secs| {
+                Penalty::block(Duration::from_secs(secs)).early_retry(self.strictness.early_retry)
+            }),
+            faults: self.strictness.faults(
+                self.seed,
+                too_many_requests(None),
+                error_action(500, "InternalServerError", "Internal server error"),
+            ),
             retry_after_on_429: self.retry_after,
             next_link_base: self.next_link_base,
             alert_page_size: self.alert_page_size.max(1),
@@ -287,9 +326,11 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write the ground truth to {}", path.display()))?;
         }
     }
+    let faults = config.faults.clone();
     let server = server::start_on(router(config), port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{port}"))?;
+    server.faults().extend(faults);
     if let Some(rate) = fail_rate {
         server.faults().push(Fault::with_probability(
             rate,

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Config, Order, WindowMode};
-use crate::ratelimit::{Decision, RateLimiter, SlidingQuotas};
+use crate::counters::Attribution;
+use crate::ratelimit::{Decision, Gate};
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -21,18 +22,17 @@ const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 struct Api {
     config: Config,
-    limiter: Option<RateLimiter>,
-    quotas: Option<SlidingQuotas>,
+    gate: Gate,
 }
 
 pub(super) fn router(config: Config) -> Router {
-    let limiter = config.rate_limit_per_minute.map(RateLimiter::new);
-    let quotas = (!config.quotas.is_empty()).then(|| SlidingQuotas::new(config.quotas.clone()));
-    let api = Arc::new(Api {
-        config,
-        limiter,
-        quotas,
-    });
+    let gate = Gate::new(
+        config.rate_limit_per_minute,
+        &config.quotas,
+        config.penalty,
+        config.count_refused_requests,
+    );
+    let api = Arc::new(Api { config, gate });
     let siem = get(siem).fallback(method_not_allowed);
     Router::new()
         .route("/v1/siem/{from}/{to}", siem.clone())
@@ -54,28 +54,27 @@ async fn siem(
     };
 
     let mut limit_headers = HeaderMap::new();
-    if let Some(limiter) = &api.limiter {
-        limit_headers.insert(LIMIT, limiter.limit().into());
+    if let Some(per_minute) = api.gate.per_minute() {
+        limit_headers.insert(LIMIT, per_minute.into());
     }
-    // Checked in turn: a request one limit refuses does not count against the next.
-    let checks: [&dyn Fn() -> Option<Decision>; 2] = [
-        &|| api.limiter.as_ref().map(|limiter| limiter.check(token)),
-        &|| api.quotas.as_ref().map(|quotas| quotas.check(token)),
-    ];
-    for decision in checks.iter().filter_map(|check| check()) {
-        match decision {
-            Decision::Allowed { remaining } => {
+    match api.gate.check(token) {
+        Decision::Allowed { remaining } => {
+            if api.gate.limits() {
                 limit_headers.insert(REMAINING, remaining.into());
             }
-            Decision::Limited { retry_after_secs } => {
-                limit_headers.insert(REMAINING, 0.into());
-                if config.retry_after_on_429 {
-                    limit_headers.insert(header::RETRY_AFTER, retry_after_secs.into());
-                    limit_headers.insert(RESET, (unix_now() + retry_after_secs).into());
-                }
-                let body = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
-                return (limit_headers, body).into_response();
+        }
+        Decision::Limited { retry_after_secs } => {
+            let attribution = Attribution::new(token).self_caused_429();
+            if config.bare_429 {
+                return attribution.to(StatusCode::TOO_MANY_REQUESTS.into_response());
             }
+            limit_headers.insert(REMAINING, 0.into());
+            if config.retry_after_on_429 {
+                limit_headers.insert(header::RETRY_AFTER, retry_after_secs.into());
+                limit_headers.insert(RESET, (unix_now() + retry_after_secs).into());
+            }
+            let body = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too Many Attempts.");
+            return attribution.to((limit_headers, body).into_response());
         }
     }
 
@@ -83,7 +82,7 @@ async fn siem(
         Ok(page) => Json(page).into_response(),
         Err(error) => error.into_response(),
     };
-    (limit_headers, response).into_response()
+    Attribution::new(token).to((limit_headers, response).into_response())
 }
 
 /// Returns the bearer token on success. Laravel's order: a missing or unknown token is 401 before

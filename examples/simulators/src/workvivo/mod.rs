@@ -6,10 +6,14 @@
 mod api;
 mod dataset;
 
+use std::time::Duration;
+
 use axum::Router;
 
 pub use dataset::{Dataset, Event, NO_REAL_USER_HOURS};
 
+use crate::faults::Fault;
+use crate::ratelimit::{EarlyRetry, Penalty, Quota};
 use crate::server::{self, RunningServer};
 
 /// 2024-09-01T00:00:00Z, the start of the default dataset.
@@ -59,6 +63,15 @@ pub struct Config {
     pub quotas: Vec<crate::ratelimit::Quota>,
     /// Whether a rate-limited 429 carries `Retry-After` (clients must cope without it).
     pub retry_after_on_429: bool,
+    /// A rate-limited 429 is bare: no body, no `Retry-After`, no `X-RateLimit-*` headers (what a
+    /// gateway in front of the app might send). **[G]**
+    pub bare_429: bool,
+    /// After a 429 the token is refused for a while, longer if it comes back early. **[G]**
+    pub penalty: Option<Penalty>,
+    /// Whether requests refused with 429 count against the quota. **[G]**
+    pub count_refused_requests: bool,
+    /// Fault rules the server starts with (see [`crate::faults`]).
+    pub faults: Vec<Fault>,
     pub retention: Option<Retention>,
     /// When set, a window longer than this many days is rejected with 400.
     pub max_window_days: Option<u32>,
@@ -78,6 +91,10 @@ impl Default for Config {
             rate_limit_per_minute: None,
             quotas: Vec::new(),
             retry_after_on_429: true,
+            bare_429: false,
+            penalty: None,
+            count_refused_requests: false,
+            faults: Vec::new(),
             retention: None,
             max_window_days: None,
             unscoped_tokens: Vec::new(),
@@ -85,12 +102,43 @@ impl Default for Config {
     }
 }
 
-/// The API's routes, for serving with [`server::start`] or alongside other simulators.
+/// Workvivo publishes no rate limit; this is the guess a strict run enforces: 60 requests a
+/// minute per token (Laravel's `throttle:60,1`, the framework's default for APIs). **[G]**
+pub fn undeclared_quota() -> Quota {
+    Quota {
+        requests: 60,
+        per: Duration::from_secs(60),
+    }
+}
+
+impl Config {
+    /// Every unknown resolved against the client: the undeclared quota counted over a sliding
+    /// minute, refused requests counting, a bare 429, and a 60-second block after one that
+    /// starts over if the client comes back early.
+    pub fn pessimistic() -> Self {
+        Self {
+            quotas: vec![undeclared_quota()],
+            retry_after_on_429: false,
+            bare_429: true,
+            penalty: Some(
+                Penalty::block(Duration::from_secs(60)).early_retry(EarlyRetry::Restarts),
+            ),
+            count_refused_requests: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The API's routes, for serving with [`server::start`] or alongside other simulators. The
+/// configuration's [`faults`](Config::faults) apply only through [`start`].
 pub fn router(config: Config) -> Router {
     api::router(config)
 }
 
 /// Starts the simulator on 127.0.0.1 with a random port.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    server::start(router(config)).await
+    let faults = config.faults.clone();
+    let server = server::start(router(config)).await?;
+    server.faults().extend(faults);
+    Ok(server)
 }

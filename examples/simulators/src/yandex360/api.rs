@@ -16,7 +16,8 @@ use serde_json::{Map, Value, json};
 use super::dataset::{Event, MAIL_TYPES, Stream};
 use super::time::parse_query_time;
 use super::{Config, ErrorBody, LastToken, WindowMode};
-use crate::ratelimit::{Decision, RateLimiter, SlidingQuotas};
+use crate::counters::Attribution;
+use crate::ratelimit::{Decision, Gate};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_PAGE_SIZE: usize = 100;
@@ -30,18 +31,20 @@ const UNAUTHENTICATED: u32 = 16;
 
 struct Api {
     config: Config,
-    limiter: Option<RateLimiter>,
-    quotas: Option<SlidingQuotas>,
+    gate: Gate,
     next_request: AtomicU64,
 }
 
 pub(super) fn router(config: Config) -> Router {
-    let limiter = config.rate_limit_per_minute.map(RateLimiter::new);
-    let quotas = (!config.quotas.is_empty()).then(|| SlidingQuotas::new(config.quotas.clone()));
+    let gate = Gate::new(
+        config.rate_limit_per_minute,
+        &config.quotas,
+        config.penalty,
+        config.count_refused_requests,
+    );
     let api = Arc::new(Api {
         config,
-        limiter,
-        quotas,
+        gate,
         next_request: AtomicU64::new(1),
     });
     Router::new()
@@ -99,7 +102,13 @@ async fn audit_log(
     if let Ok(value) = HeaderValue::from_str(&format!("sim-{request_id:08}")) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    response
+    // Counted per token once the token is known (a 429 has said so already).
+    match authenticate(&api.config, &headers) {
+        Ok(token) if response.extensions().get::<Attribution>().is_none() => {
+            Attribution::new(token).to(response)
+        }
+        _ => response,
+    }
 }
 
 fn handle(
@@ -159,30 +168,23 @@ fn authenticate<'a>(config: &Config, headers: &'a HeaderMap) -> Result<&'a str, 
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHENTICATED, "Unauthenticated"))
 }
 
-/// A 429 when a limit refuses the request. Limits are checked in turn: a request one refuses does
-/// not count against the next.
+/// A 429 when the token is over a quota or blocked after an earlier 429.
 fn rate_limit(api: &Api, token: &str) -> Option<Response> {
-    let checks: [&dyn Fn() -> Option<Decision>; 2] = [
-        &|| api.limiter.as_ref().map(|limiter| limiter.check(token)),
-        &|| api.quotas.as_ref().map(|quotas| quotas.check(token)),
-    ];
-    for decision in checks.iter().filter_map(|check| check()) {
-        if let Decision::Limited { retry_after_secs } = decision {
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                RESOURCE_EXHAUSTED,
-                "Too many requests",
-            )
-            .render(api.config.error_body);
-            if api.config.retry_after_on_429 {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, retry_after_secs.into());
-            }
-            return Some(response);
-        }
+    let Decision::Limited { retry_after_secs } = api.gate.check(token) else {
+        return None;
+    };
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        RESOURCE_EXHAUSTED,
+        "Too many requests",
+    )
+    .render(api.config.error_body);
+    if api.config.retry_after_on_429 {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, retry_after_secs.into());
     }
-    None
+    Some(Attribution::new(token).self_caused_429().to(response))
 }
 
 /// A page token: the query's fingerprint, the last event served and how many pages were.

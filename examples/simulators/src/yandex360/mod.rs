@@ -11,7 +11,7 @@ mod dataset;
 mod time;
 
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use axum::Router;
@@ -20,8 +20,8 @@ pub use dataset::{DISK_TYPES, Dataset, Event, MAIL_TYPES, ORG_ID, Stream};
 pub use time::{parse_query_time, rfc3339_millis, rfc3339_seconds};
 
 use crate::faults::{Action, Fault};
-use crate::flags::{parse_quota, parse_rate};
-use crate::ratelimit::Quota;
+use crate::flags::{Strictness, parse_quota, parse_rate};
+use crate::ratelimit::{EarlyRetry, Penalty, Quota};
 use crate::server::{self, RunningServer};
 
 /// 2025-06-01T00:00:00Z, the start of the default dataset, in milliseconds.
@@ -97,8 +97,15 @@ pub struct Config {
     pub rate_limit_per_minute: Option<u32>,
     /// Quotas over sliding windows per token ("at most N in any T"); past one, 429.
     pub quotas: Vec<Quota>,
-    /// Whether a 429 carries `Retry-After`. **[G]** Default: no.
+    /// Whether a 429 carries `Retry-After`. **[G]** Default: no. Without it, and with
+    /// [`ErrorBody::Empty`], a 429 is bare.
     pub retry_after_on_429: bool,
+    /// After a 429 the token is refused for a while, longer if it comes back early. **[G]**
+    pub penalty: Option<Penalty>,
+    /// Whether requests refused with 429 count against the quota. **[G]**
+    pub count_refused_requests: bool,
+    /// Fault rules the server starts with (see [`crate::faults`]).
+    pub faults: Vec<Fault>,
     pub retention: Option<Retention>,
     /// When set, a page token leading past this many pages of one query is refused with 400, as
     /// an expired one would be. **[S]**: clients restart deep queries; the real limit is unknown.
@@ -124,20 +131,54 @@ impl Default for Config {
             rate_limit_per_minute: None,
             quotas: Vec::new(),
             retry_after_on_429: false,
+            penalty: None,
+            count_refused_requests: false,
+            faults: Vec::new(),
             retention: None,
             max_page_depth: None,
         }
     }
 }
 
-/// The API's routes, for serving with [`server::start`] or alongside other simulators.
+/// Yandex 360 publishes no rate limit for the audit log; this is the guess a strict run
+/// enforces: 100 requests a minute per token. **[G]**
+pub fn undeclared_quota() -> Quota {
+    Quota {
+        requests: 100,
+        per: Duration::from_secs(60),
+    }
+}
+
+impl Config {
+    /// Every unknown resolved against the client: the undeclared quota over a sliding minute,
+    /// refused requests counting, a bare 429 (no body, no `Retry-After`), and a 60-second block
+    /// after one that starts over if the client comes back early.
+    pub fn pessimistic() -> Self {
+        Self {
+            quotas: vec![undeclared_quota()],
+            retry_after_on_429: false,
+            error_body: ErrorBody::Empty,
+            penalty: Some(
+                Penalty::block(Duration::from_secs(60)).early_retry(EarlyRetry::Restarts),
+            ),
+            count_refused_requests: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// The API's routes, for serving with [`server::start`] or alongside other simulators. The
+/// configuration's [`faults`](Config::faults) apply only through [`start`].
 pub fn router(config: Config) -> Router {
     api::router(config)
 }
 
 /// Starts the simulator on 127.0.0.1 with a random port.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    server::start(router(config)).await
+    let faults = config.faults.clone();
+    let server = server::start(router(config)).await?;
+    server.faults().extend(faults);
+    Ok(server)
 }
 
 /// Command-line settings of this simulator.
@@ -194,9 +235,20 @@ pub struct Args {
     /// Answer 429 past N requests in any window of a duration, e.g. 5/1s or 100/60s (repeatable)
     #[arg(long = "quota", value_name = "N/DURATION", value_parser = parse_quota)]
     quotas: Vec<Quota>,
+    /// Enforce the quota Yandex 360 does not publish, guessed as 100 a minute per token
+    #[arg(long)]
+    undeclared_quota: bool,
     /// Send Retry-After with rate-limited 429s
     #[arg(long)]
     retry_after: bool,
+    /// After a 429, refuse the token for SECS seconds
+    #[arg(long, value_name = "SECS")]
+    penalty: Option<u64>,
+    /// Count requests refused with 429 against the quota
+    #[arg(long)]
+    count_refused: bool,
+    #[command(flatten)]
+    strictness: Strictness,
     /// Never return events older than N days before now
     #[arg(long, value_name = "N")]
     retention_days: Option<u32>,
@@ -257,16 +309,39 @@ pub async fn serve(args: Args) -> anyhow::Result<()> {
         last_token: args.last_token,
         error_body: args.error_body,
         rate_limit_per_minute: args.rate_limit_per_minute,
-        quotas: args.quotas,
+        quotas: if args.undeclared_quota {
+            let mut quotas = args.quotas;
+            quotas.push(undeclared_quota());
+            quotas
+        } else {
+            args.quotas
+        },
         retry_after_on_429: args.retry_after,
+        penalty: args.penalty.map(|secs| {
+            Penalty::block(Duration::from_secs(secs)).early_retry(args.strictness.early_retry)
+        }),
+        count_refused_requests: args.count_refused,
+        faults: args.strictness.faults(
+            args.seed,
+            // As the default error body: nothing but the status.
+            Action::Status {
+                status: 429,
+                body: String::new(),
+                content_type: "application/json".to_owned(),
+                retry_after: None,
+            },
+            Action::html(500),
+        ),
         retention: args
             .retention_days
             .map(|days| Retention { days, now_ms: now }),
         max_page_depth: args.max_page_depth,
     };
+    let faults = config.faults.clone();
     let server = server::start_on(router(config), args.port)
         .await
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    server.faults().extend(faults);
     if let Some(rate) = args.fail_rate {
         server
             .faults()
