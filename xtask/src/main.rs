@@ -58,7 +58,7 @@ fn main() -> Result<()> {
                  demo           run trawl against the bundled Workvivo simulator\n  \
                  test           build connectors, then run tests, clippy and rustfmt checks\n  \
                  bench          measure release builds against raw baselines (--quick: a smaller\n                 \
-                 version, --runs N); results in xtask/bench-results.md"
+                 version, --runs N, --only SCENARIO); results in xtask/bench-results.md"
             );
             match task.as_str() {
                 "" | "help" | "--help" | "-h" => Ok(()),
