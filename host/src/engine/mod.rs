@@ -867,7 +867,8 @@ fn lock_scope(staging_dir: &std::path::Path) -> Result<std::fs::File, Option<std
     Ok(file)
 }
 
-/// Staging files no checkpoint refers to are leftovers of windows already committed.
+/// Staging files no checkpoint refers to are leftovers of windows already committed; folders are
+/// sorted runs of a run that was killed while it sorted a window.
 fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -878,7 +879,9 @@ fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
         .collect();
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_file() && !wanted.contains(&path) {
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        } else if path.is_file() && !wanted.contains(&path) {
             let _ = std::fs::remove_file(&path);
         }
     }
