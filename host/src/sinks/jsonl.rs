@@ -97,6 +97,10 @@ impl LineFile {
         let mut file = open_file(path).map_err(io)?;
         let mut len = file.metadata().map_err(io)?.len();
         let mut needs_newline = false;
+        // A file shorter than its position was cut or replaced by someone else: its position is
+        // recorded again before the first append (see `claim`), or a later cut would be measured
+        // from a length this file never had.
+        let recorded = committed.is_some_and(|committed| len >= committed.len);
         match committed {
             Some(committed) => {
                 let mut cut = false;
@@ -141,7 +145,7 @@ impl LineFile {
             len,
             pending: Vec::new(),
             needs_newline,
-            recorded: committed.is_some(),
+            recorded,
             unsynced: false,
             dir_unsynced: !existed,
         })

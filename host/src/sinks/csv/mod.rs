@@ -111,7 +111,7 @@ impl CsvSink {
         let key = absolute_key(path);
         let mut len = file.metadata().map_err(io)?.len();
         let mut columns = read_header(&mut file, path)?;
-        let recorded = committed.is_some();
+        let mut recorded = committed.is_some();
         // Content without a position: someone else's (trawl records a position before it first
         // writes to a file).
         let mut adopted = committed
@@ -136,6 +136,14 @@ impl CsvSink {
                 if len == 0 {
                     columns.clear();
                 }
+            }
+            if !same_file || len < committed.len {
+                // The recorded position is not this file's: the file was replaced (a widening
+                // rewrite whose position never landed holds only checkpointed rows) or cut short.
+                // Its position is recorded again before anything is appended, as for a file with
+                // none: otherwise rows appended by a run that dies before its checkpoint would
+                // stay, as the position says nothing about them, and be written again.
+                recorded = false;
             }
             if !same_file {
                 adopted = len > 0;
@@ -619,6 +627,40 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches(",2\r\n").count(), 1, "{text}");
         assert!(!text.contains(",3"));
+    }
+
+    #[test]
+    fn rows_after_a_widening_whose_position_was_lost_are_cut_off_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let checkpointed = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
+        // A widening rewrite, then the run dies before the rewrite's position is recorded.
+        let wider = [record("2", 0, r#"{"id":2,"real_user":"x"}"#)];
+        sink.prepare(&wider).unwrap().ready();
+        drop(sink);
+        let rewritten = std::fs::read_to_string(&path).unwrap();
+
+        // The next run takes the rewritten file as it is; its first rows claim a position first.
+        let mut sink = CsvSink::open(&path, Some(checkpointed.clone()), options()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        let claimed = sink.prepare(&wider).unwrap().ready();
+        assert_eq!(
+            claimed.len(),
+            1,
+            "the file's new position is recorded first"
+        );
+        assert_eq!(claimed[0].len, rewritten.len() as u64);
+        sink.append(&wider).unwrap();
+        sink.sync().unwrap();
+        drop(sink);
+
+        // That run dies before its checkpoint: the rerun cuts its rows off, to be written once.
+        let mut sink = CsvSink::open(&path, Some(claimed[0].clone()), options()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        write(&mut sink, &wider);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(",2,").count(), 1, "{text}");
     }
 
     #[test]
