@@ -305,7 +305,9 @@ pub async fn run_stream(
         stream: stream.name.clone(),
         output: output.key(),
     };
-    // One run at a time per stream and output (cron jobs can overlap): held until this returns.
+    // One run at a time writes an output, whatever its state folder, and one at a time pulls a
+    // stream into it (cron jobs can overlap): both held until this returns.
+    let _output_lock = output.lock()?;
     let _lock = lock_scope(&state.staging_dir(&scope)).map_err(|error| match error {
         Some(source) => RunError::Staging {
             path: state.staging_dir(&scope),
@@ -840,31 +842,11 @@ fn worker_outcome<E>(
 /// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another
 /// process holds it. The lock goes when the file is dropped, or when the process dies.
 fn lock_scope(staging_dir: &std::path::Path) -> Result<std::fs::File, Option<std::io::Error>> {
-    let path = staging_dir.with_extension("lock");
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(Some)?;
+    match crate::files::try_lock_file(&staging_dir.with_extension("lock")) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(None),
+        Err(error) => Err(Some(error)),
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Some)?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock only reads the descriptor, which `file` keeps open for as long as the
-        // lock is meant to last.
-        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if taken != 0 {
-            let error = std::io::Error::last_os_error();
-            return Err(match error.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => None,
-                _ => Some(error),
-            });
-        }
-    }
-    Ok(file)
 }
 
 /// Staging files no checkpoint refers to are leftovers of windows already committed; folders are

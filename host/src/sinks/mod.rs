@@ -237,6 +237,26 @@ pub enum SinkError {
         printable_excerpt(id, 256)
     )]
     EventTime { id: String, event_time: i64 },
+    #[error(
+        "another trawl run is writing {output} right now (it holds {}); two at once would write \
+         records twice or cut off each other's. This run stops before fetching anything; nothing \
+         changed",
+        .lock.display()
+    )]
+    Busy { output: String, lock: PathBuf },
+    #[error("cannot lock {}, which keeps two trawl runs from writing {output} at once: {source}", .lock.display())]
+    Lock {
+        output: String,
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Held while a run writes an output: no other trawl run writes it meanwhile, whatever state
+/// folder it uses. Released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: std::fs::File,
 }
 
 /// The committed positions of an output's files, by file key (absolute path), as the state
@@ -362,6 +382,46 @@ impl OutputSpec {
                 }
             }
             OutputSpec::Stdout { .. } => "standard output".to_string(),
+        }
+    }
+
+    /// The file whose lock stands for this output (see [`lock`](Self::lock)): next to a CSV or
+    /// JSON Lines file, `.<file name>.trawl.lock`; next to per-day files, `.<base name>.trawl.lock`.
+    /// A file of its own rather than the output: a CSV header is widened by replacing the file,
+    /// which would drop a lock held on the file itself, and per-day files come and go.
+    pub fn lock_path(&self) -> Option<PathBuf> {
+        let beside = |dir: &Path, name: &str| dir.join(format!(".{name}.trawl.lock"));
+        match self {
+            OutputSpec::Csv { path, .. } | OutputSpec::Jsonl { path } => {
+                let name = path.file_name()?.to_string_lossy();
+                Some(beside(path.parent().unwrap_or(Path::new("")), &name))
+            }
+            OutputSpec::DailyJsonl {
+                directory,
+                base_name,
+                ..
+            } => Some(beside(directory, base_name)),
+            OutputSpec::Stdout { .. } => None,
+        }
+    }
+
+    /// Locks the output for this run, or fails with [`SinkError::Busy`] at once when another
+    /// trawl run writes it. Standard output needs no lock (`None`).
+    pub fn lock(&self) -> Result<Option<OutputLock>, SinkError> {
+        let Some(lock) = self.lock_path() else {
+            return Ok(None);
+        };
+        match crate::files::try_lock_file(&lock) {
+            Ok(Some(file)) => Ok(Some(OutputLock { _file: file })),
+            Ok(None) => Err(SinkError::Busy {
+                output: self.location(),
+                lock,
+            }),
+            Err(source) => Err(SinkError::Lock {
+                output: self.location(),
+                lock,
+                source,
+            }),
         }
     }
 
@@ -510,6 +570,44 @@ mod tests {
         };
         assert_eq!(stdout.key(), "-");
         assert_eq!(stdout.location(), "standard output");
+    }
+
+    #[test]
+    fn one_run_at_a_time_writes_an_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = OutputSpec::Jsonl {
+            path: dir.path().join("log/events.jsonl"),
+        };
+        let held = csv.lock().unwrap().expect("a file output has a lock");
+        let busy = csv.lock().unwrap_err().to_string();
+        assert!(busy.contains("another trawl run is writing"), "{busy}");
+        assert!(busy.contains("events.jsonl"), "{busy}");
+        // The lock is a file of its own, owner-only, kept after the run.
+        let lock = dir.path().join("log/.events.jsonl.trawl.lock");
+        assert_eq!(csv.lock_path().unwrap(), lock);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&lock).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        drop(held);
+        assert!(lock.exists());
+        assert!(csv.lock().unwrap().is_some());
+
+        // Per-day files: one lock for the folder and base name, whatever the day.
+        let days = daily(dir.path().to_str().unwrap());
+        let held = days.lock().unwrap();
+        assert_eq!(
+            days.lock_path().unwrap(),
+            dir.path().join(".mail_audit.trawl.lock")
+        );
+        assert!(matches!(days.lock(), Err(SinkError::Busy { .. })));
+        drop(held);
+        let stdout = OutputSpec::Stdout {
+            format: StdoutFormat::Jsonl,
+        };
+        assert!(stdout.lock().unwrap().is_none());
     }
 
     #[test]
