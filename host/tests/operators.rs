@@ -86,3 +86,32 @@ async fn two_runs_with_their_own_state_never_write_one_output_at_once() {
     let _ = DAY;
     let _ = ids;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_run_again_without_its_state_writes_nothing_twice() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let first = setup.run(&["2024-09-01", "2024-09-01"]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let day_one = setup.expected_ids(DEFAULT_START, DEFAULT_START + DAY);
+    assert_eq!(ids(&setup.output()), day_one);
+
+    // The state folder is gone: the same range again leaves the output as it was.
+    std::fs::remove_dir_all(setup.dir.path().join("state")).unwrap();
+    let again = setup.run(&["2024-09-01", "2024-09-01"]).await;
+    let message = stderr(&again);
+    assert!(again.status.success(), "{message}");
+    assert_eq!(ids(&setup.output()), day_one, "{message}");
+    assert!(
+        message.contains(&format!("{} already written, skipped", day_one.len())),
+        "{message}"
+    );
+
+    // Without its state again, a wider range: what the output lacks is fetched, once.
+    std::fs::remove_dir_all(setup.dir.path().join("state")).unwrap();
+    let wider = setup.run(&["2024-09-01", "2024-09-02"]).await;
+    assert!(wider.status.success(), "{}", stderr(&wider));
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, DEFAULT_START + 2 * DAY)
+    );
+}

@@ -27,7 +27,7 @@ use crate::capabilities::Capabilities;
 use crate::connector_text::printable_excerpt;
 use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputSpec, SinkError, TimeLocation};
+use crate::sinks::{OutputSpec, SinkError, TimeLocation, Written};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
 use commit::{CommitOutcome, Committer};
 use fetch::{Fetched, Shared};
@@ -368,7 +368,25 @@ pub async fn run_stream(
     remove_orphaned_staging(&staging_dir, &progress);
     let planned = schedule(range, &plan_against, &progress, stream.max_window);
 
-    let sink = output.open(state.output_positions(&output.file_prefix())?)?;
+    let positions = state.output_positions(&output.file_prefix())?;
+    // Records this state folder does not account for: the output is new to it (the folder was
+    // deleted, or another one wrote the file) or held someone else's content when it was first
+    // written. A range run skips those it holds, read after an interrupted append is cut off.
+    let foreign = positions.is_empty() || positions.values().any(|position| position.adopted);
+    let sink = output.open(positions)?;
+    let written = match (&request, &stream.time_field) {
+        (RangeRequest::Explicit(range), Some(field)) if foreign => {
+            let written = output.written_between(&time_location(field), range.start, range.end)?;
+            if !written.is_empty() {
+                tracing::info!(stream = %stream.name, output = %output.location(),
+                    records = written.len(),
+                    "the output already holds records of this range that this state folder has \
+                     no checkpoint for; the same records fetched again are not written twice");
+            }
+            written
+        }
+        _ => Written::default(),
+    };
     let horizon = overlap.max(MIN_REMEMBER_MS);
     let encoder = sink.encoder();
     let committer = Committer {
@@ -388,6 +406,7 @@ pub async fn run_stream(
         sort_chunk_bytes: context.options.sort_chunk_bytes,
         scratch: staging_dir.clone(),
         seed_boundary,
+        written,
         tally: Default::default(),
         pending: Vec::new(),
         pending_since: None,

@@ -70,6 +70,8 @@ pub(super) struct LineFile {
     /// The state store holds a position for this file, or has been given one by
     /// [`claim`](Self::claim).
     recorded: bool,
+    /// The file held someone else's content before trawl first wrote to it.
+    adopted: bool,
     /// Bytes were written since the last fsync.
     unsynced: bool,
     /// The file was created by this run and its folder not fsynced since.
@@ -101,6 +103,9 @@ impl LineFile {
         // recorded again before the first append (see `claim`), or a later cut would be measured
         // from a length this file never had.
         let recorded = committed.is_some_and(|committed| len >= committed.len);
+        // Content without a position is someone else's (trawl records one before it first
+        // writes): a run with a range then skips the records the file holds.
+        let adopted = committed.map_or(len > 0, |committed| committed.adopted);
         match committed {
             Some(committed) => {
                 let mut cut = false;
@@ -146,6 +151,7 @@ impl LineFile {
             pending: Vec::new(),
             needs_newline,
             recorded,
+            adopted,
             unsynced: false,
             dir_unsynced: !existed,
         })
@@ -163,8 +169,7 @@ impl LineFile {
             output: self.key.clone(),
             len: self.len,
             header: None,
-            // Per-line files are only ever appended to (and cut back to trawl's own checkpoint).
-            adopted: false,
+            adopted: self.adopted,
         }
     }
 

@@ -11,7 +11,7 @@ mod stdout;
 
 pub use self::csv::{CsvOptions, CsvSink, ExtraColumn};
 pub use self::daily::DailySink;
-pub use self::existing::{Newest, TimeLocation};
+pub use self::existing::{Newest, TimeLocation, Written};
 pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
