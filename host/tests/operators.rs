@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::{DAY, HOUR, Setup, ids, run_command, run_to_end, stderr};
 use trawl_simulators::faults::{Action, Fault};
@@ -23,7 +23,7 @@ fn elsewhere(setup: &Setup, folder: &Path, output: &Path, args: &[&str]) -> std:
     command
 }
 
-fn contents(path: &PathBuf) -> Vec<u8> {
+fn contents(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_default()
 }
 
@@ -83,8 +83,6 @@ async fn two_runs_with_their_own_state_never_write_one_output_at_once() {
         requests_before,
         "the second run sent a request"
     );
-    let _ = DAY;
-    let _ = ids;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,6 +108,39 @@ async fn a_range_run_again_without_its_state_writes_nothing_twice() {
     std::fs::remove_dir_all(setup.dir.path().join("state")).unwrap();
     let wider = setup.run(&["2024-09-01", "2024-09-02"]).await;
     assert!(wider.status.success(), "{}", stderr(&wider));
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, DEFAULT_START + 2 * DAY)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_added_by_hand_is_never_cut_off() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let first = setup.run(&["2024-09-01", "2024-09-01"]).await;
+    assert!(first.status.success(), "{}", stderr(&first));
+    let written = std::fs::read(setup.output()).unwrap();
+
+    // A killed run leaves rows past the checkpoint; a rerun cuts only those. Here the rows past
+    // it are someone's note, added by hand after a run whose checkpoint then went missing: the
+    // state folder is the one that wrote the file, its position just short of the end.
+    let mut by_hand = written.clone();
+    by_hand.extend_from_slice(b"a note,added,by hand\r\n");
+    std::fs::write(setup.output(), &by_hand).unwrap();
+    let requests_before = setup.simulator.requests().len();
+    let again = setup.run(&["2024-09-01", "2024-09-02"]).await;
+    let message = stderr(&again);
+    assert_eq!(again.status.code(), Some(2), "{message}");
+    assert!(message.contains("22 bytes after the"), "{message}");
+    assert!(message.contains("trawl did not write them"), "{message}");
+    assert!(message.contains("truncate -s"), "{message}");
+    assert_eq!(std::fs::read(setup.output()).unwrap(), by_hand);
+    assert_eq!(setup.simulator.requests().len(), requests_before);
+
+    // The user moves the note away: the run goes on, every record once.
+    std::fs::write(setup.output(), &written).unwrap();
+    let last = setup.run(&["2024-09-01", "2024-09-02"]).await;
+    assert!(last.status.success(), "{}", stderr(&last));
     assert_eq!(
         ids(&setup.output()),
         setup.expected_ids(DEFAULT_START, DEFAULT_START + 2 * DAY)

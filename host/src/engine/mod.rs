@@ -209,6 +209,12 @@ impl WindowError {
 }
 
 impl RunError {
+    /// Whether the user must look at something before a rerun can help: the output holds bytes
+    /// trawl did not write where it would cut them off. Nothing was fetched.
+    pub fn needs_the_user(&self) -> bool {
+        matches!(self, RunError::Sink(SinkError::NotTrawls { .. }))
+    }
+
     /// Whether the vendor refused the credentials: other streams would be refused alike.
     pub fn is_unauthorized(&self) -> bool {
         matches!(
@@ -373,7 +379,7 @@ pub async fn run_stream(
     // deleted, or another one wrote the file) or held someone else's content when it was first
     // written. A range run skips those it holds, read after an interrupted append is cut off.
     let foreign = positions.is_empty() || positions.values().any(|position| position.adopted);
-    let sink = output.open(positions)?;
+    let sink = output.open(positions, &state.journal_dir())?;
     let written = match (&request, &stream.time_field) {
         (RangeRequest::Explicit(range), Some(field)) if foreign => {
             let written = output.written_between(&time_location(field), range.start, range.end)?;

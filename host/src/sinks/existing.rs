@@ -207,6 +207,9 @@ impl Written {
     }
 }
 
+/// What is handed each record a file holds: its event time and its (column, cell) pairs.
+type EachRecord<'e> = dyn FnMut(i64, &mut dyn Iterator<Item = (&str, &str)>) + 'e;
+
 /// The day (since the epoch) of a `<base>_<YYYY-MM-DD>...` file.
 fn file_day(path: &Path, base_name: &str) -> Option<i64> {
     let name = path.file_name()?.to_str()?;
@@ -222,7 +225,7 @@ fn for_each_csv_row(
     path: &Path,
     time: &TimeLocation,
     ignore: &[&str],
-    each: &mut dyn FnMut(i64, &mut dyn Iterator<Item = (&str, &str)>),
+    each: &mut EachRecord<'_>,
 ) -> Result<(), SinkError> {
     if !path.is_file() {
         return Ok(());
@@ -266,7 +269,7 @@ fn for_each_csv_row(
 fn for_each_json_line(
     path: &Path,
     time: &TimeLocation,
-    each: &mut dyn FnMut(i64, &mut dyn Iterator<Item = (&str, &str)>),
+    each: &mut EachRecord<'_>,
 ) -> Result<(), SinkError> {
     if !path.is_file() {
         return Ok(());

@@ -6,6 +6,7 @@ mod csv;
 mod daily;
 mod existing;
 mod flatten;
+mod journal;
 mod jsonl;
 mod stdout;
 
@@ -244,12 +245,45 @@ pub enum SinkError {
         .lock.display()
     )]
     Busy { output: String, lock: PathBuf },
+    #[error(
+        "{path} holds {extra} bytes after the {checkpointed} that trawl checkpointed, and {}. \
+         trawl cuts off only what it appended itself and did not checkpoint (a run stopped \
+         before its checkpoint), so this run stops before any request; nothing changed. Look \
+         at them with `tail -c +{} {}`. If they are yours, move them to another file; if the \
+         file should end where trawl checkpointed it (after a power cut, the rest may be trawl's \
+         own unfinished append), cut it with `truncate -s {checkpointed} {}`. Then run again: \
+         what was cut is fetched again",
+        not_trawls(*.extra, *.trawls),
+        .checkpointed + 1,
+        .path.display(),
+        .path.display()
+    )]
+    NotTrawls {
+        path: PathBuf,
+        checkpointed: u64,
+        extra: u64,
+        /// How many of them, from the first, trawl appended.
+        trawls: u64,
+    },
     #[error("cannot lock {}, which keeps two trawl runs from writing {output} at once: {source}", .lock.display())]
     Lock {
         output: String,
         lock: PathBuf,
         source: std::io::Error,
     },
+}
+
+/// What [`SinkError::NotTrawls`] says of the bytes past a checkpoint.
+fn not_trawls(extra: u64, trawls: u64) -> String {
+    if trawls == 0 {
+        "trawl did not write them (or cannot tell that it did)".into()
+    } else {
+        format!(
+            "only the first {trawls} of them are what trawl appended before it stopped; the {} \
+             after those are not trawl's",
+            extra - trawls
+        )
+    }
 }
 
 /// Held while a run writes an output: no other trawl run writes it meanwhile, whatever state
@@ -425,28 +459,44 @@ impl OutputSpec {
         }
     }
 
-    /// Opens the output, cutting off anything past the committed positions (see [`Sink`]).
-    pub fn open(&self, mut committed: Committed) -> Result<Box<dyn Sink>, SinkError> {
+    /// Opens the output, cutting off what trawl appended past the committed positions and did
+    /// not checkpoint (see [`Sink`]); `journals` is the folder where appends are noted until they
+    /// are checkpointed.
+    pub fn open(
+        &self,
+        mut committed: Committed,
+        journals: &Path,
+    ) -> Result<Box<dyn Sink>, SinkError> {
         match self {
             OutputSpec::Csv { path, options } => Ok(Box::new(CsvSink::open(
                 path,
                 committed.remove(&absolute_key(path)),
                 options.clone(),
+                journals,
             )?)),
             OutputSpec::Jsonl { path } => Ok(Box::new(JsonlSink::open(
                 path,
                 committed.get(&absolute_key(path)),
+                journals,
             )?)),
             OutputSpec::DailyJsonl {
                 directory,
                 base_name,
                 extension,
             } => Ok(Box::new(DailySink::open(
-                directory, base_name, extension, committed,
+                directory, base_name, extension, committed, journals,
             )?)),
             OutputSpec::Stdout { format } => Ok(Box::new(StdoutSink::new(*format))),
         }
     }
+}
+
+/// Where unit tests keep the notes of what sinks append: one folder for the whole test binary
+/// (each file's notes are named after its absolute path).
+#[cfg(test)]
+pub(crate) fn test_journals() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 /// A file's identity in the state store: its absolute path, even before the file exists.
@@ -614,7 +664,7 @@ mod tests {
     fn the_state_store_finds_every_day_file_and_nothing_for_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let spec = daily(dir.path().to_str().unwrap());
-        let mut sink = spec.open(Committed::new()).unwrap();
+        let mut sink = spec.open(Committed::new(), test_journals()).unwrap();
         let day = 86_400_000;
         let batch = [
             jsonl::tests::record("1", day, "{}"),
