@@ -39,7 +39,8 @@ pub(crate) fn try_lock_file(path: &Path) -> std::io::Result<Option<std::fs::File
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        // Not through a link someone put in its place: trawl opens its own file or none.
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let file = options.open(path)?;
     match file.try_lock() {
