@@ -117,6 +117,19 @@ impl CsvSink {
         let key = absolute_key(path);
         let journal = AppendJournal::new(journals, &key);
         let mut len = file.metadata().map_err(io)?.len();
+        if committed.is_none() && len > 0 && journal.vouched(&mut file, 0, len).map_err(io)? == len
+        {
+            // All of it is what trawl wrote to a new file before its first position was recorded
+            // (the header goes in just before): nothing of it was checkpointed.
+            tracing::info!(
+                path = %path.display(),
+                bytes = len,
+                "cutting off what an interrupted run appended and never checkpointed"
+            );
+            file.set_len(0).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            len = 0;
+        }
         let mut columns = read_header(&mut file, path)?;
         let mut recorded = committed.is_some();
         // Content without a position: someone else's (trawl records a position before it first
@@ -710,6 +723,27 @@ mod tests {
         write(&mut sink, &wider);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches(",2,").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_new_file_killed_before_its_first_position_landed_is_still_trawls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        let batch = [record("1", 0, r#"{"id":1}"#)];
+        // The header is written as the batch is prepared; the run dies before the position that
+        // prepare returned is recorded.
+        sink.prepare(&batch).unwrap().ready();
+        drop(sink);
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        let sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(!sink.adopted, "a file trawl created is not someone else's");
+        // Someone else's file without a position is kept as it is.
+        std::fs::write(&path, "id\r\n7\r\n").unwrap();
+        let sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        assert!(sink.adopted);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "id\r\n7\r\n");
     }
 
     #[test]
