@@ -7,9 +7,10 @@
 //! (in bounded memory), drops those already delivered, filters, caps and appends to the output.
 //! Every few milliseconds it makes the output durable once and checkpoints the windows appended
 //! since the last time, with the output's new length, in one transaction. When
-//! an output is opened, bytes past its checkpointed length (written by a run that died before
-//! checkpointing them) are cut off. So a crash at any point neither loses a record nor writes one
-//! twice, and the output is in event-time order across windows.
+//! an output is opened, bytes past its checkpointed length that a run noted it appended (and died
+//! before checkpointing) are cut off; bytes trawl did not write stop the run instead. So a crash
+//! at any point neither loses a record nor writes one twice, and the output is in event-time
+//! order across windows.
 
 mod commit;
 mod fetch;

@@ -248,6 +248,9 @@ fn for_each_csv_row(
         match reader.read_record(&mut row) {
             Ok(true) => {}
             Ok(false) => return Ok(()),
+            // A row that cannot be read (cut short by a crash of another tool) is passed over;
+            // a file that cannot be read stops the run.
+            Err(error) if error.is_io_error() => return Err(existing(error)),
             Err(_) => continue,
         }
         let Some(at) = row

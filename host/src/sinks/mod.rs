@@ -300,9 +300,10 @@ pub type Committed = HashMap<String, OutputPosition>;
 /// An output that records can be appended to, exactly once.
 ///
 /// Each file a sink writes has a position in the state store. When a sink opens a file whose
-/// length is past its committed position, the excess was written by a run that stopped before
-/// checkpointing it, and is cut off before anything is appended. Standard output has no position
-/// and cannot be cut back: exactly once holds for files only.
+/// length is past its committed position, the excess is cut off before anything is appended if
+/// it is what a run that stopped before checkpointing it noted it appended (see `journal`), and
+/// stops the run otherwise. Standard output has no position and cannot be cut back: exactly once
+/// holds for files only.
 pub trait Sink: Send {
     /// Gets ready to take `batch` (see [`Prepared`]). The engine calls it for each batch of a
     /// window before it appends any of them.
