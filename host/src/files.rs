@@ -27,13 +27,8 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// removing a lock file while another process waits to open it would let two hold "the" lock),
 /// or `Ok(None)` when another process holds it. The lock goes when the file is dropped, or when
 /// the process dies, however it dies.
+/// Its folder must exist.
 pub(crate) fn try_lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
-    if let Some(parent) = path
-        .parent()
-        .filter(|parent| !parent.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)?;
-    }
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
     #[cfg(unix)]

@@ -868,6 +868,9 @@ fn worker_outcome<E>(
 /// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another
 /// process holds it. The lock goes when the file is dropped, or when the process dies.
 fn lock_scope(staging_dir: &std::path::Path) -> Result<std::fs::File, Option<std::io::Error>> {
+    if let Some(parent) = staging_dir.parent() {
+        std::fs::create_dir_all(parent).map_err(Some)?;
+    }
     match crate::files::try_lock_file(&staging_dir.with_extension("lock")) {
         Ok(Some(file)) => Ok(file),
         Ok(None) => Err(None),

@@ -446,17 +446,23 @@ impl OutputSpec {
         let Some(lock) = self.lock_path() else {
             return Ok(None);
         };
+        let failed = |source| SinkError::Lock {
+            output: self.location(),
+            lock: lock.clone(),
+            source,
+        };
+        // The output's folder is made here, before the sink would: durably, as the sink does,
+        // so that it survives a power cut with the files the state store says it holds.
+        if let Some(folder) = lock.parent() {
+            jsonl::create_dir_durably(folder).map_err(failed)?;
+        }
         match crate::files::try_lock_file(&lock) {
             Ok(Some(file)) => Ok(Some(OutputLock { _file: file })),
             Ok(None) => Err(SinkError::Busy {
                 output: self.location(),
                 lock,
             }),
-            Err(source) => Err(SinkError::Lock {
-                output: self.location(),
-                lock,
-                source,
-            }),
+            Err(source) => Err(failed(source)),
         }
     }
 
