@@ -23,6 +23,28 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive lock on the file at `path` (created owner-only if missing, never removed:
+/// removing a lock file while another process waits to open it would let two hold "the" lock),
+/// or `Ok(None)` when another process holds it. The lock goes when the file is dropped, or when
+/// the process dies, however it dies.
+/// Its folder must exist.
+pub(crate) fn try_lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Not through a link someone put in its place: trawl opens its own file or none.
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    }
+}
+
 /// Reads `path` whole if it is a regular file of at most `max_bytes`, following a symbolic link
 /// to one. Anything else is refused without reading it: a FIFO (opened without blocking, so that
 /// a FIFO with no writer cannot hang trawl), a device such as `/dev/zero` (which never ends), a

@@ -270,6 +270,45 @@ async fn windows_committed_together_can_each_widen_a_csv_header() {
     assert_eq!(csv::Reader::from_path(&path).unwrap().records().count(), 12);
 }
 
+/// A window whose records are more than one sort chunk spills its sort to disk, even when it is
+/// the stream's first and only page and nothing was staged before it.
+#[tokio::test]
+async fn a_first_page_bigger_than_a_sort_chunk_is_committed() {
+    let (_runtime, connector) = hostile(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    let output = OutputSpec::Csv {
+        path: path.clone(),
+        options: CsvOptions {
+            extra_columns: vec![],
+            leading_columns: vec!["start".into()],
+            timezone: jiff::tz::TimeZone::UTC,
+            named_by_user: true,
+        },
+    };
+    let context = RunContext {
+        identity: "hostile".into(),
+        connector: connector.clone(),
+        capabilities: capabilities(&connector, None),
+        params: request("widen").params,
+        profile: "default".into(),
+        state: StateStore::in_memory().unwrap(),
+        // Every record is more than a chunk: each window is sorted in runs on disk.
+        options: RunOptions {
+            sort_chunk_bytes: 1,
+            ..RunOptions::default()
+        },
+    };
+    let stream = connector.info().streams[1].clone();
+    let range = RangeRequest::Explicit(Interval::new(0, 3_000));
+    let summary = engine::run_stream(&context, &stream, range, &output)
+        .await
+        .unwrap();
+    assert_eq!(summary.windows_committed, 3);
+    assert_eq!(summary.tally.records, 3);
+    assert_eq!(csv::Reader::from_path(&path).unwrap().records().count(), 3);
+}
+
 #[tokio::test]
 async fn compiled_connectors_are_cached() {
     let cache = tempfile::tempdir().unwrap();

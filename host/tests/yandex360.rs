@@ -105,12 +105,17 @@ fn iso_day(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).unwrap().to_string()[..10].to_string()
 }
 
-/// Every file in a folder, by name, as lines (an absent folder has none).
+/// Every file in a folder, by name, as lines (an absent folder has none), but the lock that keeps
+/// two runs from writing the stream's files at once.
 fn files(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return BTreeMap::new();
     };
     entries
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            !name.to_string_lossy().ends_with(".trawl.lock")
+        })
         .map(|entry| {
             let entry = entry.unwrap();
             let text = std::fs::read_to_string(entry.path()).unwrap();

@@ -39,6 +39,15 @@ impl Failure {
             message: message.to_string(),
         }
     }
+
+    /// A stream's run that failed: bad input (exit code 2) when the user has to act first.
+    fn stream(error: engine::RunError) -> Self {
+        if error.needs_the_user() {
+            Failure::input(error)
+        } else {
+            Failure::run(error)
+        }
+    }
 }
 
 /// Storage quota per connector and profile unless the config says otherwise.
@@ -309,6 +318,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
 
     let mut incomplete = Vec::new();
     let (mut done, mut failed, mut not_started) = (Vec::new(), Vec::new(), Vec::new());
+    let mut needs_the_user = false;
     for (stream, settings) in &streams {
         let now = clock.now();
         let start = args.start.as_ref().or(args.start_flag.as_ref());
@@ -326,8 +336,9 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         let stream_started = Instant::now();
         let summary = match engine::run_stream(&context, stream, request, output).await {
             Ok(summary) => summary,
-            Err(error) if streams.len() == 1 => return Err(Failure::run(error)),
+            Err(error) if streams.len() == 1 => return Err(Failure::stream(error)),
             Err(error) => {
+                needs_the_user |= error.needs_the_user();
                 // One stream failing does not keep the others from their data, unless the vendor
                 // refused the credentials, which the others share.
                 eprintln!("error: {error}");
@@ -388,7 +399,11 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         if !done.is_empty() {
             message.push_str(&format!("; completed: {}", done.join(", ")));
         }
-        return Err(Failure::run(message));
+        return Err(if needs_the_user {
+            Failure::input(message)
+        } else {
+            Failure::run(message)
+        });
     }
     Ok(())
 }

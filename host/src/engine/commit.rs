@@ -12,7 +12,7 @@ use super::filter::RecordFilter;
 use super::ids::{self, MAX_REMEMBERED_IDS};
 use super::order::{self, Runs, Sorted};
 use super::staging::StagedRecord;
-use crate::sinks::{Newest, OutputRecord, Prepared, Sink, flatten};
+use crate::sinks::{Newest, OutputRecord, Prepared, Sink, Written, flatten};
 use crate::state::{Interval, Scope, StateStore, WindowCommit};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,9 @@ pub(super) struct Committer {
     pub tally: Tally,
     /// The newest records of an output another tool wrote, which the first run fetches again.
     pub seed_boundary: Option<Newest>,
+    /// Records the output held before this run that this state has no checkpoint for, in the
+    /// run's range: fetched again, they are not written twice.
+    pub written: Written,
     /// Windows appended to the output and not checkpointed yet, oldest first.
     pub pending: Vec<Appended>,
     /// When the oldest of them was appended.
@@ -296,7 +299,10 @@ impl Committer {
     /// Whether `record` goes out, given the cap's `remaining` (counted down for each record kept).
     /// Deterministic, so that passes over the same records choose the same ones.
     fn choose(&self, record: &OutputRecord, remaining: &mut Option<u64>) -> Choice {
-        if self.seen.contains(&record.id) || self.is_seed_record(record) {
+        if self.seen.contains(&record.id)
+            || self.is_seed_record(record)
+            || self.written.contains(record.event_time, &record.json)
+        {
             return Choice::Duplicate;
         }
         if !self.filter.matches(&record.json) {

@@ -7,9 +7,10 @@
 //! (in bounded memory), drops those already delivered, filters, caps and appends to the output.
 //! Every few milliseconds it makes the output durable once and checkpoints the windows appended
 //! since the last time, with the output's new length, in one transaction. When
-//! an output is opened, bytes past its checkpointed length (written by a run that died before
-//! checkpointing them) are cut off. So a crash at any point neither loses a record nor writes one
-//! twice, and the output is in event-time order across windows.
+//! an output is opened, bytes past its checkpointed length that a run noted it appended (and died
+//! before checkpointing) are cut off; bytes trawl did not write stop the run instead. So a crash
+//! at any point neither loses a record nor writes one twice, and the output is in event-time
+//! order across windows.
 
 mod commit;
 mod fetch;
@@ -27,7 +28,7 @@ use crate::capabilities::Capabilities;
 use crate::connector_text::printable_excerpt;
 use crate::runtime::wit::{FetchError, Param, StreamInfo};
 use crate::runtime::{CallError, Connector};
-use crate::sinks::{OutputSpec, SinkError, TimeLocation};
+use crate::sinks::{OutputSpec, SinkError, TimeLocation, Written};
 use crate::state::{Interval, Scope, StateError, StateStore, WindowProgress};
 use commit::{CommitOutcome, Committer};
 use fetch::{Fetched, Shared};
@@ -209,6 +210,12 @@ impl WindowError {
 }
 
 impl RunError {
+    /// Whether the user must look at something before a rerun can help: the output holds bytes
+    /// trawl did not write where it would cut them off. Nothing was fetched.
+    pub fn needs_the_user(&self) -> bool {
+        matches!(self, RunError::Sink(SinkError::NotTrawls { .. }))
+    }
+
     /// Whether the vendor refused the credentials: other streams would be refused alike.
     pub fn is_unauthorized(&self) -> bool {
         matches!(
@@ -316,7 +323,9 @@ pub async fn run_stream(
         stream: stream.name.clone(),
         output: output.key(),
     };
-    // One run at a time per stream and output (cron jobs can overlap): held until this returns.
+    // One run at a time writes an output, whatever its state folder, and one at a time pulls a
+    // stream into it (cron jobs can overlap): both held until this returns.
+    let _output_lock = output.lock()?;
     let _lock = lock_scope(&state.staging_dir(&scope)).map_err(|error| match error {
         Some(source) => RunError::Staging {
             path: state.staging_dir(&scope),
@@ -384,7 +393,25 @@ pub async fn run_stream(
         density.clone(),
     );
 
-    let sink = output.open(state.output_positions(&output.file_prefix())?)?;
+    let positions = state.output_positions(&output.file_prefix())?;
+    // Records this state folder does not account for: the output is new to it (the folder was
+    // deleted, or another one wrote the file) or held someone else's content when it was first
+    // written. A range run skips those it holds, read after an interrupted append is cut off.
+    let foreign = positions.is_empty() || positions.values().any(|position| position.adopted);
+    let sink = output.open(positions, &state.journal_dir())?;
+    let written = match (&request, &stream.time_field) {
+        (RangeRequest::Explicit(range), Some(field)) if foreign => {
+            let written = output.written_between(&time_location(field), range.start, range.end)?;
+            if !written.is_empty() {
+                tracing::info!(stream = %stream.name, output = %output.location(),
+                    records = written.len(),
+                    "the output already holds records of this range that this state folder has \
+                     no checkpoint for; the same records fetched again are not written twice");
+            }
+            written
+        }
+        _ => Written::default(),
+    };
     let horizon = overlap.max(MIN_REMEMBER_MS);
     let encoder = sink.encoder();
     let committer = Committer {
@@ -404,6 +431,7 @@ pub async fn run_stream(
         sort_chunk_bytes: context.options.sort_chunk_bytes,
         scratch: staging_dir.clone(),
         seed_boundary,
+        written,
         tally: Default::default(),
         pending: Vec::new(),
         pending_since: None,
@@ -868,34 +896,18 @@ fn worker_outcome<E>(
 /// Takes the lock of a scope (a file next to its staging folder), or `Err(None)` when another
 /// process holds it. The lock goes when the file is dropped, or when the process dies.
 fn lock_scope(staging_dir: &std::path::Path) -> Result<std::fs::File, Option<std::io::Error>> {
-    let path = staging_dir.with_extension("lock");
-    if let Some(parent) = path.parent() {
+    if let Some(parent) = staging_dir.parent() {
         std::fs::create_dir_all(parent).map_err(Some)?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(Some)?;
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: flock only reads the descriptor, which `file` keeps open for as long as the
-        // lock is meant to last.
-        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if taken != 0 {
-            let error = std::io::Error::last_os_error();
-            return Err(match error.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => None,
-                _ => Some(error),
-            });
-        }
+    match crate::files::try_lock_file(&staging_dir.with_extension("lock")) {
+        Ok(Some(file)) => Ok(file),
+        Ok(None) => Err(None),
+        Err(error) => Err(Some(error)),
     }
-    Ok(file)
 }
 
-/// Staging files no checkpoint refers to are leftovers of windows already committed.
+/// Staging files no checkpoint refers to are leftovers of windows already committed; folders are
+/// sorted runs of a run that was killed while it sorted a window.
 fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -906,7 +918,9 @@ fn remove_orphaned_staging(dir: &std::path::Path, progress: &[WindowProgress]) {
         .collect();
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_file() && !wanted.contains(&path) {
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(&path);
+        } else if path.is_file() && !wanted.contains(&path) {
             let _ = std::fs::remove_file(&path);
         }
     }

@@ -49,7 +49,7 @@ pub fn sort(
         if chunk_size >= chunk_bytes {
             let dir = match &dir {
                 Some(dir) => dir,
-                None => dir.insert(tempfile::tempdir_in(scratch)?),
+                None => dir.insert(scratch_dir(scratch)?),
             };
             runs.push(write_run(dir.path(), runs.len(), &mut chunk)?);
             chunk_size = 0;
@@ -67,6 +67,14 @@ pub fn sort(
             Ok(Sorted::OnDisk(Runs { runs, _dir: dir }))
         }
     }
+}
+
+/// A temporary folder for a window's sorted runs inside `scratch`, which is made first: a window
+/// whose only page is bigger than a chunk spills before anything of its stream was staged, when
+/// the stream's staging folder does not exist yet.
+fn scratch_dir(scratch: &Path) -> io::Result<tempfile::TempDir> {
+    std::fs::create_dir_all(scratch)?;
+    tempfile::tempdir_in(scratch)
 }
 
 /// About what `record` takes in memory, counted against a chunk's size.
@@ -297,8 +305,13 @@ mod tests {
         assert!(matches!(in_memory, Sorted::InMemory(_)));
         assert_eq!(keys(&in_memory), expected);
         // Bigger than a chunk: to runs on disk, even with nothing staged.
-        let on_disk = sort(&none, 0, page, 1, dir.path()).unwrap();
+        let on_disk = sort(&none, 0, page.clone(), 1, dir.path()).unwrap();
         assert!(matches!(on_disk, Sorted::OnDisk(_)));
         assert_eq!(keys(&on_disk), expected);
+        // Nothing staged means no staging folder yet: the runs' folder is made where it belongs.
+        let scratch = dir.path().join("staging").join("stream");
+        let on_disk = sort(&none, 0, page, 1, &scratch).unwrap();
+        assert_eq!(keys(&on_disk), expected);
+        assert!(scratch.is_dir());
     }
 }

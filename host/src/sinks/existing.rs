@@ -5,7 +5,7 @@
 use super::flatten::flatten;
 use super::{OutputSpec, SinkError};
 use crate::event_time::{TimeEncoding, parse_time};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
@@ -77,6 +77,228 @@ impl OutputSpec {
             OutputSpec::Stdout { .. } => Ok(None),
         }
     }
+}
+
+/// The records an output already holds within a span of event time, each by its time and a
+/// digest of its fields, so that the same records fetched again are recognised. For a run with a
+/// range when this state folder has no checkpoint for the output (it was deleted, or another one
+/// wrote the file): what the file holds is not written twice, what it lacks is.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// Event time and [`fingerprint`]; 24 bytes a record, for the range's records only.
+    records: HashSet<(i64, [u8; 16])>,
+    /// The earliest and latest event time among them.
+    span: Option<(i64, i64)>,
+}
+
+impl Written {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether the record with this event time and JSON text is one of them.
+    pub fn contains(&self, time: i64, json: &str) -> bool {
+        match self.span {
+            Some((first, last)) if (first..=last).contains(&time) => {}
+            _ => return false,
+        }
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str(json) else {
+            return false;
+        };
+        let cells = flatten(&object);
+        let digest = fingerprint(
+            cells
+                .iter()
+                .map(|(name, cell)| (name.as_str(), cell.as_str())),
+        );
+        self.records.contains(&(time, digest))
+    }
+
+    fn insert(&mut self, time: i64, cells: &mut dyn Iterator<Item = (&str, &str)>) {
+        self.records.insert((time, fingerprint(cells)));
+        self.span = Some(match self.span {
+            Some((first, last)) => (first.min(time), last.max(time)),
+            None => (time, time),
+        });
+    }
+}
+
+/// A digest of a record's non-empty cells in column order: a CSV row (an empty cell is a field
+/// the record lacks) and the record it was made of give the same one.
+fn fingerprint<'a, 'b>(cells: impl Iterator<Item = (&'a str, &'b str)>) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut cells: Vec<(&'a str, &'b str)> = cells.filter(|(_, cell)| !cell.is_empty()).collect();
+    cells.sort_unstable();
+    let mut digest = Sha256::new();
+    for (name, cell) in cells {
+        // Lengths first, so that no two lists of cells hash the same text.
+        digest.update((name.len() as u64).to_le_bytes());
+        digest.update(name.as_bytes());
+        digest.update((cell.len() as u64).to_le_bytes());
+        digest.update(cell.as_bytes());
+    }
+    let full = digest.finalize();
+    let mut short = [0u8; 16];
+    short.copy_from_slice(&full[..16]);
+    short
+}
+
+impl OutputSpec {
+    /// The records the output's files hold with an event time in `from..to` (milliseconds),
+    /// read with the stream's time field. Rows that cannot be read are passed over.
+    pub fn written_between(
+        &self,
+        time: &TimeLocation,
+        from: i64,
+        to: i64,
+    ) -> Result<Written, SinkError> {
+        let mut written = Written::default();
+        let mut offer = written.inserter(from, to);
+        match self {
+            OutputSpec::Csv { path, options } => {
+                let ignore: Vec<&str> = options
+                    .extra_columns
+                    .iter()
+                    .map(|column| column.name())
+                    .collect();
+                for_each_csv_row(path, time, &ignore, &mut offer)?;
+            }
+            OutputSpec::Jsonl { path } => for_each_json_line(path, time, &mut offer)?,
+            OutputSpec::DailyJsonl {
+                directory,
+                base_name,
+                extension,
+            } => {
+                let day_ms = 86_400_000;
+                let first_day = from.div_euclid(day_ms);
+                let last_day = (to - 1).div_euclid(day_ms);
+                for file in day_files(directory, base_name, extension) {
+                    let Some(day) = file_day(&file, base_name) else {
+                        continue;
+                    };
+                    if (first_day..=last_day).contains(&day) {
+                        for_each_json_line(&file, time, &mut offer)?;
+                    }
+                }
+            }
+            OutputSpec::Stdout { .. } => {}
+        }
+        drop(offer);
+        Ok(written)
+    }
+}
+
+impl Written {
+    /// Inserts the records it is handed whose event time is in `from..to`.
+    fn inserter(
+        &mut self,
+        from: i64,
+        to: i64,
+    ) -> impl FnMut(i64, &mut dyn Iterator<Item = (&str, &str)>) + '_ {
+        move |at, cells| {
+            if (from..to).contains(&at) {
+                self.insert(at, cells);
+            }
+        }
+    }
+}
+
+/// What is handed each record a file holds: its event time and its (column, cell) pairs.
+type EachRecord<'e> = dyn FnMut(i64, &mut dyn Iterator<Item = (&str, &str)>) + 'e;
+
+/// The day (since the epoch) of a `<base>_<YYYY-MM-DD>...` file.
+fn file_day(path: &Path, base_name: &str) -> Option<i64> {
+    let name = path.file_name()?.to_str()?;
+    let date = name.strip_prefix(base_name)?.strip_prefix('_')?.get(..10)?;
+    let date: jiff::civil::Date = date.parse().ok()?;
+    let midnight = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp();
+    Some(midnight.as_millisecond().div_euclid(86_400_000))
+}
+
+/// Hands each readable row of a CSV file, with its event time, to `each` as (column, cell)
+/// pairs, less the `ignore`d columns.
+fn for_each_csv_row(
+    path: &Path,
+    time: &TimeLocation,
+    ignore: &[&str],
+    each: &mut EachRecord<'_>,
+) -> Result<(), SinkError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let existing = |error: ::csv::Error| SinkError::Existing {
+        path: path.to_path_buf(),
+        line: 1,
+        message: error.to_string(),
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .map_err(existing)?;
+    let header = reader.headers().map_err(existing)?.clone();
+    let Some(time_column) = header.iter().position(|column| column == time.path) else {
+        return Ok(());
+    };
+    let mut row = ::csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut row) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            // A row that cannot be read (cut short by a crash of another tool) is passed over;
+            // a file that cannot be read stops the run.
+            Err(error) if error.is_io_error() => return Err(existing(error)),
+            Err(_) => continue,
+        }
+        let Some(at) = row
+            .get(time_column)
+            .and_then(|cell| parse_time(cell, time.encoding))
+        else {
+            continue;
+        };
+        let mut cells = header
+            .iter()
+            .zip(row.iter())
+            .filter(|(column, _)| !ignore.contains(column));
+        each(at, &mut cells);
+    }
+}
+
+/// Hands each line of a JSON Lines file that is a JSON object with an event time to `each`, as
+/// its flattened (column, cell) pairs.
+fn for_each_json_line(
+    path: &Path,
+    time: &TimeLocation,
+    each: &mut EachRecord<'_>,
+) -> Result<(), SinkError> {
+    if !path.is_file() {
+        return Ok(());
+    }
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    for line in BufReader::new(file).lines() {
+        let line = line.map_err(io_error(path))?;
+        let Ok(serde_json::Value::Object(object)) = serde_json::from_str(&line) else {
+            continue;
+        };
+        let cells = flatten(&object);
+        let Some(at) = cells
+            .iter()
+            .find(|(name, _)| *name == time.path)
+            .and_then(|(_, cell)| parse_time(cell, time.encoding))
+        else {
+            continue;
+        };
+        each(
+            at,
+            &mut cells
+                .iter()
+                .map(|(name, cell)| (name.as_str(), cell.as_str())),
+        );
+    }
+    Ok(())
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SinkError + '_ {
@@ -238,6 +460,80 @@ mod tests {
         ]
         .into();
         assert!(!newest.contains(&other));
+    }
+
+    #[test]
+    fn records_written_in_a_range_are_recognised_by_their_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("siem_data.csv");
+        std::fs::write(
+            &path,
+            "local_timestamp,created_at_timestamp,id,note\r\n\
+             2025-06-08 09:07:21 JST,1749336563,7,\r\n\
+             2025-06-08 09:07:22 JST,1749336564,8,\"a, b\"\r\n\
+             2025-06-08 09:07:23 JST,1749336999,9,\r\n",
+        )
+        .unwrap();
+        let spec = OutputSpec::Csv {
+            path,
+            options: CsvOptions {
+                extra_columns: vec![ExtraColumn::LocalTimestamp],
+                leading_columns: vec![],
+                timezone: jiff::tz::TimeZone::UTC,
+                named_by_user: true,
+            },
+        };
+        let time = location("created_at_timestamp", TimeEncoding::EpochSeconds);
+        // The third row is outside the range: not read into memory.
+        let written = spec
+            .written_between(&time, 1_749_336_563_000, 1_749_336_565_000)
+            .unwrap();
+        assert_eq!(written.len(), 2);
+        // The records as fetched again: members in any order, a missing member an empty cell.
+        assert!(written.contains(
+            1_749_336_563_000,
+            r#"{"id":7,"created_at_timestamp":1749336563}"#
+        ));
+        assert!(written.contains(
+            1_749_336_564_000,
+            r#"{"note":"a, b","created_at_timestamp":1749336564,"id":8}"#
+        ));
+        // Another record at the same time, or the same at another, is not.
+        assert!(!written.contains(
+            1_749_336_564_000,
+            r#"{"note":"a, c","created_at_timestamp":1749336564,"id":8}"#
+        ));
+        assert!(!written.contains(
+            1_749_336_999_000,
+            r#"{"id":9,"created_at_timestamp":1749336999}"#
+        ));
+
+        // Per-day files: only the days of the range are read.
+        let days = OutputSpec::DailyJsonl {
+            directory: dir.path().to_path_buf(),
+            base_name: "mail".into(),
+            extension: "log".into(),
+        };
+        std::fs::write(
+            dir.path().join("mail_2025-04-22.log"),
+            "{\"date\": \"2025-04-22T23:59:59Z\", \"uniqId\": \"1\"}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("mail_2025-04-23.log"),
+            "{\"date\": \"2025-04-23T00:00:01Z\", \"uniqId\": \"2\"}\n",
+        )
+        .unwrap();
+        let time = location("date", TimeEncoding::Rfc3339);
+        let april_23 = 1_745_366_400_000;
+        let written = days
+            .written_between(&time, april_23, april_23 + 86_400_000)
+            .unwrap();
+        assert_eq!(written.len(), 1);
+        assert!(written.contains(
+            april_23 + 1000,
+            r#"{"uniqId":"2","date":"2025-04-23T00:00:01Z"}"#
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`LineFile`] is the append-only file underneath, shared with the per-day output: it does the
 //! crash recovery on open and keeps the file's position.
 
+use super::journal::AppendJournal;
 use super::{OutputRecord, Prepared, Sink, SinkError, absolute_key};
 use crate::files::sync_dir;
 use crate::state::OutputPosition;
@@ -21,11 +22,15 @@ pub struct JsonlSink {
 
 impl JsonlSink {
     /// Opens `path` for appending. `committed` is the position the state store holds for it: bytes
-    /// past it come from a run that crashed before its checkpoint and are cut off (see
-    /// [`LineFile::open`]).
-    pub fn open(path: &Path, committed: Option<&OutputPosition>) -> Result<Self, SinkError> {
+    /// past it that a run appended and did not checkpoint are cut off (see [`LineFile::open`]);
+    /// `journals` is the folder where appends are noted until they are checkpointed.
+    pub fn open(
+        path: &Path,
+        committed: Option<&OutputPosition>,
+        journals: &Path,
+    ) -> Result<Self, SinkError> {
         Ok(JsonlSink {
-            file: LineFile::open(path, committed)?,
+            file: LineFile::open(path, committed, journals)?,
         })
     }
 }
@@ -70,22 +75,29 @@ pub(super) struct LineFile {
     /// The state store holds a position for this file, or has been given one by
     /// [`claim`](Self::claim).
     recorded: bool,
+    /// The file held someone else's content before trawl first wrote to it.
+    adopted: bool,
     /// Bytes were written since the last fsync.
     unsynced: bool,
     /// The file was created by this run and its folder not fsynced since.
     dir_unsynced: bool,
+    /// Notes of what was appended since the last sync.
+    journal: AppendJournal,
 }
 
 impl LineFile {
     /// Opens (creating it and its folder if needed) `path` for appending.
     ///
-    /// With a `committed` position (trawl wrote this file), bytes past it were written by a run
-    /// that stopped before checkpointing them and are cut off; then, if the file does not end
-    /// with a newline, its last line is torn (a write cut short) and is cut back to the previous
-    /// newline. Unlike a CSV row, a JSON line cannot hold a newline of its own, so a torn line can
-    /// only come from an interrupted write. A file trawl never wrote is left as it is, except that
-    /// our first line is put on a line of its own.
-    pub(super) fn open(path: &Path, committed: Option<&OutputPosition>) -> Result<Self, SinkError> {
+    /// With a `committed` position (trawl wrote this file), bytes past it that the journal in
+    /// `journals` vouches for were appended by a run that stopped before checkpointing them, and
+    /// are cut off; any other bytes there stop the run ([`SinkError::NotTrawls`]). A file that
+    /// does not end with a newline (one trawl never wrote, or one cut short by someone else) gets
+    /// one before our first line, so that it starts on its own.
+    pub(super) fn open(
+        path: &Path,
+        committed: Option<&OutputPosition>,
+        journals: &Path,
+    ) -> Result<Self, SinkError> {
         let io = |source| SinkError::Io {
             path: path.to_path_buf(),
             source,
@@ -93,57 +105,60 @@ impl LineFile {
         if let Some(parent) = path.parent() {
             create_dir_durably(parent).map_err(io)?;
         }
+        let key = absolute_key(path);
+        let journal = AppendJournal::new(journals, &key);
         let existed = path.exists();
         let mut file = open_file(path).map_err(io)?;
         let mut len = file.metadata().map_err(io)?.len();
-        let mut needs_newline = false;
-        match committed {
-            Some(committed) => {
-                let mut cut = false;
-                if len > committed.len {
-                    tracing::warn!(
-                        path = %path.display(),
-                        bytes = len - committed.len,
-                        "cutting off output an interrupted run wrote but never checkpointed"
-                    );
-                    file.set_len(committed.len).map_err(io)?;
-                    len = committed.len;
-                    cut = true;
-                } else if len < committed.len {
-                    tracing::warn!(
-                        path = %path.display(),
-                        len,
-                        checkpointed = committed.len,
-                        "the output file is shorter than trawl left it; appending to it as it is"
-                    );
+        // A file shorter than its position was cut or replaced by someone else: its position is
+        // recorded again before the first append (see `claim`), or a later cut would be measured
+        // from a length this file never had.
+        let recorded = committed.is_some_and(|committed| len >= committed.len);
+        // Content without a position is someone else's (trawl records one before it first
+        // writes): a run with a range then skips the records the file holds.
+        let adopted = committed.map_or(len > 0, |committed| committed.adopted);
+        if let Some(committed) = committed {
+            if len > committed.len {
+                let extra = len - committed.len;
+                let trawls = journal.vouched(&mut file, committed.len, len).map_err(io)?;
+                if trawls < extra {
+                    return Err(SinkError::NotTrawls {
+                        path: path.to_path_buf(),
+                        checkpointed: committed.len,
+                        extra,
+                        trawls,
+                    });
                 }
-                if len > 0 && !ends_with_newline(&mut file, len).map_err(io)? {
-                    let line_start = last_line_start(&mut file, len).map_err(io)?;
-                    tracing::warn!(
-                        path = %path.display(),
-                        bytes = len - line_start,
-                        "cutting off a torn last line"
-                    );
-                    file.set_len(line_start).map_err(io)?;
-                    len = line_start;
-                    cut = true;
-                }
-                if cut {
-                    file.sync_all().map_err(io)?;
-                }
+                tracing::info!(
+                    path = %path.display(),
+                    bytes = extra,
+                    "cutting off what an interrupted run appended and never checkpointed"
+                );
+                file.set_len(committed.len).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                len = committed.len;
+            } else if len < committed.len {
+                tracing::warn!(
+                    path = %path.display(),
+                    len,
+                    checkpointed = committed.len,
+                    "the output file is shorter than trawl left it; appending to it as it is"
+                );
             }
-            None => needs_newline = len > 0 && !ends_with_newline(&mut file, len).map_err(io)?,
         }
+        let needs_newline = len > 0 && !ends_with_newline(&mut file, len).map_err(io)?;
         Ok(LineFile {
             path: path.to_path_buf(),
-            key: absolute_key(path),
+            key,
             file: Some(file),
             len,
             pending: Vec::new(),
             needs_newline,
-            recorded: committed.is_some(),
+            recorded,
+            adopted,
             unsynced: false,
             dir_unsynced: !existed,
+            journal,
         })
     }
 
@@ -159,8 +174,7 @@ impl LineFile {
             output: self.key.clone(),
             len: self.len,
             header: None,
-            // Per-line files are only ever appended to (and cut back to trawl's own checkpoint).
-            adopted: false,
+            adopted: self.adopted,
         }
     }
 
@@ -177,7 +191,8 @@ impl LineFile {
             self.needs_newline = false;
             self.handle()?;
             let file = self.file.as_mut().expect("opened above");
-            let written = append_bytes(file, b"\n").and_then(|len| file.sync_data().map(|_| len));
+            let written = append_bytes(file, &mut self.journal, b"\n")
+                .and_then(|len| file.sync_data().map(|_| len));
             self.len = written.map_err(self.io())?;
         }
         self.recorded = true;
@@ -202,6 +217,7 @@ impl LineFile {
         self.write_pending()?;
         self.handle()?.sync_data().map_err(self.io())?;
         self.unsynced = false;
+        self.journal.synced();
         if self.dir_unsynced {
             // A new file's name must be durable too, or the file could vanish in a power cut
             // while the state store says it has lines.
@@ -256,17 +272,22 @@ impl LineFile {
         }
         self.handle()?;
         let file = self.file.as_mut().expect("opened above");
-        self.len = append_bytes(file, &self.pending).map_err(self.io())?;
+        self.len = append_bytes(file, &mut self.journal, &self.pending).map_err(self.io())?;
         self.unsynced = true;
         self.pending.clear();
         Ok(())
     }
 }
 
-/// Writes `bytes` at the end of `file` and returns where the file now ends (so that a position is
-/// right even if something else appended to it meanwhile).
-fn append_bytes(file: &mut File, bytes: &[u8]) -> std::io::Result<u64> {
-    file.seek(SeekFrom::End(0))?;
+/// Writes `bytes` at the end of `file`, noted in `journal` first, and returns where the file now
+/// ends (so that a position is right even if something else appended to it meanwhile).
+fn append_bytes(
+    file: &mut File,
+    journal: &mut AppendJournal,
+    bytes: &[u8],
+) -> std::io::Result<u64> {
+    let end = file.seek(SeekFrom::End(0))?;
+    journal.note(end, &[bytes])?;
     file.write_all(bytes)?;
     file.stream_position()
 }
@@ -294,23 +315,6 @@ fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
-/// Where the last line of the file's first `len` bytes starts: just after the last newline, or 0.
-fn last_line_start(file: &mut File, len: u64) -> std::io::Result<u64> {
-    let mut buffer = vec![0u8; 64 * 1024];
-    let mut end = len;
-    while end > 0 {
-        let start = end.saturating_sub(buffer.len() as u64);
-        let chunk = &mut buffer[..(end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(chunk)?;
-        if let Some(at) = chunk.iter().rposition(|&byte| byte == b'\n') {
-            return Ok(start + at as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
 /// Creates `dir` and its missing parents, and fsyncs the folders that got a new entry, so that
 /// the new folders survive a power cut.
 pub(super) fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
@@ -335,6 +339,7 @@ pub(super) fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::sinks::test_journals;
 
     pub(in crate::sinks) fn record(id: &str, event_time: i64, json: &str) -> OutputRecord {
         OutputRecord {
@@ -381,7 +386,7 @@ pub(super) mod tests {
     fn writes_one_record_per_line_as_received() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/events.jsonl");
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         let positions = write(
             &mut sink,
             &[
@@ -414,7 +419,7 @@ pub(super) mod tests {
     fn positions_match_the_file_length() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         // The first batch of a file with no position claims it at its current length.
         let batch = [record("1", 0, r#"{"id":1}"#)];
         assert_eq!(sink.prepare(&batch).unwrap().ready()[0].len, 0);
@@ -431,20 +436,44 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn uncommitted_tail_and_torn_line_are_cut_off_on_open() {
+    fn an_uncommitted_tail_is_cut_off_on_open_and_a_line_added_by_hand_is_not() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         let recorded = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
         let text = std::fs::read_to_string(&path).unwrap();
-        // A crash after these lines were written but before their checkpoint, mid-line.
+        // A crash after these lines were written but before their checkpoint.
         write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
         drop(sink);
-        append_raw(&path, br#"{"id":3,"na"#);
-
         let committed = committed(recorded);
         let position = &committed[&absolute_key(&path)];
-        let mut sink = JsonlSink::open(&path, Some(position)).unwrap();
+
+        // Then someone adds a line: nothing is cut, and the run is told what is there.
+        append_raw(&path, b"{\"by\":\"hand\"}\n");
+        let before = std::fs::read(&path).unwrap();
+        let Err(error) = JsonlSink::open(&path, Some(position), test_journals()) else {
+            panic!("bytes trawl did not write are not cut");
+        };
+        assert!(
+            matches!(
+                error,
+                SinkError::NotTrawls {
+                    checkpointed: 9,
+                    extra: 23,
+                    trawls: 9,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains("only the first 9 of them"), "{message}");
+        assert!(message.contains("truncate -s 9"), "{message}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // Without it, trawl's own uncommitted line is cut off and written again, once.
+        std::fs::write(&path, &before[..18]).unwrap();
+        let mut sink = JsonlSink::open(&path, Some(position), test_journals()).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
         write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
         assert_eq!(
@@ -458,7 +487,7 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, "{\"theirs\":1}").unwrap();
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         let batch = [record("1", 0, r#"{"id":1}"#)];
         // Only what prepare returned was recorded; the run stopped before its checkpoint.
         let claimed = sink.prepare(&batch).unwrap().ready();
@@ -469,7 +498,7 @@ pub(super) mod tests {
 
         let committed = committed(claimed);
         let position = &committed[&absolute_key(&path)];
-        let mut sink = JsonlSink::open(&path, Some(position)).unwrap();
+        let mut sink = JsonlSink::open(&path, Some(position), test_journals()).unwrap();
         write(&mut sink, &batch);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -482,7 +511,7 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("events.jsonl");
         std::fs::write(&path, "{\"old\":1}\n{\"old\":2, \"unfinished\": true}").unwrap();
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         let positions = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -493,25 +522,11 @@ pub(super) mod tests {
 
         let path = dir.path().join("ended.jsonl");
         std::fs::write(&path, "{\"old\":1}\n").unwrap();
-        let mut sink = JsonlSink::open(&path, None).unwrap();
+        let mut sink = JsonlSink::open(&path, None, test_journals()).unwrap();
         write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\"old\":1}\n{\"id\":1}\n"
         );
-    }
-
-    #[test]
-    fn torn_line_search_crosses_buffer_boundaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.jsonl");
-        let mut content = b"{\"a\":1}\n".to_vec();
-        content.extend(std::iter::repeat_n(b'x', 200_000));
-        std::fs::write(&path, &content).unwrap();
-        let mut file = File::open(&path).unwrap();
-        assert_eq!(last_line_start(&mut file, content.len() as u64).unwrap(), 8);
-        std::fs::write(&path, b"no newline at all").unwrap();
-        let mut file = File::open(&path).unwrap();
-        assert_eq!(last_line_start(&mut file, 17).unwrap(), 0);
     }
 }

@@ -6,12 +6,13 @@ mod csv;
 mod daily;
 mod existing;
 mod flatten;
+mod journal;
 mod jsonl;
 mod stdout;
 
 pub use self::csv::{CsvOptions, CsvSink, ExtraColumn};
 pub use self::daily::DailySink;
-pub use self::existing::{Newest, TimeLocation};
+pub use self::existing::{Newest, TimeLocation, Written};
 pub use self::flatten::flatten;
 pub use self::jsonl::JsonlSink;
 pub use self::stdout::{StdoutFormat, StdoutSink};
@@ -237,6 +238,59 @@ pub enum SinkError {
         printable_excerpt(id, 256)
     )]
     EventTime { id: String, event_time: i64 },
+    #[error(
+        "another trawl run is writing {output} right now (it holds {}); two at once would write \
+         records twice or cut off each other's. This run stops before fetching anything; nothing \
+         changed",
+        .lock.display()
+    )]
+    Busy { output: String, lock: PathBuf },
+    #[error(
+        "{path} holds {extra} bytes after the {checkpointed} that trawl checkpointed, and {}. \
+         trawl cuts off only what it appended itself and did not checkpoint (a run stopped \
+         before its checkpoint), so this run stops before any request; nothing changed. Look \
+         at them with `tail -c +{} {}`. If they are yours, move them to another file; if the \
+         file should end where trawl checkpointed it (after a power cut, the rest may be trawl's \
+         own unfinished append), cut it with `truncate -s {checkpointed} {}`. Then run again: \
+         what was cut is fetched again",
+        not_trawls(*.extra, *.trawls),
+        .checkpointed + 1,
+        .path.display(),
+        .path.display()
+    )]
+    NotTrawls {
+        path: PathBuf,
+        checkpointed: u64,
+        extra: u64,
+        /// How many of them, from the first, trawl appended.
+        trawls: u64,
+    },
+    #[error("cannot lock {}, which keeps two trawl runs from writing {output} at once: {source}", .lock.display())]
+    Lock {
+        output: String,
+        lock: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What [`SinkError::NotTrawls`] says of the bytes past a checkpoint.
+fn not_trawls(extra: u64, trawls: u64) -> String {
+    if trawls == 0 {
+        "trawl did not write them (or cannot tell that it did)".into()
+    } else {
+        format!(
+            "only the first {trawls} of them are what trawl appended before it stopped; the {} \
+             after those are not trawl's",
+            extra - trawls
+        )
+    }
+}
+
+/// Held while a run writes an output: no other trawl run writes it meanwhile, whatever state
+/// folder it uses. Released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct OutputLock {
+    _file: std::fs::File,
 }
 
 /// The committed positions of an output's files, by file key (absolute path), as the state
@@ -246,9 +300,10 @@ pub type Committed = HashMap<String, OutputPosition>;
 /// An output that records can be appended to, exactly once.
 ///
 /// Each file a sink writes has a position in the state store. When a sink opens a file whose
-/// length is past its committed position, the excess was written by a run that stopped before
-/// checkpointing it, and is cut off before anything is appended. Standard output has no position
-/// and cannot be cut back: exactly once holds for files only.
+/// length is past its committed position, the excess is cut off before anything is appended if
+/// it is what a run that stopped before checkpointing it noted it appended (see `journal`), and
+/// stops the run otherwise. Standard output has no position and cannot be cut back: exactly once
+/// holds for files only.
 pub trait Sink: Send {
     /// Gets ready to take `batch` (see [`Prepared`]). The engine calls it for each batch of a
     /// window before it appends any of them.
@@ -365,28 +420,90 @@ impl OutputSpec {
         }
     }
 
-    /// Opens the output, cutting off anything past the committed positions (see [`Sink`]).
-    pub fn open(&self, mut committed: Committed) -> Result<Box<dyn Sink>, SinkError> {
+    /// The file whose lock stands for this output (see [`lock`](Self::lock)): next to a CSV or
+    /// JSON Lines file, `.<file name>.trawl.lock`; next to per-day files, `.<base name>.trawl.lock`.
+    /// A file of its own rather than the output: a CSV header is widened by replacing the file,
+    /// which would drop a lock held on the file itself, and per-day files come and go.
+    pub fn lock_path(&self) -> Option<PathBuf> {
+        let beside = |dir: &Path, name: &str| dir.join(format!(".{name}.trawl.lock"));
+        match self {
+            OutputSpec::Csv { path, .. } | OutputSpec::Jsonl { path } => {
+                let name = path.file_name()?.to_string_lossy();
+                Some(beside(path.parent().unwrap_or(Path::new("")), &name))
+            }
+            OutputSpec::DailyJsonl {
+                directory,
+                base_name,
+                ..
+            } => Some(beside(directory, base_name)),
+            OutputSpec::Stdout { .. } => None,
+        }
+    }
+
+    /// Locks the output for this run, or fails with [`SinkError::Busy`] at once when another
+    /// trawl run writes it. Standard output needs no lock (`None`).
+    pub fn lock(&self) -> Result<Option<OutputLock>, SinkError> {
+        let Some(lock) = self.lock_path() else {
+            return Ok(None);
+        };
+        let failed = |source| SinkError::Lock {
+            output: self.location(),
+            lock: lock.clone(),
+            source,
+        };
+        // The output's folder is made here, before the sink would: durably, as the sink does,
+        // so that it survives a power cut with the files the state store says it holds.
+        if let Some(folder) = lock.parent() {
+            jsonl::create_dir_durably(folder).map_err(failed)?;
+        }
+        match crate::files::try_lock_file(&lock) {
+            Ok(Some(file)) => Ok(Some(OutputLock { _file: file })),
+            Ok(None) => Err(SinkError::Busy {
+                output: self.location(),
+                lock,
+            }),
+            Err(source) => Err(failed(source)),
+        }
+    }
+
+    /// Opens the output, cutting off what trawl appended past the committed positions and did
+    /// not checkpoint (see [`Sink`]); `journals` is the folder where appends are noted until they
+    /// are checkpointed.
+    pub fn open(
+        &self,
+        mut committed: Committed,
+        journals: &Path,
+    ) -> Result<Box<dyn Sink>, SinkError> {
         match self {
             OutputSpec::Csv { path, options } => Ok(Box::new(CsvSink::open(
                 path,
                 committed.remove(&absolute_key(path)),
                 options.clone(),
+                journals,
             )?)),
             OutputSpec::Jsonl { path } => Ok(Box::new(JsonlSink::open(
                 path,
                 committed.get(&absolute_key(path)),
+                journals,
             )?)),
             OutputSpec::DailyJsonl {
                 directory,
                 base_name,
                 extension,
             } => Ok(Box::new(DailySink::open(
-                directory, base_name, extension, committed,
+                directory, base_name, extension, committed, journals,
             )?)),
             OutputSpec::Stdout { format } => Ok(Box::new(StdoutSink::new(*format))),
         }
     }
+}
+
+/// Where unit tests keep the notes of what sinks append: one folder for the whole test binary
+/// (each file's notes are named after its absolute path).
+#[cfg(test)]
+pub(crate) fn test_journals() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 /// A file's identity in the state store: its absolute path, even before the file exists.
@@ -513,10 +630,48 @@ mod tests {
     }
 
     #[test]
+    fn one_run_at_a_time_writes_an_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = OutputSpec::Jsonl {
+            path: dir.path().join("log/events.jsonl"),
+        };
+        let held = csv.lock().unwrap().expect("a file output has a lock");
+        let busy = csv.lock().unwrap_err().to_string();
+        assert!(busy.contains("another trawl run is writing"), "{busy}");
+        assert!(busy.contains("events.jsonl"), "{busy}");
+        // The lock is a file of its own, owner-only, kept after the run.
+        let lock = dir.path().join("log/.events.jsonl.trawl.lock");
+        assert_eq!(csv.lock_path().unwrap(), lock);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&lock).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        drop(held);
+        assert!(lock.exists());
+        assert!(csv.lock().unwrap().is_some());
+
+        // Per-day files: one lock for the folder and base name, whatever the day.
+        let days = daily(dir.path().to_str().unwrap());
+        let held = days.lock().unwrap();
+        assert_eq!(
+            days.lock_path().unwrap(),
+            dir.path().join(".mail_audit.trawl.lock")
+        );
+        assert!(matches!(days.lock(), Err(SinkError::Busy { .. })));
+        drop(held);
+        let stdout = OutputSpec::Stdout {
+            format: StdoutFormat::Jsonl,
+        };
+        assert!(stdout.lock().unwrap().is_none());
+    }
+
+    #[test]
     fn the_state_store_finds_every_day_file_and_nothing_for_stdout() {
         let dir = tempfile::tempdir().unwrap();
         let spec = daily(dir.path().to_str().unwrap());
-        let mut sink = spec.open(Committed::new()).unwrap();
+        let mut sink = spec.open(Committed::new(), test_journals()).unwrap();
         let day = 86_400_000;
         let batch = [
             jsonl::tests::record("1", day, "{}"),

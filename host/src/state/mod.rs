@@ -170,6 +170,12 @@ impl StateStore {
         self.staging.join(hex::encode(&digest[..12]))
     }
 
+    /// Where what a run appends to its output files is noted until it is checkpointed, one file
+    /// for each output file (see `sinks::journal`).
+    pub fn journal_dir(&self) -> PathBuf {
+        self.staging.join("appends")
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back), so a poisoned lock is still usable.

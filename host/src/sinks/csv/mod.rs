@@ -11,6 +11,7 @@ use self::pending::PendingRows;
 use self::plain::MemberGuesses;
 use self::row::{ColumnGuesses, CsvEncoder, Layout, RowEncoder};
 use super::flatten::column_names;
+use super::journal::AppendJournal;
 use super::{Encoder, OutputRecord, Prepared, Rendered, Sink, SinkError, absolute_key};
 use crate::files::sync_dir;
 use crate::state::OutputPosition;
@@ -77,6 +78,8 @@ pub struct CsvSink {
     pending: PendingRows,
     /// Rows were written to the file since the last sync.
     unsynced: bool,
+    /// Notes of what was appended since the last sync.
+    journal: AppendJournal,
 }
 
 /// Pending rows are written to the file (not yet fsynced) once they reach this size, so that many
@@ -85,11 +88,14 @@ const WRITE_AT: usize = 1 << 20;
 
 impl CsvSink {
     /// Opens `path` for appending. `committed` is the position the state store holds for this
-    /// output: bytes past it come from a run that crashed before its checkpoint and are cut off.
+    /// output: bytes past it that a run appended and did not checkpoint are cut off, and any other
+    /// bytes there stop the run ([`SinkError::NotTrawls`]); `journals` is the folder where appends
+    /// are noted until they are checkpointed.
     pub fn open(
         path: &Path,
         committed: Option<OutputPosition>,
         options: CsvOptions,
+        journals: &Path,
     ) -> Result<Self, SinkError> {
         let io = |source| SinkError::Io {
             path: path.to_path_buf(),
@@ -109,9 +115,23 @@ impl CsvSink {
             .open(path)
             .map_err(io)?;
         let key = absolute_key(path);
+        let journal = AppendJournal::new(journals, &key);
         let mut len = file.metadata().map_err(io)?.len();
+        if committed.is_none() && len > 0 && journal.vouched(&mut file, 0, len).map_err(io)? == len
+        {
+            // All of it is what trawl wrote to a new file before its first position was recorded
+            // (the header goes in just before): nothing of it was checkpointed.
+            tracing::info!(
+                path = %path.display(),
+                bytes = len,
+                "cutting off what an interrupted run appended and never checkpointed"
+            );
+            file.set_len(0).map_err(io)?;
+            file.sync_all().map_err(io)?;
+            len = 0;
+        }
         let mut columns = read_header(&mut file, path)?;
-        let recorded = committed.is_some();
+        let mut recorded = committed.is_some();
         // Content without a position: someone else's (trawl records a position before it first
         // writes to a file).
         let mut adopted = committed
@@ -125,10 +145,20 @@ impl CsvSink {
             // A position of 0 was recorded before trawl first wrote to the file: all of it is ours.
             let same_file = committed.header == header || committed.len == 0;
             if same_file && len > committed.len {
-                tracing::warn!(
+                let extra = len - committed.len;
+                let trawls = journal.vouched(&mut file, committed.len, len).map_err(io)?;
+                if trawls < extra {
+                    return Err(SinkError::NotTrawls {
+                        path: path.to_path_buf(),
+                        checkpointed: committed.len,
+                        extra,
+                        trawls,
+                    });
+                }
+                tracing::info!(
                     path = %path.display(),
-                    bytes = len - committed.len,
-                    "cutting off output an interrupted run wrote but never checkpointed"
+                    bytes = extra,
+                    "cutting off what an interrupted run appended and never checkpointed"
                 );
                 file.set_len(committed.len).map_err(io)?;
                 file.sync_all().map_err(io)?;
@@ -136,6 +166,14 @@ impl CsvSink {
                 if len == 0 {
                     columns.clear();
                 }
+            }
+            if !same_file || len < committed.len {
+                // The recorded position is not this file's: the file was replaced (a widening
+                // rewrite whose position never landed holds only checkpointed rows) or cut short.
+                // Its position is recorded again before anything is appended, as for a file with
+                // none: otherwise rows appended by a run that dies before its checkpoint would
+                // stay, as the position says nothing about them, and be written again.
+                recorded = false;
             }
             if !same_file {
                 adopted = len > 0;
@@ -160,6 +198,7 @@ impl CsvSink {
             len,
             pending: PendingRows::default(),
             unsynced: false,
+            journal,
         })
     }
 
@@ -245,6 +284,8 @@ impl CsvSink {
         sync_dir(dir).map_err(io)?;
         self.len = file.metadata().map_err(io)?.len();
         self.file = file;
+        // Notes describe the file that was replaced; the rewrite's position is recorded at once.
+        self.journal.synced();
         self.set_columns(columns);
         Ok(())
     }
@@ -340,6 +381,9 @@ impl Sink for CsvSink {
             columns.extend(new_fields);
             let header = encode_row(&columns);
             self.file.seek(SeekFrom::Start(0)).map_err(self.io())?;
+            self.journal
+                .note(0, &[header.as_bytes()])
+                .map_err(self.io())?;
             self.file.write_all(header.as_bytes()).map_err(self.io())?;
             self.len = header.len() as u64;
             self.set_columns(columns);
@@ -392,6 +436,7 @@ impl Sink for CsvSink {
         self.write_pending()?;
         self.file.sync_data().map_err(self.io())?;
         self.unsynced = false;
+        self.journal.synced();
         Ok(vec![self.position()])
     }
 
@@ -414,9 +459,15 @@ impl CsvSink {
 
     fn write_pending(&mut self) -> Result<(), SinkError> {
         if !self.pending.is_empty() {
-            self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
+            let end = self.file.seek(SeekFrom::End(0)).map_err(self.io())?;
             let len = self.pending.len() as u64;
-            self.pending.write_to(&mut self.file).map_err(self.io())?;
+            let journal = &mut self.journal;
+            self.pending
+                .write_to(&mut self.file, |at, slices| journal.note(end + at, slices))
+                .map_err(|source| SinkError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
             self.len += len;
             self.unsynced = true;
         }
@@ -472,6 +523,7 @@ fn ends_with_newline(file: &mut File, len: u64) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinks::test_journals;
 
     fn record(id: &str, fetched_at: i64, json: &str) -> OutputRecord {
         OutputRecord {
@@ -502,7 +554,7 @@ mod tests {
     fn writes_the_seed_layout() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log/siem_data.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let fetched = 1_749_341_241_000; // 2025-06-08 00:07:21 UTC
         write(
             &mut sink,
@@ -531,6 +583,7 @@ mod tests {
                 extra_columns: vec![],
                 ..options()
             },
+            test_journals(),
         )
         .unwrap();
         // The second record upsets every guess the first one made; the third skips a place.
@@ -551,7 +604,7 @@ mod tests {
     fn a_header_past_its_limits_is_refused_naming_the_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let wide: Vec<String> = (0..MAX_CSV_COLUMNS)
             .map(|index| format!("\"f{index}\":1"))
             .collect();
@@ -578,7 +631,7 @@ mod tests {
     fn new_fields_widen_the_header_and_keep_old_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         write(&mut sink, &[record("1", 0, r#"{"id":1,"b":"x"}"#)]);
         let batch = [record("2", 0, r#"{"id":2,"a":"new","b":"y"}"#)];
         let rewritten = sink
@@ -605,15 +658,25 @@ mod tests {
     fn uncommitted_tail_is_cut_off_on_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let committed = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
-        // A crash after these rows were written but before their checkpoint, mid-line.
+        // A crash after these rows were written but before their checkpoint.
         write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
+        drop(sink);
+        // A row cut short by someone else after them: not trawl's, so nothing is cut.
+        let whole = std::fs::read(&path).unwrap();
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"1970-01-01 09:00:00 JST,3").unwrap();
-        drop(sink);
+        let Err(error) = CsvSink::open(&path, Some(committed.clone()), options(), test_journals())
+        else {
+            panic!("bytes trawl did not write are not cut");
+        };
+        assert!(matches!(error, SinkError::NotTrawls { .. }), "{error:?}");
+        assert!(std::fs::read(&path).unwrap().ends_with(b",3"));
 
-        let mut sink = CsvSink::open(&path, Some(committed.clone()), options()).unwrap();
+        std::fs::write(&path, &whole).unwrap();
+        let mut sink =
+            CsvSink::open(&path, Some(committed.clone()), options(), test_journals()).unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), committed.len);
         write(&mut sink, &[record("2", 0, r#"{"id":2}"#)]);
         let text = std::fs::read_to_string(&path).unwrap();
@@ -622,10 +685,72 @@ mod tests {
     }
 
     #[test]
+    fn rows_after_a_widening_whose_position_was_lost_are_cut_off_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        let checkpointed = write(&mut sink, &[record("1", 0, r#"{"id":1}"#)]);
+        // A widening rewrite, then the run dies before the rewrite's position is recorded.
+        let wider = [record("2", 0, r#"{"id":2,"real_user":"x"}"#)];
+        sink.prepare(&wider).unwrap().ready();
+        drop(sink);
+        let rewritten = std::fs::read_to_string(&path).unwrap();
+
+        // The next run takes the rewritten file as it is; its first rows claim a position first.
+        let mut sink = CsvSink::open(
+            &path,
+            Some(checkpointed.clone()),
+            options(),
+            test_journals(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        let claimed = sink.prepare(&wider).unwrap().ready();
+        assert_eq!(
+            claimed.len(),
+            1,
+            "the file's new position is recorded first"
+        );
+        assert_eq!(claimed[0].len, rewritten.len() as u64);
+        sink.append(&wider).unwrap();
+        sink.sync().unwrap();
+        drop(sink);
+
+        // That run dies before its checkpoint: the rerun cuts its rows off, to be written once.
+        let mut sink =
+            CsvSink::open(&path, Some(claimed[0].clone()), options(), test_journals()).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), rewritten);
+        write(&mut sink, &wider);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches(",2,").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn a_new_file_killed_before_its_first_position_landed_is_still_trawls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        let batch = [record("1", 0, r#"{"id":1}"#)];
+        // The header is written as the batch is prepared; the run dies before the position that
+        // prepare returned is recorded.
+        sink.prepare(&batch).unwrap().ready();
+        drop(sink);
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        let sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(!sink.adopted, "a file trawl created is not someone else's");
+        // Someone else's file without a position is kept as it is.
+        std::fs::write(&path, "id\r\n7\r\n").unwrap();
+        let sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
+        assert!(sink.adopted);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "id\r\n7\r\n");
+    }
+
+    #[test]
     fn a_new_file_is_recorded_before_its_first_row() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let batch = [record("1", 0, r#"{"id":1}"#)];
         let before_writing = sink.prepare(&batch).unwrap().ready();
         assert_eq!(before_writing.len(), 1);
@@ -634,7 +759,13 @@ mod tests {
         sink.sync().unwrap();
         drop(sink);
         // The run died before its checkpoint: only the position recorded up front exists.
-        CsvSink::open(&path, Some(before_writing[0].clone()), options()).unwrap();
+        CsvSink::open(
+            &path,
+            Some(before_writing[0].clone()),
+            options(),
+            test_journals(),
+        )
+        .unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
     }
 
@@ -643,7 +774,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
         std::fs::write(&path, "local_timestamp,id,event\r\nx,1,login\r\n").unwrap();
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         write(&mut sink, &[record("2", 0, r#"{"event":"logout","id":2}"#)]);
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -656,7 +787,7 @@ mod tests {
     fn widening_waits_until_appended_rows_are_checkpointed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         write(&mut sink, &[record("1", 0, r#"{"a":"1"}"#)]);
         // A window appended but not yet synced and checkpointed...
         let second = [record("2", 0, r#"{"a":"2"}"#)];
@@ -684,7 +815,7 @@ mod tests {
     fn rows_made_ahead_are_written_only_under_the_header_they_were_made_for() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let encoder = sink.encoder().unwrap();
         // Nothing is made ahead of a new file's header.
         let mut first = [record("1", 0, r#"{"a":"1"}"#)];
@@ -726,7 +857,7 @@ mod tests {
             named_by_user: false,
             ..options()
         };
-        let mut sink = CsvSink::open(&path, None, unnamed()).unwrap();
+        let mut sink = CsvSink::open(&path, None, unnamed(), test_journals()).unwrap();
         // Appending under the header it has is fine.
         let position = write(&mut sink, &[record("1", 0, r#"{"a":"2"}"#)]);
         assert!(position.adopted);
@@ -739,7 +870,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\r\n1\r\n2\r\n");
         drop(sink);
         // The state store remembers that the file was adopted.
-        let mut sink = CsvSink::open(&path, Some(position.clone()), unnamed()).unwrap();
+        let mut sink =
+            CsvSink::open(&path, Some(position.clone()), unnamed(), test_journals()).unwrap();
         assert!(sink.prepare(&[record("2", 0, r#"{"b":"x"}"#)]).is_err());
         // Named by the user, it is widened.
         let mut named = CsvSink::open(
@@ -749,6 +881,7 @@ mod tests {
                 named_by_user: true,
                 ..unnamed()
             },
+            test_journals(),
         )
         .unwrap();
         write(&mut named, &[record("2", 0, r#"{"a":"3","b":"x"}"#)]);
@@ -767,10 +900,10 @@ mod tests {
             named_by_user: false,
             ..options()
         };
-        let mut sink = CsvSink::open(&path, None, options()).unwrap();
+        let mut sink = CsvSink::open(&path, None, options(), test_journals()).unwrap();
         let position = write(&mut sink, &[record("1", 0, r#"{"a":"1"}"#)]);
         assert!(!position.adopted);
-        let mut sink = CsvSink::open(&path, Some(position), options()).unwrap();
+        let mut sink = CsvSink::open(&path, Some(position), options(), test_journals()).unwrap();
         write(&mut sink, &[record("2", 0, r#"{"b":"2"}"#)]);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -793,6 +926,7 @@ mod tests {
                 extra_columns: vec![],
                 ..options()
             },
+            test_journals(),
         )
         .unwrap();
         write(&mut sink, &[record("1", 0, r#"{"a":"2","b":"3"}"#)]);

@@ -68,8 +68,13 @@ impl PendingRows {
         made
     }
 
-    /// Writes every waiting row to `out`, in order, and forgets them.
-    pub fn write_to(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Writes every waiting row to `out`, in order, and forgets them. Before each write,
+    /// `before` is told where it goes (counted from the first row) and what it holds.
+    pub fn write_to(
+        &mut self,
+        out: &mut impl Write,
+        mut before: impl FnMut(u64, &[&[u8]]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         let pieces: Vec<&[u8]> = self
             .runs
             .iter()
@@ -78,14 +83,20 @@ impl PendingRows {
                 Run::Own(range) => &self.own[range.clone()],
             })
             .collect();
+        let mut at = 0u64;
         for batch in pieces.chunks(MAX_PIECES) {
             let mut slices: Vec<IoSlice<'_>> =
                 batch.iter().map(|piece| IoSlice::new(piece)).collect();
             let mut left = &mut slices[..];
             while !left.is_empty() {
+                let waiting: Vec<&[u8]> = left.iter().map(|slice| &**slice).collect();
+                before(at, &waiting)?;
                 match out.write_vectored(left) {
                     Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                    Ok(written) => IoSlice::advance_slices(&mut left, written),
+                    Ok(written) => {
+                        at += written as u64;
+                        IoSlice::advance_slices(&mut left, written);
+                    }
                     Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(error) => return Err(error),
                 }
@@ -167,7 +178,7 @@ mod tests {
             step: 3,
             calls: 0,
         };
-        pending.write_to(&mut out).unwrap();
+        pending.write_to(&mut out, |_, _| Ok(())).unwrap();
         assert_eq!(
             String::from_utf8(out.written).unwrap(),
             "a1\r\na2\r\ns1\r\ns2\r\nb2\r\na3\r\nb1\r\n"
@@ -189,7 +200,7 @@ mod tests {
             step: usize::MAX,
             calls: 0,
         };
-        pending.write_to(&mut out).unwrap();
+        pending.write_to(&mut out, |_, _| Ok(())).unwrap();
         assert_eq!(out.written, b"x\n".repeat(1500));
         assert_eq!(out.calls, 3, "one refused, then 1024 pieces and 476");
     }
