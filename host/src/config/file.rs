@@ -92,11 +92,20 @@ pub struct Limits {
     pub max_page_records: Option<Bounded<1, { u32::MAX as u64 }>>,
     /// Bytes of records one page may hold, in MiB (default 64).
     pub max_page_mib: Option<Bounded<1, 4096>>,
-    /// Attempts per request when the vendor fails or throttles (default 8; 1 never retries).
+    /// Attempts per request when the vendor fails or throttles (default: no cap, see
+    /// `stall_minutes`; 1 never retries).
     pub retry_attempts: Option<Bounded<1, 1000>>,
-    /// Time one request may spend being retried, in seconds (default: the call timeout less
-    /// the HTTP timeout).
+    /// Time one request may spend being retried, in seconds (default: no cap, see
+    /// `stall_minutes`).
     pub retry_seconds: Option<Seconds>,
+    /// Minutes the run may go without any request succeeding before it gives up (default 30).
+    pub stall_minutes: Option<Seconds>,
+    /// The longest backoff before a retry, and after a 429 that says nothing of how long to
+    /// wait, in seconds (default 30 before a retry, 60 after a 429).
+    pub retry_max_delay_seconds: Option<Seconds>,
+    /// The rate a quota nobody declared is first tried at, as `N/DURATION` (default `60/min`);
+    /// its period is the window learned rates are counted over.
+    pub learn_quota_from: Option<String>,
 }
 
 /// A time in seconds: positive, and at most a year.

@@ -96,7 +96,14 @@ pub const SETTING_KEYS: &[&str] = &[
     "output.base-name",
     "output.extension",
     "output.extra-columns",
+    "quota.cooldown",
 ];
+
+/// Settings that hold for every stream of a run, which a stream cannot give defaults for.
+const RUN_WIDE_SETTINGS: &[&str] = &["quota.cooldown"];
+
+/// The longest cool-down a 429 may be given: a server's own pause is capped the same way.
+const MOST_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Values given on the command line.
 #[derive(Clone, Debug, Default)]
@@ -551,6 +558,52 @@ pub fn resolve_settings(
     Ok(StreamSettings { timezone, output })
 }
 
+/// The pause every request to a vendor takes after a 429 (`quota.cooldown`, e.g. `5s`): a flag,
+/// the config, the connector's environment variable or default; none by default.
+pub fn resolve_quota_cooldown(
+    info: &ConnectorInfo,
+    sources: &Sources<'_>,
+) -> Result<std::time::Duration, ConfigError> {
+    const KEY: &str = "quota.cooldown";
+    let flag = sources
+        .overrides
+        .settings
+        .iter()
+        .rev()
+        .find(|(name, _, _)| name == KEY)
+        .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)));
+    let value = match flag {
+        Some(value) => Some(value),
+        None => sources.file_value(|file| &file.settings, KEY)?,
+    }
+    .or_else(|| {
+        let declared = info.settings.iter().find(|setting| setting.key == KEY)?;
+        sources.env_value(declared.env.as_ref()).or_else(|| {
+            declared
+                .default
+                .clone()
+                .map(|value| (value, ValueSource::ConnectorDefault))
+        })
+    })
+    .filter(|(value, _)| !value.is_empty());
+    let Some((text, source)) = value else {
+        return Ok(std::time::Duration::ZERO);
+    };
+    parse_cooldown(&text).ok_or_else(|| ConfigError::InvalidValue {
+        name: KEY.into(),
+        shown: format!("`{text}` "),
+        origin: source,
+        expected: "a duration from 0s to 1h, such as 5s or 500ms".into(),
+    })
+}
+
+/// A cool-down: `5s`, `500ms`, `1m`, from nothing to [`MOST_COOLDOWN`].
+fn parse_cooldown(text: &str) -> Option<std::time::Duration> {
+    let parsed: jiff::SignedDuration = text.trim().parse().ok()?;
+    let duration = std::time::Duration::try_from(parsed).ok()?;
+    (duration <= MOST_COOLDOWN).then_some(duration)
+}
+
 /// Refuses defaults a connector declares for host settings that would let it choose where trawl
 /// writes: an output file or folder outside the working folder (absolute, `..`, `~`), a hidden
 /// file or folder (`.bashrc`, `.ssh/`), a file whose extension is not its format's (a CSV output
@@ -581,6 +634,12 @@ pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
                     "it declares a default for the setting `{key}`{scope}, which trawl does not \
                      have; settings are: streams, {}",
                     SETTING_KEYS.join(", ")
+                ));
+            }
+            if stream.is_some() && RUN_WIDE_SETTINGS.contains(&key) {
+                return Err(format!(
+                    "it declares the setting `{key}`{scope}, which holds for every stream of a \
+                     run: declare it among the connector's own settings"
                 ));
             }
             let Some(value) = setting.default.as_deref() else {
@@ -627,6 +686,12 @@ pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
                 }
                 "output.format" if !matches!(value, "csv" | "jsonl" | "daily-jsonl" | "stdout") => {
                     return refused("expected csv, jsonl, daily-jsonl or stdout");
+                }
+                "quota.cooldown" if parse_cooldown(value).is_none() => {
+                    return Err(format!(
+                        "its default `{key}` is `{value}`: expected a duration from 0s to 1h, \
+                         such as 5s"
+                    ));
                 }
                 _ => {}
             }

@@ -437,8 +437,9 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);
+        let patient_wait = store.data().patient_wait.clone();
         let work = body(&mut store);
-        let outcome = tokio::time::timeout(self.limits.call_timeout, work).await;
+        let outcome = within_wall_clock(self.limits.call_timeout, &patient_wait, work).await;
         let last_error_line = store.data_mut().flush_stdio();
         match outcome {
             Err(_) => Err(CallError::WallClock(self.limits.call_timeout)),
@@ -447,6 +448,31 @@ impl Sandbox {
                 Some(limit) => CallError::Limit(limit.clone()),
                 None => CallError::Trap(trap_message(&error, last_error_line)),
             }),
+        }
+    }
+}
+
+/// Runs `work` for at most `limit`, not counting the time its requests spent waiting on the
+/// vendor's patience (added up in `patient_wait` as it goes): a call that waits out a long streak
+/// of 503s, or a quota's pause, is not a connector that hangs.
+async fn within_wall_clock<R>(
+    limit: Duration,
+    patient_wait: &std::sync::atomic::AtomicU64,
+    work: impl Future<Output = R>,
+) -> Result<R, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut work = std::pin::pin!(work);
+    loop {
+        let excused = Duration::from_micros(patient_wait.load(Ordering::Relaxed));
+        let deadline = started + limit.saturating_add(excused);
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(value) => return Ok(value),
+            Err(elapsed) => {
+                let excused_now = Duration::from_micros(patient_wait.load(Ordering::Relaxed));
+                if excused_now == excused {
+                    return Err(elapsed);
+                }
+            }
         }
     }
 }
