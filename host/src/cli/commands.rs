@@ -8,7 +8,7 @@ use crate::capabilities::http::{
     RateLimiters, RetryPolicy,
 };
 use crate::capabilities::storage::StorageScope;
-use crate::config::{self, ConfigFile, Environment, Overrides, Seconds, Sources};
+use crate::config::{self, ConfigFile, Environment, Minutes, Overrides, Seconds, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
 use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo, Version};
 use crate::runtime::{ConnectorFile, GuestLimits, PluginDirs, Runtime};
@@ -252,14 +252,12 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             .map_or(HttpLimits::default().max_body_bytes, |mib| mib.get() << 20),
     };
     let retry = retry_policy(limits);
+    let quota = config::resolve_quota_settings(&info, &sources).map_err(Failure::input)?;
     let tuning = QuotaTuning {
-        learn_from: match &limits.learn_quota_from {
-            Some(text) => text.parse::<RateLimit>().map_err(|error| {
-                Failure::input(format!("`limits: (learn_quota_from: ...)`: {error}"))
-            })?,
-            None => QuotaTuning::default().learn_from,
-        },
-        cooldown: config::resolve_quota_cooldown(&info, &sources).map_err(Failure::input)?,
+        learn_from: quota
+            .learn_from
+            .unwrap_or(QuotaTuning::default().learn_from),
+        cooldown: quota.cooldown,
         first_backoff: QuotaTuning::default().first_backoff.min(retry.max_delay),
         max_backoff: limits
             .retry_max_delay_seconds
@@ -382,9 +380,6 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         traffic.rate_limit_wait,
         quota_notes(&http.quota_reports())
     );
-    if let Some(reason) = http.gave_up() {
-        eprintln!("gave up: {reason}");
-    }
     if !incomplete.is_empty() {
         eprintln!(
             "stopped at --max-records for {}; the next run continues after the last record written",
@@ -476,7 +471,7 @@ fn retry_policy(limits: &config::Limits) -> RetryPolicy {
             .map_or(defaults.total, Seconds::duration),
         stall: limits
             .stall_minutes
-            .map_or(defaults.stall, |minutes| minutes.duration() * 60),
+            .map_or(defaults.stall, Minutes::duration),
         max_delay: limits
             .retry_max_delay_seconds
             .map_or(defaults.max_delay, Seconds::duration),

@@ -99,13 +99,10 @@ pub struct Limits {
     /// `stall_minutes`).
     pub retry_seconds: Option<Seconds>,
     /// Minutes the run may go without any request succeeding before it gives up (default 30).
-    pub stall_minutes: Option<Seconds>,
+    pub stall_minutes: Option<Minutes>,
     /// The longest backoff before a retry, and after a 429 that says nothing of how long to
     /// wait, in seconds (default 30 before a retry, 60 after a 429).
     pub retry_max_delay_seconds: Option<Seconds>,
-    /// The rate a quota nobody declared is first tried at, as `N/DURATION` (default `60/min`);
-    /// its period is the window learned rates are counted over.
-    pub learn_quota_from: Option<String>,
 }
 
 /// A time in seconds: positive, and at most a year.
@@ -127,6 +124,30 @@ impl<'de> Deserialize<'de> for Seconds {
         } else {
             Err(serde::de::Error::custom(format!(
                 "expected a number of seconds above 0 and at most a year ({YEAR}), found {seconds}"
+            )))
+        }
+    }
+}
+
+/// A time in minutes: positive, and at most a year.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Minutes(f64);
+
+impl Minutes {
+    pub fn duration(self) -> Duration {
+        Duration::from_secs_f64(self.0 * 60.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Minutes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const YEAR: f64 = 365.0 * 1440.0;
+        let minutes = f64::deserialize(deserializer)?;
+        if minutes > 0.0 && minutes <= YEAR {
+            Ok(Minutes(minutes))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected a number of minutes above 0 and at most a year ({YEAR}), found {minutes}"
             )))
         }
     }

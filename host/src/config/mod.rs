@@ -9,9 +9,9 @@ mod env;
 mod file;
 
 pub use env::Environment;
-pub use file::{Bounded, ConfigFile, ConfigValue, Limits, Seconds};
+pub use file::{Bounded, ConfigFile, ConfigValue, Limits, Minutes, Seconds};
 
-use crate::capabilities::http::Secrets;
+use crate::capabilities::http::{RateLimit, Secrets};
 use crate::runtime::wit::{ConnectorInfo, HostSetting, Param, ParamInfo, ParamKind, StreamInfo};
 use crate::sinks::{CsvOptions, ExtraColumn, OutputSpec, StdoutFormat};
 use std::fmt;
@@ -97,10 +97,11 @@ pub const SETTING_KEYS: &[&str] = &[
     "output.extension",
     "output.extra-columns",
     "quota.cooldown",
+    "quota.learn-from",
 ];
 
 /// Settings that hold for every stream of a run, which a stream cannot give defaults for.
-const RUN_WIDE_SETTINGS: &[&str] = &["quota.cooldown"];
+const RUN_WIDE_SETTINGS: &[&str] = &["quota.cooldown", "quota.learn-from"];
 
 /// The longest cool-down a 429 may be given: a server's own pause is capped the same way.
 const MOST_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -558,43 +559,70 @@ pub fn resolve_settings(
     Ok(StreamSettings { timezone, output })
 }
 
-/// The pause every request to a vendor takes after a 429 (`quota.cooldown`, e.g. `5s`): a flag,
-/// the config, the connector's environment variable or default; none by default.
-pub fn resolve_quota_cooldown(
+/// How a run spends a vendor's quota, beyond the quotas themselves.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuotaSettings {
+    /// The pause every request to a vendor takes after a 429 (`quota.cooldown`, e.g. `5s`);
+    /// none by default.
+    pub cooldown: std::time::Duration,
+    /// The rate a quota nobody declared is first tried at (`quota.learn-from`, e.g. `60/min`);
+    /// trawl's default when `None`.
+    pub learn_from: Option<RateLimit>,
+}
+
+/// Resolves the `quota.*` settings, which hold for every stream of the run: a flag, the config,
+/// the connector's environment variable or default.
+pub fn resolve_quota_settings(
     info: &ConnectorInfo,
     sources: &Sources<'_>,
-) -> Result<std::time::Duration, ConfigError> {
-    const KEY: &str = "quota.cooldown";
-    let flag = sources
-        .overrides
-        .settings
-        .iter()
-        .rev()
-        .find(|(name, _, _)| name == KEY)
-        .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)));
-    let value = match flag {
-        Some(value) => Some(value),
-        None => sources.file_value(|file| &file.settings, KEY)?,
-    }
-    .or_else(|| {
-        let declared = info.settings.iter().find(|setting| setting.key == KEY)?;
-        sources.env_value(declared.env.as_ref()).or_else(|| {
-            declared
-                .default
-                .clone()
-                .map(|value| (value, ValueSource::ConnectorDefault))
-        })
-    })
-    .filter(|(value, _)| !value.is_empty());
-    let Some((text, source)) = value else {
-        return Ok(std::time::Duration::ZERO);
+) -> Result<QuotaSettings, ConfigError> {
+    let lookup = |key: &str| -> Result<Option<(String, ValueSource)>, ConfigError> {
+        let flag = sources
+            .overrides
+            .settings
+            .iter()
+            .rev()
+            .find(|(name, _, _)| name == key)
+            .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)));
+        let value = match flag {
+            Some(value) => Some(value),
+            None => sources.file_value(|file| &file.settings, key)?,
+        }
+        .or_else(|| {
+            let declared = info.settings.iter().find(|setting| setting.key == key)?;
+            sources.env_value(declared.env.as_ref()).or_else(|| {
+                declared
+                    .default
+                    .clone()
+                    .map(|value| (value, ValueSource::ConnectorDefault))
+            })
+        });
+        Ok(value.filter(|(value, _)| !value.is_empty()))
     };
-    parse_cooldown(&text).ok_or_else(|| ConfigError::InvalidValue {
-        name: KEY.into(),
+    let invalid = |key: &str, text: &str, source, expected: &str| ConfigError::InvalidValue {
+        name: key.into(),
         shown: format!("`{text}` "),
         origin: source,
-        expected: "a duration from 0s to 1h, such as 5s or 500ms".into(),
-    })
+        expected: expected.into(),
+    };
+    let mut settings = QuotaSettings::default();
+    if let Some((text, source)) = lookup("quota.cooldown")? {
+        settings.cooldown = parse_cooldown(&text).ok_or_else(|| {
+            invalid(
+                "quota.cooldown",
+                &text,
+                source,
+                "a duration from 0s to 1h, such as 5s or 500ms",
+            )
+        })?;
+    }
+    if let Some((text, source)) = lookup("quota.learn-from")? {
+        settings.learn_from = Some(
+            text.parse::<RateLimit>()
+                .map_err(|error| invalid("quota.learn-from", &text, source, &error.to_string()))?,
+        );
+    }
+    Ok(settings)
 }
 
 /// A cool-down: `5s`, `500ms`, `1m`, from nothing to [`MOST_COOLDOWN`].
@@ -692,6 +720,11 @@ pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
                         "its default `{key}` is `{value}`: expected a duration from 0s to 1h, \
                          such as 5s"
                     ));
+                }
+                "quota.learn-from" => {
+                    if let Err(error) = value.parse::<RateLimit>() {
+                        return Err(format!("its default `{key}` is not valid: {error}"));
+                    }
                 }
                 _ => {}
             }

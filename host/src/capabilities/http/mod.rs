@@ -487,11 +487,6 @@ impl HttpCapability {
         self.limiters.reports()
     }
 
-    /// Why the run gave up retrying, if it did: what kept failing, and for how long.
-    pub fn gave_up(&self) -> Option<String> {
-        self.patience.gave_up()
-    }
-
     /// The counters themselves, to read them later or share them.
     pub fn stats_handle(&self) -> HttpStats {
         self.stats.clone()
@@ -761,7 +756,8 @@ impl HttpCapability {
                 return outcome;
             }
             if let Some(stalled) = self.patience.stalled(exchange.origin, self.retry.stall) {
-                tracing::warn!(target: "trawl::http", url = %exchange.url, attempt, "giving up: {stalled}");
+                tracing::debug!(target: "trawl::http", url = %exchange.url, attempt,
+                    "giving up: the run made no progress for its stall limit");
                 return Err(stalled);
             }
             match &outcome {

@@ -148,8 +148,6 @@ struct Streak {
     /// Failures worth retrying since then, by origin and kind ("answers 503"), and the last of
     /// each origin's as the log would say it.
     failures: BTreeMap<String, (BTreeMap<String, u64>, String)>,
-    /// Why the run gave up, once it has.
-    gave_up: Option<String>,
 }
 
 impl Default for Patience {
@@ -158,7 +156,6 @@ impl Default for Patience {
             streak: Mutex::new(Streak {
                 last_progress: Instant::now(),
                 failures: BTreeMap::new(),
-                gave_up: None,
             }),
         }
     }
@@ -187,7 +184,7 @@ impl Patience {
     /// Whether nothing has moved for `stall`; if so, the error that ends the request, naming
     /// what kept failing.
     pub(super) fn stalled(&self, origin: &str, stall: Duration) -> Option<Error> {
-        let mut streak = self.streak();
+        let streak = self.streak();
         let quiet = streak.last_progress.elapsed();
         if quiet < stall {
             return None;
@@ -211,13 +208,7 @@ impl Patience {
             " (the run gives up after this long without progress: `limits: (stall_minutes: ...)` \
              in the config)"
         );
-        streak.gave_up.get_or_insert_with(|| message.clone());
         Some(Error::Transport(message))
-    }
-
-    /// Why the run gave up, if it did.
-    pub(super) fn gave_up(&self) -> Option<String> {
-        self.streak().gave_up.clone()
     }
 }
 
@@ -288,7 +279,6 @@ mod tests {
             "reset on /c".into(),
         );
         patience.failed("https://other:443", "answers 502".into(), "502".into());
-        assert_eq!(patience.gave_up(), None);
         tokio::time::advance(Duration::from_secs(10)).await;
         let Some(Error::Transport(message)) = patience.stalled(origin, stall) else {
             panic!("the run should have stalled");
@@ -301,7 +291,6 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("stall_minutes"), "{message}");
-        assert_eq!(patience.gave_up(), Some(message));
         assert_eq!(human_duration(Duration::from_secs(1800)), "30 min");
         assert_eq!(human_duration(Duration::from_secs(125)), "2 min 5 s");
     }
