@@ -589,6 +589,7 @@ fn run_options(
             .limits
             .max_page_mib
             .map_or(defaults.max_page_bytes, |mib| mebibytes(mib.get())),
+        unreadable_patience: retry_policy(&file.limits).stall,
     })
 }
 

@@ -63,6 +63,9 @@ pub struct RunOptions {
     pub max_page_records: usize,
     /// The most bytes of records one page may hold.
     pub max_page_bytes: usize,
+    /// How long a page may keep coming back unreadable before its window fails (the run's
+    /// stall limit).
+    pub unreadable_patience: std::time::Duration,
 }
 
 impl Default for RunOptions {
@@ -77,6 +80,7 @@ impl Default for RunOptions {
             sort_chunk_bytes: 16 << 20,
             max_page_records: 100_000,
             max_page_bytes: 64 << 20,
+            unreadable_patience: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -406,6 +410,7 @@ pub async fn run_stream(
         max_pages: context.options.max_pages_per_window,
         max_page_records: context.options.max_page_records,
         max_page_bytes: context.options.max_page_bytes,
+        unreadable_patience: context.options.unreadable_patience,
         encoder,
         stop: AtomicBool::new(false),
         pages: AtomicU64::new(0),

@@ -497,6 +497,31 @@ fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> Str
 mod tests {
     use super::check_header;
 
+    #[tokio::test(start_paused = true)]
+    async fn waiting_on_the_vendor_does_not_count_against_the_wall_clock() {
+        use super::within_wall_clock;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+        let limit = Duration::from_secs(10);
+        // 25 s in all, 20 of them waiting out backoffs and pauses: 5 s of the call's own.
+        let waited = AtomicU64::new(0);
+        let patient = async {
+            for _ in 0..4 {
+                waited.fetch_add(5_000_000, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "done"
+        };
+        assert_eq!(within_wall_clock(limit, &waited, patient).await, Ok("done"));
+        // A call that hangs on its own is stopped at the limit.
+        let started = tokio::time::Instant::now();
+        let idle = AtomicU64::new(0);
+        let hung = tokio::time::sleep(Duration::from_secs(3600));
+        assert!(within_wall_clock(limit, &idle, hung).await.is_err());
+        assert_eq!(started.elapsed(), limit);
+    }
+
     #[test]
     fn headers_are_told_apart() {
         assert_eq!(check_header(b""), Err("the file is empty"));

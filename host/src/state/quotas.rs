@@ -32,6 +32,9 @@ pub struct QuotaRecord {
 /// exactly (a larger one is far from being reached by one host's requests within its window).
 pub const MAX_SENDS_KEPT: usize = 10_000;
 
+/// How long a send is kept: an hour, the longest window vendors state quotas over.
+const KEPT_FOR_MS: i64 = 3_600_000;
+
 pub(super) fn create_table(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(
         "CREATE TABLE IF NOT EXISTS quota_fingerprint_key (
@@ -84,10 +87,14 @@ impl StateStore {
         // Immediate: the read and the write below see no other writer in between.
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for record in records {
-            let merged = match read_quota(&transaction, &record.origin, &record.credential)? {
+            let mut merged = match read_quota(&transaction, &record.origin, &record.credential)? {
                 Some(saved) => merge(saved, record),
                 None => record.clone(),
             };
+            // No vendor states a quota over more than an hour.
+            merged
+                .sends_ms
+                .retain(|&at| at > now_ms.saturating_sub(KEPT_FOR_MS));
             let sends = serde_json::to_string(&merged.sends_ms)
                 .expect("a list of numbers always serialises");
             transaction
@@ -205,7 +212,8 @@ mod tests {
             None
         );
         // Another process saved its own sends and a shorter pause: both processes' sends are
-        // kept, in order, the longer pause holds, and the last writer's rate wins.
+        // kept, in order, the longer pause holds, and the last writer's rate wins. Sends older
+        // than an hour are forgotten.
         let second = QuotaRecord {
             learned_per_minute: Some(45.0),
             sends_ms: vec![2_000, 2_500, 4_000],
@@ -213,12 +221,12 @@ mod tests {
             strikes: 0,
             ..first.clone()
         };
-        store.save_quotas(&[second], 4_000).unwrap();
+        store.save_quotas(&[second], 3_601_500).unwrap();
         let merged = store
             .quota("https://api.example.com:443", "ab")
             .unwrap()
             .unwrap();
-        assert_eq!(merged.sends_ms, [1_000, 2_000, 2_500, 3_000, 4_000]);
+        assert_eq!(merged.sends_ms, [2_000, 2_500, 3_000, 4_000]);
         assert_eq!(merged.paused_until_ms, Some(5_000));
         assert_eq!(merged.learned_per_minute, Some(45.0));
         assert_eq!(merged.strikes, 0);

@@ -570,6 +570,8 @@ pub(super) struct Bucket {
     /// for the next process, and what a learned rate is cut from. Kept apart from the log, which a
     /// waiter holds for as long as it waits.
     answered: Mutex<VecDeque<Instant>>,
+    /// The longest window of any limit this key was held to: older sends need not be saved.
+    longest_window: Mutex<Duration>,
     tuning: QuotaTuning,
     quota: Mutex<QuotaState>,
     jitter: Jitter,
@@ -706,6 +708,13 @@ impl Bucket {
         } else {
             limits
         };
+        if let Some(longest) = limits.iter().map(|limit| limit.per).max() {
+            let mut kept = self
+                .longest_window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *kept = (*kept).max(longest);
+        }
         let started = Instant::now();
         let mut log = tokio::time::timeout_at(deadline, self.log.lock())
             .await
@@ -754,6 +763,7 @@ impl Bucket {
             finished: Mutex::default(),
             finishing: tokio::sync::Notify::new(),
             answered: Mutex::default(),
+            longest_window: Mutex::new(tuning.learn_from.per),
             tuning,
             quota: Mutex::new(QuotaState {
                 learned: LearnedRate::new(f64::from(start.requests.max(1))),
@@ -816,14 +826,18 @@ impl Bucket {
         log.keep = log.keep.max(log.sends.len());
     }
 
-    /// What to save of this key: requests answered within the last hour (the longest window
-    /// vendors state), the learned rate, strikes and any pause in force.
+    /// What to save of this key: requests answered within the longest window it was held to,
+    /// the learned rate, strikes and any pause in force.
     fn snapshot(&self, key: &RateKey, anchor: (Instant, i64)) -> QuotaRecord {
         let now = Instant::now();
+        let longest = *self
+            .longest_window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let sends_ms = self
             .answers()
             .iter()
-            .filter(|at| now.duration_since(**at) < MAX_PAUSE)
+            .filter(|at| now.duration_since(**at) < longest)
             .map(|at| to_millis(*at, anchor))
             .collect();
         let quota = self.quota();

@@ -218,7 +218,7 @@ fn human_duration(duration: Duration) -> String {
     match seconds {
         0..10 => format!("{:.1} s", duration.as_secs_f64()),
         10..60 => format!("{seconds} s"),
-        _ if seconds % 60 == 0 => format!("{} min", seconds / 60),
+        _ if seconds.is_multiple_of(60) => format!("{} min", seconds / 60),
         _ => format!("{} min {} s", seconds / 60, seconds % 60),
     }
 }
