@@ -360,13 +360,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         }
         done.push(stream.name.clone());
     }
-    saving.abort();
-    let saved = limiters.clone();
-    match tokio::task::spawn_blocking(move || saved.save()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!("{error}"),
-        Err(error) => tracing::warn!("saving what is known of the quotas stopped: {error}"),
-    }
+    drop(saving);
     let traffic = stats.snapshot();
     eprintln!(
         "{} requests, {} retried ({} answered 429, {} answered 5xx, {} failed to connect or were \
@@ -484,9 +478,11 @@ fn retry_policy(limits: &config::Limits) -> RetryPolicy {
 /// enough to cost nothing beside the run.
 const QUOTA_SAVE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Saves what `limiters` know every [`QUOTA_SAVE_INTERVAL`] until aborted.
-fn keep_saving(limiters: RateLimiters) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Saves what `limiters` know every [`QUOTA_SAVE_INTERVAL`], and once more when dropped, however
+/// the run ends.
+fn keep_saving(limiters: RateLimiters) -> QuotaSaver {
+    let saved = limiters.clone();
+    let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(QUOTA_SAVE_INTERVAL);
         ticks.tick().await;
         loop {
@@ -498,7 +494,26 @@ fn keep_saving(limiters: RateLimiters) -> tokio::task::JoinHandle<()> {
                 Err(_) => return,
             }
         }
-    })
+    });
+    QuotaSaver {
+        limiters: saved,
+        task,
+    }
+}
+
+struct QuotaSaver {
+    limiters: RateLimiters,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for QuotaSaver {
+    fn drop(&mut self) {
+        self.task.abort();
+        // One small transaction, as the run ends: not worth a thread of its own.
+        if let Err(error) = self.limiters.save() {
+            tracing::warn!("{error}");
+        }
+    }
 }
 
 /// `; learned quota 54/1m for https://api.example.com:443 (paused 2 times)`, for keys whose
