@@ -453,26 +453,22 @@ impl Sandbox {
 }
 
 /// Runs `work` for at most `limit`, not counting the time its requests spent waiting on the
-/// vendor's patience (added up in `patient_wait` as it goes): a call that waits out a long streak
-/// of 503s, or a quota's pause, is not a connector that hangs.
+/// vendor's patience (`patient`, which counts the wait going on too): a call that waits out a
+/// long streak of 503s, or a quota's pause, is not a connector that hangs.
 async fn within_wall_clock<R>(
     limit: Duration,
-    patient_wait: &std::sync::atomic::AtomicU64,
+    patient: &crate::capabilities::http::PatientWait,
     work: impl Future<Output = R>,
 ) -> Result<R, tokio::time::error::Elapsed> {
     let started = tokio::time::Instant::now();
     let mut work = std::pin::pin!(work);
     loop {
-        let excused = Duration::from_micros(patient_wait.load(Ordering::Relaxed));
+        let excused = patient.waited();
         let deadline = started + limit.saturating_add(excused);
         match tokio::time::timeout_at(deadline, &mut work).await {
             Ok(value) => return Ok(value),
-            Err(elapsed) => {
-                let excused_now = Duration::from_micros(patient_wait.load(Ordering::Relaxed));
-                if excused_now == excused {
-                    return Err(elapsed);
-                }
-            }
+            Err(elapsed) if patient.waited() == excused => return Err(elapsed),
+            Err(_) => {}
         }
     }
 }
@@ -500,23 +496,23 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn waiting_on_the_vendor_does_not_count_against_the_wall_clock() {
         use super::within_wall_clock;
-        use std::sync::atomic::{AtomicU64, Ordering};
+        use crate::capabilities::http::{PATIENT_WAIT, PatientWait};
+        use std::sync::Arc;
         use std::time::Duration;
         let limit = Duration::from_secs(10);
-        // 25 s in all, 20 of them waiting out backoffs and pauses: 5 s of the call's own.
-        let waited = AtomicU64::new(0);
-        let patient = async {
-            for _ in 0..4 {
-                waited.fetch_add(5_000_000, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
+        // 35 s in all: a 30-second pause (longer than the limit by itself), then 5 s of the
+        // call's own.
+        let patient = Arc::new(PatientWait::default());
+        let call = PATIENT_WAIT.scope(patient.clone(), async {
+            PatientWait::during(tokio::time::sleep(Duration::from_secs(30))).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
             "done"
-        };
-        assert_eq!(within_wall_clock(limit, &waited, patient).await, Ok("done"));
+        });
+        assert_eq!(within_wall_clock(limit, &patient, call).await, Ok("done"));
+        assert_eq!(patient.waited(), Duration::from_secs(30));
         // A call that hangs on its own is stopped at the limit.
         let started = tokio::time::Instant::now();
-        let idle = AtomicU64::new(0);
+        let idle = PatientWait::default();
         let hung = tokio::time::sleep(Duration::from_secs(3600));
         assert!(within_wall_clock(limit, &idle, hung).await.is_err());
         assert_eq!(started.elapsed(), limit);

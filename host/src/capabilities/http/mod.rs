@@ -183,14 +183,55 @@ tokio::task_local! {
     /// which reqwest runs inside the request's future and tells nothing about the request.
     static CARRIED: Vec<bool>;
     /// Where the time a request spends waiting on the vendor's patience (backoffs, pauses, room
-    /// under a quota) is added up, for a caller that does not count it against its own clock.
-    pub(crate) static PATIENT_WAIT: Arc<AtomicU64>;
+    /// under a quota) is counted, for a caller that does not count it against its own clock.
+    pub(crate) static PATIENT_WAIT: Arc<PatientWait>;
 }
 
-/// Adds `wait` to the [`PATIENT_WAIT`] of the task, if it keeps one.
-fn excuse(wait: Duration) {
-    let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
-    let _ = PATIENT_WAIT.try_with(|waited| waited.fetch_add(micros, Ordering::Relaxed));
+/// Time spent waiting on a vendor's patience: waits over, and the one going on.
+#[derive(Debug, Default)]
+pub struct PatientWait {
+    /// Microseconds of waits that are over.
+    over: AtomicU64,
+    /// When the wait going on began.
+    since: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl PatientWait {
+    /// All the time waited so far, the wait going on included.
+    pub fn waited(&self) -> Duration {
+        let ongoing = self
+            .since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map_or(Duration::ZERO, |since| since.elapsed());
+        Duration::from_micros(self.over.load(Ordering::Relaxed)) + ongoing
+    }
+
+    /// Counts the time until `wait` is done (or dropped) as waiting.
+    pub(crate) async fn during<T>(wait: impl Future<Output = T>) -> T {
+        let Ok(patient) = PATIENT_WAIT.try_with(Arc::clone) else {
+            return wait.await;
+        };
+        let began = tokio::time::Instant::now();
+        *patient
+            .since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(began);
+        struct Over(Arc<PatientWait>, tokio::time::Instant);
+        impl Drop for Over {
+            fn drop(&mut self) {
+                let micros = u64::try_from(self.1.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.0.over.fetch_add(micros, Ordering::Relaxed);
+                *self
+                    .0
+                    .since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+        }
+        let _over = Over(patient, began);
+        wait.await
+    }
 }
 
 /// How much of a body `--trace-http` shows.
@@ -652,7 +693,8 @@ impl HttpCapability {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let Some(slot) = exchange.bucket.acquire(&self.rate_limits, deadline).await else {
+            let acquiring = exchange.bucket.acquire(&self.rate_limits, deadline);
+            let Some(slot) = PatientWait::during(acquiring).await else {
                 tracing::info!(target: "trawl::http", url = %exchange.url, origin = exchange.origin,
                     budget_s = self.retry.total.as_secs_f64(),
                     "not sent: the rate limits or a server-requested pause would hold it past its time budget");
@@ -660,7 +702,6 @@ impl HttpCapability {
             };
             let waited = slot.waited;
             HttpStats::add_time(&stats.rate_limit_wait_micros, waited);
-            excuse(waited);
             if !waited.is_zero() {
                 tracing::trace!(target: "trawl::http", url = %exchange.url,
                     waited_ms = waited.as_millis() as u64, "waited for the rate limit");
@@ -768,8 +809,7 @@ impl HttpCapability {
             }
             HttpStats::add(&stats.retries, 1);
             HttpStats::add_time(&stats.backoff_wait_micros, wait);
-            excuse(wait);
-            tokio::time::sleep(wait).await;
+            PatientWait::during(tokio::time::sleep(wait)).await;
             last = Some(outcome);
         }
     }
