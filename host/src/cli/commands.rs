@@ -604,7 +604,12 @@ fn run_options(
             .limits
             .max_page_mib
             .map_or(defaults.max_page_bytes, |mib| mebibytes(mib.get())),
-        unreadable_patience: retry_policy(&file.limits).stall,
+        // Two minutes outlast a proxy that cuts bodies short for a while; the user's caps on
+        // retries hold here too.
+        unreadable_patience: retry_policy(&file.limits)
+            .total
+            .min(defaults.unreadable_patience),
+        unreadable_attempts: retry_policy(&file.limits).max_attempts,
     })
 }
 

@@ -30,8 +30,9 @@ pub(super) struct Shared {
     pub max_pages: u32,
     pub max_page_records: usize,
     pub max_page_bytes: usize,
-    /// How long a page may keep coming back unreadable before its window fails.
+    /// How long, and how many times, a page may come back unreadable before its window fails.
     pub unreadable_patience: Duration,
+    pub unreadable_attempts: u32,
     /// The sink's encoder: a window's records are made into what the sink writes here, on the
     /// worker, rather than one after another in the committer.
     pub encoder: Option<Arc<dyn Encoder>>,
@@ -184,8 +185,9 @@ fn cursor_digest(cursor: &str) -> [u8; 32] {
 
 /// One page, asked for again when its body could not be read (cut short or garbled on the way:
 /// the HTTP layer cannot see that, the connector can), with capped exponential backoff and full
-/// jitter, for as long as the run is patient with a vendor that fails ([`Shared::
-/// unreadable_patience`], the run's stall limit) rather than a number of times.
+/// jitter, for a time ([`Shared::unreadable_patience`]) rather than a number of times, unless
+/// the user capped attempts. Not for as long as the run's stall limit: a page that is
+/// unreadable every time (a record the host cannot read) would hold its window that long.
 async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, WindowError> {
     let mut attempt = 0;
     let first_unreadable = tokio::time::Instant::now();
@@ -196,7 +198,8 @@ async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, Wind
             .await?;
         match outcome {
             Err(FetchError::Malformed(reason))
-                if first_unreadable.elapsed() < shared.unreadable_patience =>
+                if first_unreadable.elapsed() < shared.unreadable_patience
+                    && attempt + 1 < shared.unreadable_attempts =>
             {
                 let ceiling = MALFORMED_BACKOFF
                     .saturating_mul(1 << attempt.min(16))
