@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use trawl::capabilities::Capabilities;
 use trawl::capabilities::clock::Clock;
-use trawl::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy, Secrets};
+use trawl::capabilities::http::{HttpCapability, HttpLimits, NetworkPolicy, RateLimit, Secrets};
 use trawl::capabilities::storage::StorageScope;
 use trawl::engine::{
     self, RangeRequest, RunContext, RunError, RunOptions, StreamSummary, WindowError,
@@ -44,7 +44,10 @@ fn capabilities(connector: &Connector, grants: Option<&[String]>) -> Capabilitie
         connector: info.name.as_str().into(),
         clock: Clock::System,
         http: Some(Arc::new(
-            HttpCapability::new(policy, Secrets::default(), HttpLimits::default()).unwrap(),
+            HttpCapability::new(policy, Secrets::default(), HttpLimits::default())
+                .unwrap()
+                // The hostile connector sends as fast as it can on purpose; no quota is tested.
+                .with_rate_limits([RateLimit::per_second(100_000)]),
         )),
         storage: Some(StorageScope::new(
             StateStore::in_memory().unwrap(),

@@ -943,3 +943,53 @@ async fn vendor_faults_do_not_change_the_output() {
         .collect();
     assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_streams_process_right_after_the_first_keeps_to_the_quota_it_spent() {
+    // The seed ran one process a stream. The first spends Verkada's 25 requests in 5 seconds; the
+    // second, started at once, must count them (they are in the state store) and is never
+    // refused, its token exchange included.
+    let setup = Setup::two_hours(Config::default()).await;
+    let (start, end) = (
+        DEFAULT_START.to_string(),
+        (DEFAULT_START + 2 * HOUR).to_string(),
+    );
+    // The first run's requests (its token exchanges included) fit in 5 seconds; the second's
+    // do not, on top of the first's.
+    for (stream, page_size) in [
+        ("audit-log", "page_size=10"),
+        ("camera-alerts", "page_size=4"),
+    ] {
+        setup
+            .run_ok(&[
+                &start,
+                &end,
+                "--stream",
+                stream,
+                "--param",
+                page_size,
+                "--workers",
+                "8",
+            ])
+            .await;
+    }
+    let requests = setup.requests();
+    // More than 5 seconds allow, had the second process not counted the first's.
+    assert!(requests.len() > 25, "{} requests", requests.len());
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert_eq!(refused, 0, "{refused} requests were refused");
+    let audit: Vec<&Value> = setup
+        .dataset
+        .audit_processed_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
+        .into_iter()
+        .map(|event| &event.json)
+        .collect();
+    assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &audit, audit_order);
+    let alerts: Vec<&Value> = setup
+        .dataset
+        .alerts_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
+        .into_iter()
+        .map(|alert| &alert.json)
+        .collect();
+    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
+}

@@ -395,3 +395,76 @@ async fn tracing_http_shows_everything_but_the_secret() {
     assert!(trace.contains("\"created_at_timestamp\""), "{trace}");
     assert!(!trace.contains(support::TOKEN), "{trace}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_streak_longer_than_any_count_of_attempts_is_waited_out() {
+    // Forty 503s in a row, then ten connections reset: every worker's requests fail far more
+    // often than the 8 attempts a request was once given. The run keeps retrying while nothing
+    // succeeds, for less than its stall limit, and ends complete.
+    let setup = Setup::new(Config::default(), "UTC").await;
+    setup
+        .simulator
+        .faults()
+        .push(Fault::on_path("/v1/siem/", Action::status(503)).times(40));
+    setup
+        .simulator
+        .faults()
+        .push(Fault::on_path("/v1/siem/", Action::ResetConnection).times(10));
+    std::fs::write(
+        setup.dir.path().join("trawl.ron"),
+        "(limits: (retry_max_delay_seconds: 0.05))",
+    )
+    .unwrap();
+    let output = setup
+        .run(&["2024-09-01", "2024-09-01", "--config", "trawl.ron"])
+        .await;
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, DEFAULT_START + DAY)
+    );
+    let message = stderr(&output);
+    assert!(message.contains("40 answered 5xx"), "{message}");
+    let statuses: Vec<u16> = setup
+        .simulator
+        .requests()
+        .iter()
+        .map(|request| request.status)
+        .collect();
+    assert_eq!(statuses.iter().filter(|status| **status == 503).count(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_no_progress_for_its_stall_limit_names_what_kept_failing() {
+    let setup = Setup::new(Config::default(), "UTC").await;
+    let failing_hour = DEFAULT_START + 5 * HOUR;
+    setup.simulator.faults().push(Fault::status_on_path(
+        format!("/v1/siem/{failing_hour}/"),
+        503,
+        None,
+    ));
+    // Gives up after 1.2 seconds without progress.
+    std::fs::write(
+        setup.dir.path().join("trawl.ron"),
+        "(limits: (stall_minutes: 0.02, retry_max_delay_seconds: 0.05))",
+    )
+    .unwrap();
+    let output = setup
+        .run(&["2024-09-01", "2024-09-01", "--config", "trawl.ron"])
+        .await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    let url = setup.simulator.base_url();
+    let origin = url.trim_end_matches('/');
+    assert!(
+        message.contains(&format!("no request to {origin} succeeded for")),
+        "{message}"
+    );
+    assert!(message.contains("answers 503; last: 503 from"), "{message}");
+    assert!(message.contains("stall_minutes"), "{message}");
+    // The other hours were delivered; the failing one is left for the next run.
+    assert_eq!(
+        ids(&setup.output()),
+        setup.expected_ids(DEFAULT_START, failing_hour)
+    );
+}

@@ -895,3 +895,110 @@ async fn an_incremental_run_continues_the_seed_files() {
         assert_eq!(unique.len(), lines.len(), "{stream:?}");
     }
 }
+
+/// Two runs, one day of both streams each (about 200 requests a run), against a per-token quota
+/// Yandex does not publish, run as trawl is run by cron: one process after the other on one
+/// state store. Returns the two runs' outputs.
+async fn two_runs_under_an_unpublished_quota(setup: &Setup, learn_from: &str) -> [Output; 2] {
+    std::fs::write(
+        setup.dir.path().join("trawl.ron"),
+        // Brief pauses after a 429, so that the test takes seconds.
+        "(limits: (retry_max_delay_seconds: 0.2))",
+    )
+    .unwrap();
+    let mut outputs = Vec::new();
+    for day in ["2025-06-01", "2025-06-02"] {
+        let output = setup
+            .run(&[
+                day,
+                day,
+                "--stream",
+                "mail",
+                "--stream",
+                "disk",
+                "--config",
+                "trawl.ron",
+                "--set",
+                &format!("quota.learn-from={learn_from}"),
+            ])
+            .await;
+        assert!(output.status.success(), "{}", stderr(&output));
+        outputs.push(output);
+    }
+    let (from, to) = (DEFAULT_START_MS, DEFAULT_START_MS + 2 * DAY_MS);
+    for stream in [Stream::Mail, Stream::Disk] {
+        assert_eq!(
+            files(&setup.folder(stream)),
+            setup.expected_files(stream, from, to)
+        );
+    }
+    outputs.try_into().unwrap()
+}
+
+/// The quota a run's summary says it learned, in requests per second.
+fn learned_per_second(output: &Output) -> u32 {
+    let message = stderr(output);
+    let learned = message
+        .split("learned quota ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no learned quota in: {message}"));
+    let (requests, per) = learned.split_once('/').unwrap();
+    assert!(per.starts_with("1s for http://127.0.0.1:"), "{learned}");
+    requests.parse().unwrap()
+}
+
+fn quota_of_50_a_second() -> Config {
+    Config {
+        quotas: vec![Quota {
+            requests: 50,
+            per: Duration::from_secs(1),
+        }],
+        ..Config::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpublished_quota_is_learned_from_a_modest_start_and_remembered() {
+    // Started, as by default, at about 60% of the real quota, the rate grows while it is in use
+    // and the next process starts where the last one got to.
+    let setup = Setup::new(quota_of_50_a_second()).await;
+    let [first, second] = two_runs_under_an_unpublished_quota(&setup, "30/1s").await;
+    let requests = setup.simulator.requests();
+    assert!(requests.len() >= 380, "{}", requests.len());
+    let refused = requests.iter().filter(|r| r.status == 429).count();
+    assert!(
+        refused * 100 <= requests.len(),
+        "{refused} of {} requests answered 429",
+        requests.len()
+    );
+    let after_first = learned_per_second(&first);
+    assert!(after_first > 30, "{}", stderr(&first));
+    assert!(learned_per_second(&second) >= after_first.min(45));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_above_an_unpublished_quota_is_cut_and_the_next_run_keeps_under_it() {
+    let setup = Setup::new(quota_of_50_a_second()).await;
+    let [first, _] = two_runs_under_an_unpublished_quota(&setup, "80/1s").await;
+    let requests = setup.simulator.requests();
+    let first_run = stderr(&first)
+        .split(" requests, ")
+        .next()
+        .and_then(|text| text.rsplit('\n').next())
+        .and_then(|count| count.parse::<usize>().ok())
+        .expect("the run's traffic line");
+    // The first run went past the quota (at most the requests then in flight were refused, one
+    // a worker), was cut to under it, and paused; the second started from there.
+    let (in_first, in_second) = requests.split_at(first_run);
+    let refused = |requests: &[trawl_simulators::request_log::RequestLogEntry]| {
+        requests.iter().filter(|r| r.status == 429).count()
+    };
+    assert!(
+        (1..=5).contains(&refused(in_first)),
+        "{}",
+        refused(in_first)
+    );
+    assert!(learned_per_second(&first) < 50, "{}", stderr(&first));
+    // At most one probe past the quota as the rate grows back.
+    assert!(refused(in_second) <= 1, "{}", refused(in_second));
+}

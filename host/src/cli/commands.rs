@@ -4,10 +4,11 @@ use super::{Cli, Command, RunArgs, parse_range};
 use crate::capabilities::Capabilities;
 use crate::capabilities::clock::Clock;
 use crate::capabilities::http::{
-    HttpCapability, HttpLimits, HttpStats, NetworkPolicy, RateLimit, RetryPolicy,
+    HttpCapability, HttpLimits, HttpStats, NetworkPolicy, QuotaReport, QuotaTuning, RateLimit,
+    RateLimiters, RetryPolicy,
 };
 use crate::capabilities::storage::StorageScope;
-use crate::config::{self, ConfigFile, Environment, Overrides, Seconds, Sources};
+use crate::config::{self, ConfigFile, Environment, Minutes, Overrides, Seconds, Sources};
 use crate::engine::{self, RangeRequest, RecordFilter, RunContext, RunOptions, StreamSummary};
 use crate::runtime::wit::{ConnectorInfo, ParamKind, StreamInfo, Version};
 use crate::runtime::{ConnectorFile, GuestLimits, PluginDirs, Runtime};
@@ -15,7 +16,7 @@ use crate::state::StateStore;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Why a command did not succeed, and the exit code that says so.
 pub struct Failure {
@@ -259,30 +260,34 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             .max_body_mib
             .map_or(HttpLimits::default().max_body_bytes, |mib| mib.get() << 20),
     };
-    let guest = guest_limits(limits);
-    let retry = RetryPolicy {
-        max_attempts: limits
-            .retry_attempts
-            .map_or(RetryPolicy::default().max_attempts, |attempts| {
-                u32::try_from(attempts.get()).unwrap_or(u32::MAX)
-            }),
-        // Retries happen inside one call into the connector, which has its own wall-clock limit:
-        // leave room for the last attempt.
-        total: limits
-            .retry_seconds
-            .map(Seconds::duration)
-            .unwrap_or_else(|| guest.call_timeout.saturating_sub(http_limits.timeout)),
-        ..RetryPolicy::default()
+    let retry = retry_policy(limits);
+    let quota = config::resolve_quota_settings(&info, &sources).map_err(Failure::input)?;
+    let tuning = QuotaTuning {
+        learn_from: quota
+            .learn_from
+            .unwrap_or(QuotaTuning::default().learn_from),
+        cooldown: quota.cooldown,
+        first_backoff: QuotaTuning::default().first_backoff.min(retry.max_delay),
+        max_backoff: limits
+            .retry_max_delay_seconds
+            .map_or(QuotaTuning::default().max_backoff, Seconds::duration),
     };
     let rate_limits = rate_limits(args, file_or_default, &info)?;
+    // What the quotas of this run's vendor are known to be, shared with every other process on
+    // this state store: loaded as each is first used, saved every few seconds and at the end.
+    let limiters = RateLimiters::with_store(state.clone(), tuning).map_err(Failure::run)?;
+    let saving = keep_saving(limiters.clone());
     let stats = HttpStats::new();
-    let http = HttpCapability::new(policy, resolved.secrets, http_limits)
-        .map_err(Failure::run)?
-        .with_rate_limits(rate_limits)
-        .with_retry(retry)
-        .with_trace(args.trace_http)
-        .with_stats(stats.clone())
-        .with_requests_in_flight(workers(args, file_or_default));
+    let http = Arc::new(
+        HttpCapability::new(policy, resolved.secrets, http_limits)
+            .map_err(Failure::run)?
+            .with_rate_limits(rate_limits)
+            .with_rate_limiters(limiters.clone())
+            .with_retry(retry)
+            .with_trace(args.trace_http)
+            .with_stats(stats.clone())
+            .with_requests_in_flight(workers(args, file_or_default)),
+    );
 
     let profile = args
         .profile
@@ -293,7 +298,7 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let capabilities = Capabilities {
         connector: info.name.as_str().into(),
         clock: clock.clone(),
-        http: Some(Arc::new(http)),
+        http: Some(http.clone()),
         // Storage is the approved connector's, whatever the file calls itself.
         storage: Some(StorageScope::new(
             state.clone(),
@@ -366,17 +371,19 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         }
         done.push(stream.name.clone());
     }
+    drop(saving);
     let traffic = stats.snapshot();
     eprintln!(
         "{} requests, {} retried ({} answered 429, {} answered 5xx, {} failed to connect or were \
-         cut short), {} KiB received, {:.1?} spent waiting on rate limits",
+         cut short), {} KiB received, {:.1?} spent waiting on rate limits{}",
         traffic.requests,
         traffic.retries,
         traffic.status_429,
         traffic.status_5xx,
         traffic.transport_errors,
         traffic.bytes_received >> 10,
-        traffic.rate_limit_wait
+        traffic.rate_limit_wait,
+        quota_notes(&http.quota_reports())
     );
     if !incomplete.is_empty() {
         eprintln!(
@@ -458,6 +465,94 @@ fn rate_limits(
         .collect())
 }
 
+/// How failed requests are retried: for as long as the run makes progress, unless the user capped
+/// attempts or time (`limits` in the config).
+fn retry_policy(limits: &config::Limits) -> RetryPolicy {
+    let defaults = RetryPolicy::default();
+    RetryPolicy {
+        max_attempts: limits
+            .retry_attempts
+            .map_or(defaults.max_attempts, |attempts| {
+                u32::try_from(attempts.get()).unwrap_or(u32::MAX)
+            }),
+        total: limits
+            .retry_seconds
+            .map_or(defaults.total, Seconds::duration),
+        stall: limits
+            .stall_minutes
+            .map_or(defaults.stall, Minutes::duration),
+        max_delay: limits
+            .retry_max_delay_seconds
+            .map_or(defaults.max_delay, Seconds::duration),
+        ..defaults
+    }
+}
+
+/// How often what the limiters know is saved while a run goes on: often enough that a process
+/// started meanwhile (or after this one is killed) sees this one's recent requests, rarely
+/// enough to cost nothing beside the run.
+const QUOTA_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Saves what `limiters` know every [`QUOTA_SAVE_INTERVAL`], and once more when dropped, however
+/// the run ends.
+fn keep_saving(limiters: RateLimiters) -> QuotaSaver {
+    let saved = limiters.clone();
+    let task = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(QUOTA_SAVE_INTERVAL);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let limiters = limiters.clone();
+            match tokio::task::spawn_blocking(move || limiters.save()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!("{error}"),
+                Err(_) => return,
+            }
+        }
+    });
+    QuotaSaver {
+        limiters: saved,
+        task,
+    }
+}
+
+struct QuotaSaver {
+    limiters: RateLimiters,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for QuotaSaver {
+    fn drop(&mut self) {
+        self.task.abort();
+        // One small transaction, as the run ends: not worth a thread of its own.
+        if let Err(error) = self.limiters.save() {
+            tracing::warn!("{error}");
+        }
+    }
+}
+
+/// `; learned quota 54/1m for https://api.example.com:443 (paused 2 times)`, for keys whose
+/// quota was learned or that were paused.
+fn quota_notes(reports: &[QuotaReport]) -> String {
+    reports
+        .iter()
+        .map(|report| {
+            let mut note = match report.learned {
+                Some(learned) => format!("; learned quota {learned} for {}", report.origin),
+                None => format!("; {}", report.origin),
+            };
+            if report.pauses > 0 {
+                note.push_str(&format!(
+                    " (paused {} time{})",
+                    report.pauses,
+                    if report.pauses == 1 { "" } else { "s" }
+                ));
+            }
+            note
+        })
+        .collect()
+}
+
 /// Requests out at once, each for its own window: the flag, then the config file, then 4.
 fn workers(args: &RunArgs, file: &ConfigFile) -> usize {
     const DEFAULT_WORKERS: usize = 4;
@@ -524,6 +619,12 @@ fn run_options(
             .limits
             .max_page_mib
             .map_or(defaults.max_page_bytes, |mib| mebibytes(mib.get())),
+        // Two minutes outlast a proxy that cuts bodies short for a while; the user's caps on
+        // retries hold here too.
+        unreadable_patience: retry_policy(&file.limits)
+            .total
+            .min(defaults.unreadable_patience),
+        unreadable_attempts: retry_policy(&file.limits).max_attempts,
     })
 }
 

@@ -92,11 +92,17 @@ pub struct Limits {
     pub max_page_records: Option<Bounded<1, { u32::MAX as u64 }>>,
     /// Bytes of records one page may hold, in MiB (default 64).
     pub max_page_mib: Option<Bounded<1, 4096>>,
-    /// Attempts per request when the vendor fails or throttles (default 8; 1 never retries).
+    /// Attempts per request when the vendor fails or throttles (default: no cap, see
+    /// `stall_minutes`; 1 never retries).
     pub retry_attempts: Option<Bounded<1, 1000>>,
-    /// Time one request may spend being retried, in seconds (default: the call timeout less
-    /// the HTTP timeout).
+    /// Time one request may spend being retried, in seconds (default: no cap, see
+    /// `stall_minutes`).
     pub retry_seconds: Option<Seconds>,
+    /// Minutes the run may go without any request succeeding before it gives up (default 30).
+    pub stall_minutes: Option<Minutes>,
+    /// The longest backoff before a retry, and after a 429 that says nothing of how long to
+    /// wait, in seconds (default 30 before a retry, 60 after a 429).
+    pub retry_max_delay_seconds: Option<Seconds>,
 }
 
 /// A time in seconds: positive, and at most a year.
@@ -118,6 +124,30 @@ impl<'de> Deserialize<'de> for Seconds {
         } else {
             Err(serde::de::Error::custom(format!(
                 "expected a number of seconds above 0 and at most a year ({YEAR}), found {seconds}"
+            )))
+        }
+    }
+}
+
+/// A time in minutes: positive, and at most a year.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Minutes(f64);
+
+impl Minutes {
+    pub fn duration(self) -> Duration {
+        Duration::from_secs_f64(self.0 * 60.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Minutes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const YEAR: f64 = 365.0 * 1440.0;
+        let minutes = f64::deserialize(deserializer)?;
+        if minutes > 0.0 && minutes <= YEAR {
+            Ok(Minutes(minutes))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected a number of minutes above 0 and at most a year ({YEAR}), found {minutes}"
             )))
         }
     }

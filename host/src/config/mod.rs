@@ -9,9 +9,9 @@ mod env;
 mod file;
 
 pub use env::Environment;
-pub use file::{Bounded, ConfigFile, ConfigValue, Limits, Seconds};
+pub use file::{Bounded, ConfigFile, ConfigValue, Limits, Minutes, Seconds};
 
-use crate::capabilities::http::Secrets;
+use crate::capabilities::http::{RateLimit, Secrets};
 use crate::runtime::wit::{ConnectorInfo, HostSetting, Param, ParamInfo, ParamKind, StreamInfo};
 use crate::sinks::{CsvOptions, ExtraColumn, OutputSpec, StdoutFormat};
 use std::fmt;
@@ -96,7 +96,15 @@ pub const SETTING_KEYS: &[&str] = &[
     "output.base-name",
     "output.extension",
     "output.extra-columns",
+    "quota.cooldown",
+    "quota.learn-from",
 ];
+
+/// Settings that hold for every stream of a run, which a stream cannot give defaults for.
+const RUN_WIDE_SETTINGS: &[&str] = &["quota.cooldown", "quota.learn-from"];
+
+/// The longest cool-down a 429 may be given: a server's own pause is capped the same way.
+const MOST_COOLDOWN: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Values given on the command line.
 #[derive(Clone, Debug, Default)]
@@ -551,6 +559,79 @@ pub fn resolve_settings(
     Ok(StreamSettings { timezone, output })
 }
 
+/// How a run spends a vendor's quota, beyond the quotas themselves.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QuotaSettings {
+    /// The pause every request to a vendor takes after a 429 (`quota.cooldown`, e.g. `5s`);
+    /// none by default.
+    pub cooldown: std::time::Duration,
+    /// The rate a quota nobody declared is first tried at (`quota.learn-from`, e.g. `60/min`);
+    /// trawl's default when `None`.
+    pub learn_from: Option<RateLimit>,
+}
+
+/// Resolves the `quota.*` settings, which hold for every stream of the run: a flag, the config,
+/// the connector's environment variable or default.
+pub fn resolve_quota_settings(
+    info: &ConnectorInfo,
+    sources: &Sources<'_>,
+) -> Result<QuotaSettings, ConfigError> {
+    let lookup = |key: &str| -> Result<Option<(String, ValueSource)>, ConfigError> {
+        let flag = sources
+            .overrides
+            .settings
+            .iter()
+            .rev()
+            .find(|(name, _, _)| name == key)
+            .map(|(_, value, flag)| (value.clone(), ValueSource::Flag(flag)));
+        let value = match flag {
+            Some(value) => Some(value),
+            None => sources.file_value(|file| &file.settings, key)?,
+        }
+        .or_else(|| {
+            let declared = info.settings.iter().find(|setting| setting.key == key)?;
+            sources.env_value(declared.env.as_ref()).or_else(|| {
+                declared
+                    .default
+                    .clone()
+                    .map(|value| (value, ValueSource::ConnectorDefault))
+            })
+        });
+        Ok(value.filter(|(value, _)| !value.is_empty()))
+    };
+    let invalid = |key: &str, text: &str, source, expected: &str| ConfigError::InvalidValue {
+        name: key.into(),
+        shown: format!("`{text}` "),
+        origin: source,
+        expected: expected.into(),
+    };
+    let mut settings = QuotaSettings::default();
+    if let Some((text, source)) = lookup("quota.cooldown")? {
+        settings.cooldown = parse_cooldown(&text).ok_or_else(|| {
+            invalid(
+                "quota.cooldown",
+                &text,
+                source,
+                "a duration from 0s to 1h, such as 5s or 500ms",
+            )
+        })?;
+    }
+    if let Some((text, source)) = lookup("quota.learn-from")? {
+        settings.learn_from = Some(
+            text.parse::<RateLimit>()
+                .map_err(|error| invalid("quota.learn-from", &text, source, &error.to_string()))?,
+        );
+    }
+    Ok(settings)
+}
+
+/// A cool-down: `5s`, `500ms`, `1m`, from nothing to [`MOST_COOLDOWN`].
+fn parse_cooldown(text: &str) -> Option<std::time::Duration> {
+    let parsed: jiff::SignedDuration = text.trim().parse().ok()?;
+    let duration = std::time::Duration::try_from(parsed).ok()?;
+    (duration <= MOST_COOLDOWN).then_some(duration)
+}
+
 /// Refuses defaults a connector declares for host settings that would let it choose where trawl
 /// writes: an output file or folder outside the working folder (absolute, `..`, `~`), a hidden
 /// file or folder (`.bashrc`, `.ssh/`), a file whose extension is not its format's (a CSV output
@@ -581,6 +662,12 @@ pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
                     "it declares a default for the setting `{key}`{scope}, which trawl does not \
                      have; settings are: streams, {}",
                     SETTING_KEYS.join(", ")
+                ));
+            }
+            if stream.is_some() && RUN_WIDE_SETTINGS.contains(&key) {
+                return Err(format!(
+                    "it declares the setting `{key}`{scope}, which holds for every stream of a \
+                     run: declare it among the connector's own settings"
                 ));
             }
             let Some(value) = setting.default.as_deref() else {
@@ -627,6 +714,17 @@ pub fn check_connector_defaults(info: &ConnectorInfo) -> Result<(), String> {
                 }
                 "output.format" if !matches!(value, "csv" | "jsonl" | "daily-jsonl" | "stdout") => {
                     return refused("expected csv, jsonl, daily-jsonl or stdout");
+                }
+                "quota.cooldown" if parse_cooldown(value).is_none() => {
+                    return Err(format!(
+                        "its default `{key}` is `{value}`: expected a duration from 0s to 1h, \
+                         such as 5s"
+                    ));
+                }
+                "quota.learn-from" => {
+                    if let Err(error) = value.parse::<RateLimit>() {
+                        return Err(format!("its default `{key}` is not valid: {error}"));
+                    }
                 }
                 _ => {}
             }

@@ -681,3 +681,108 @@ fn a_connector_default_output_is_never_reached_through_a_symbolic_link() {
     assert!(resolve_settings(&info, &stream(), &sources).is_ok());
     assert_eq!(std::env::current_dir().unwrap(), previous);
 }
+
+/// The `quota.*` settings of `connector` with these `--set` flags.
+fn quota_with(
+    connector: &ConnectorInfo,
+    flags: &[(&str, &str)],
+) -> Result<QuotaSettings, ConfigError> {
+    let overrides = Overrides {
+        params: vec![],
+        settings: flags
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string(), "--set"))
+            .collect(),
+    };
+    let environment = env(&[]);
+    let sources = Sources {
+        overrides: &overrides,
+        file: None,
+        env: &environment,
+    };
+    resolve_quota_settings(connector, &sources)
+}
+
+#[test]
+fn quota_settings_come_from_the_connector_and_the_user_and_are_checked() {
+    let mut connector = info();
+    connector.settings.push(HostSetting {
+        key: "quota.cooldown".into(),
+        default: Some("5s".into()),
+        env: None,
+    });
+    let declared = quota_with(&connector, &[]).unwrap();
+    assert_eq!(declared.cooldown, std::time::Duration::from_secs(5));
+    assert_eq!(declared.learn_from, None);
+    assert_eq!(quota_with(&info(), &[]).unwrap(), QuotaSettings::default());
+
+    let set = quota_with(
+        &connector,
+        &[("quota.cooldown", "500ms"), ("quota.learn-from", "100/min")],
+    )
+    .unwrap();
+    assert_eq!(set.cooldown, std::time::Duration::from_millis(500));
+    assert_eq!(set.learn_from, Some(RateLimit::per_minute(100)));
+
+    for (key, value, expected) in [
+        ("quota.cooldown", "soon", "a duration from 0s to 1h"),
+        ("quota.cooldown", "2h", "a duration from 0s to 1h"),
+        ("quota.learn-from", "100", "is not a rate limit"),
+    ] {
+        let error = quota_with(&connector, &[(key, value)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("`{key}` `{value}` (from --set)")) && error.contains(expected),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn quota_defaults_are_connector_wide_and_valid() {
+    let with = |scope_stream: bool, key: &str, value: &str| {
+        let mut connector = info();
+        let setting = HostSetting {
+            key: key.into(),
+            default: Some(value.into()),
+            env: None,
+        };
+        if scope_stream {
+            connector.streams[0].settings.push(setting);
+        } else {
+            connector.settings.push(setting);
+        }
+        check_connector_defaults(&connector)
+    };
+    assert_eq!(with(false, "quota.cooldown", "5s"), Ok(()));
+    assert_eq!(with(false, "quota.learn-from", "60/min"), Ok(()));
+    let error = with(true, "quota.cooldown", "5s").unwrap_err();
+    assert!(
+        error.contains("holds for every stream") && error.contains("stream `events`"),
+        "{error}"
+    );
+    let error = with(false, "quota.cooldown", "forever").unwrap_err();
+    assert!(error.contains("expected a duration"), "{error}");
+    let error = with(false, "quota.learn-from", "lots").unwrap_err();
+    assert!(error.contains("is not a rate limit"), "{error}");
+}
+
+#[test]
+fn patience_limits_parse() {
+    let limits = ConfigFile::parse(
+        Path::new("trawl.ron"),
+        "(limits: (stall_minutes: 0.5, retry_max_delay_seconds: 2))",
+    )
+    .unwrap()
+    .limits;
+    assert_eq!(
+        limits.stall_minutes.map(Minutes::duration),
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        limits.retry_max_delay_seconds.map(Seconds::duration),
+        Some(std::time::Duration::from_secs(2))
+    );
+    assert!(ConfigFile::parse(Path::new("trawl.ron"), "(limits: (stall_minutes: 0))").is_err());
+}

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// How often a page whose body could not be read is asked for again before the window fails.
-const MALFORMED_RETRIES: u32 = 3;
-/// The first wait before asking again for such a page; it doubles each time.
+/// The first wait before asking again for a page whose body could not be read; it doubles each
+/// time, up to [`MALFORMED_MOST_BACKOFF`], and is jittered in full.
 const MALFORMED_BACKOFF: Duration = Duration::from_millis(250);
+const MALFORMED_MOST_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What every worker of a stream's run shares.
 pub(super) struct Shared {
@@ -30,6 +30,9 @@ pub(super) struct Shared {
     pub max_pages: u32,
     pub max_page_records: usize,
     pub max_page_bytes: usize,
+    /// How long, and how many times, a page may come back unreadable before its window fails.
+    pub unreadable_patience: Duration,
+    pub unreadable_attempts: u32,
     /// The sink's encoder: a window's records are made into what the sink writes here, on the
     /// worker, rather than one after another in the committer.
     pub encoder: Option<Arc<dyn Encoder>>,
@@ -214,18 +217,28 @@ fn cursor_digest(cursor: &str) -> [u8; 32] {
     sha2::Sha256::digest(cursor.as_bytes()).into()
 }
 
-/// One page, asked for again a few times when its body could not be read (cut short or garbled
-/// on the way: the HTTP layer cannot see that, the connector can).
+/// One page, asked for again when its body could not be read (cut short or garbled on the way:
+/// the HTTP layer cannot see that, the connector can), with capped exponential backoff and full
+/// jitter, for a time ([`Shared::unreadable_patience`]) rather than a number of times, unless
+/// the user capped attempts. Not for as long as the run's stall limit: a page that is
+/// unreadable every time (a record the host cannot read) would hold its window that long.
 async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, WindowError> {
     let mut attempt = 0;
+    let first_unreadable = tokio::time::Instant::now();
     loop {
         let outcome = shared
             .connector
             .fetch_page(shared.capabilities.clone(), request)
             .await?;
         match outcome {
-            Err(FetchError::Malformed(reason)) if attempt < MALFORMED_RETRIES => {
-                let wait = MALFORMED_BACKOFF * 2u32.pow(attempt);
+            Err(FetchError::Malformed(reason))
+                if first_unreadable.elapsed() < shared.unreadable_patience
+                    && attempt + 1 < shared.unreadable_attempts =>
+            {
+                let ceiling = MALFORMED_BACKOFF
+                    .saturating_mul(1 << attempt.min(16))
+                    .min(MALFORMED_MOST_BACKOFF);
+                let wait = full_jitter(ceiling, attempt);
                 let reason = crate::connector_text::printable_excerpt(&reason, 4 << 10);
                 tracing::debug!(%reason, attempt, ?wait, "unreadable page; asking again");
                 attempt += 1;
@@ -234,6 +247,13 @@ async fn fetch_page(shared: &Shared, request: &PageRequest) -> Result<Page, Wind
             other => return other.map_err(WindowError::Connector),
         }
     }
+}
+
+/// A wait uniform in `[0, ceiling]`, so that workers that failed together do not ask together.
+fn full_jitter(ceiling: Duration, attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let random = RandomState::new().hash_one(attempt);
+    ceiling.mul_f64((random >> 11) as f64 / (1u64 << 53) as f64)
 }
 
 /// A page bigger than the limits is refused rather than held in memory and staged.

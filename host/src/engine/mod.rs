@@ -64,6 +64,10 @@ pub struct RunOptions {
     pub max_page_records: usize,
     /// The most bytes of records one page may hold.
     pub max_page_bytes: usize,
+    /// How long a page may keep coming back unreadable before its window fails.
+    pub unreadable_patience: std::time::Duration,
+    /// How many times a page may be asked for in all while it comes back unreadable.
+    pub unreadable_attempts: u32,
 }
 
 impl Default for RunOptions {
@@ -78,6 +82,8 @@ impl Default for RunOptions {
             sort_chunk_bytes: 16 << 20,
             max_page_records: 100_000,
             max_page_bytes: 64 << 20,
+            unreadable_patience: std::time::Duration::from_secs(120),
+            unreadable_attempts: u32::MAX,
         }
     }
 }
@@ -452,6 +458,8 @@ pub async fn run_stream(
         max_pages: context.options.max_pages_per_window,
         max_page_records: context.options.max_page_records,
         max_page_bytes: context.options.max_page_bytes,
+        unreadable_patience: context.options.unreadable_patience,
+        unreadable_attempts: context.options.unreadable_attempts,
         encoder,
         stop: AtomicBool::new(false),
         pages: AtomicU64::new(0),

@@ -437,8 +437,9 @@ impl Sandbox {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         limits::arm_cpu_budget(&mut store);
+        let patient_wait = store.data().patient_wait.clone();
         let work = body(&mut store);
-        let outcome = tokio::time::timeout(self.limits.call_timeout, work).await;
+        let outcome = within_wall_clock(self.limits.call_timeout, &patient_wait, work).await;
         let last_error_line = store.data_mut().flush_stdio();
         match outcome {
             Err(_) => Err(CallError::WallClock(self.limits.call_timeout)),
@@ -447,6 +448,27 @@ impl Sandbox {
                 Some(limit) => CallError::Limit(limit.clone()),
                 None => CallError::Trap(trap_message(&error, last_error_line)),
             }),
+        }
+    }
+}
+
+/// Runs `work` for at most `limit`, not counting the time its requests spent waiting on the
+/// vendor's patience (`patient`, which counts the wait going on too): a call that waits out a
+/// long streak of 503s, or a quota's pause, is not a connector that hangs.
+async fn within_wall_clock<R>(
+    limit: Duration,
+    patient: &crate::capabilities::http::PatientWait,
+    work: impl Future<Output = R>,
+) -> Result<R, tokio::time::error::Elapsed> {
+    let started = tokio::time::Instant::now();
+    let mut work = std::pin::pin!(work);
+    loop {
+        let excused = patient.waited();
+        let deadline = started + limit.saturating_add(excused);
+        match tokio::time::timeout_at(deadline, &mut work).await {
+            Ok(value) => return Ok(value),
+            Err(elapsed) if patient.waited() == excused => return Err(elapsed),
+            Err(_) => {}
         }
     }
 }
@@ -470,6 +492,31 @@ fn trap_message(error: &wasmtime::Error, last_error_line: Option<String>) -> Str
 #[cfg(test)]
 mod tests {
     use super::check_header;
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_on_the_vendor_does_not_count_against_the_wall_clock() {
+        use super::within_wall_clock;
+        use crate::capabilities::http::{PATIENT_WAIT, PatientWait};
+        use std::sync::Arc;
+        use std::time::Duration;
+        let limit = Duration::from_secs(10);
+        // 35 s in all: a 30-second pause (longer than the limit by itself), then 5 s of the
+        // call's own.
+        let patient = Arc::new(PatientWait::default());
+        let call = PATIENT_WAIT.scope(patient.clone(), async {
+            PatientWait::during(tokio::time::sleep(Duration::from_secs(30))).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "done"
+        });
+        assert_eq!(within_wall_clock(limit, &patient, call).await, Ok("done"));
+        assert_eq!(patient.waited(), Duration::from_secs(30));
+        // A call that hangs on its own is stopped at the limit.
+        let started = tokio::time::Instant::now();
+        let idle = PatientWait::default();
+        let hung = tokio::time::sleep(Duration::from_secs(3600));
+        assert!(within_wall_clock(limit, &idle, hung).await.is_err());
+        assert_eq!(started.elapsed(), limit);
+    }
 
     #[test]
     fn headers_are_told_apart() {

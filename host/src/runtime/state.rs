@@ -38,6 +38,10 @@ pub struct HostState {
     pub(crate) log_budget: LogBudget,
     /// The turn of a request whose answer was a failure, held until the call ends or sends again.
     pub(crate) kept_turn: Option<crate::capabilities::http::Turn>,
+    /// The time the call's requests spent waiting on the vendor's patience (backoffs before
+    /// retries, pauses, room under a quota): not counted against the call's wall-clock limit,
+    /// which is for a connector that does not return, not for a vendor that makes it wait.
+    pub(crate) patient_wait: std::sync::Arc<crate::capabilities::http::PatientWait>,
 }
 
 impl HostState {
@@ -72,6 +76,7 @@ impl HostState {
             stderr,
             log_budget: LogBudget::default(),
             kept_turn: None,
+            patient_wait: Default::default(),
         }
     }
 

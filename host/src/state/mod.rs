@@ -1,4 +1,5 @@
-//! trawl's state: one SQLite database holding checkpoints, output positions and connector storage.
+//! trawl's state: one SQLite database holding checkpoints, output positions, connector storage and
+//! what is known of vendors' quotas.
 //!
 //! SQLite (bundled, through rusqlite) was chosen over a hand-rolled file or redb because every
 //! write here must be atomic across several tables (a window's completion and the output position
@@ -8,6 +9,7 @@
 pub mod approvals;
 mod density;
 mod intervals;
+pub mod quotas;
 
 pub use density::Density;
 pub use intervals::{Interval, gaps, merge};
@@ -487,7 +489,8 @@ fn create_tables(connection: &Connection) -> rusqlite::Result<()> {
             .execute_batch("ALTER TABLE outputs ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0")?;
     }
     approvals::create_table(connection)?;
-    density::create_table(connection)
+    density::create_table(connection)?;
+    quotas::create_table(connection)
 }
 
 /// Makes a new, empty store at `path`: built in a temporary file (0600, as the store must be)

@@ -240,6 +240,11 @@ pub fn run_command(
         .arg("--cache")
         .arg(dir.join("cache"))
         .args(["run", connector])
+        // A simulator publishes no quota unless a test gives it one: a quota nobody declared is
+        // tried at a rate no test reaches, rather than at trawl's modest default, which would
+        // spread a test's hundreds of requests over minutes. A test of learning sets its own
+        // (the last `--set` wins).
+        .args(["--set", "quota.learn-from=100/10ms"])
         .args(args)
         .args(["--grant", grant]);
     command

@@ -199,6 +199,9 @@ impl Connector for Verkada {
             settings: vec![
                 HostSetting::new("output.format", Some("jsonl"), None),
                 HostSetting::new("streams", Some("audit-log,camera-alerts"), None),
+                // After a 429, Verkada refuses every request for the rest of a 5-second window:
+                // one sent sooner only earns another 429.
+                HostSetting::new("quota.cooldown", Some("5s"), None),
             ],
             // 300 a minute per organisation, and 25 in any 5 seconds (then a 5-second cooldown).
             rate_limits: vec![

@@ -7,10 +7,11 @@
 //!    each secret's binding are checked again on the exact URL that is sent;
 //! 2. the [`RateLimiters`] wait until it fits every [`RateLimit`] of its origin and credential
 //!    (shared by all workers of a run) and any pause a server asked for;
-//! 3. it is sent; a `Retry-After` or an exhausted quota in the answer pauses the whole key;
+//! 3. it is sent; a 429, a `Retry-After` or an exhausted quota in the answer pauses the whole key
+//!    (a 429 also cuts a learned rate);
 //! 4. a 429, a 5xx gateway error or a connection failure is sent again after a backoff, as the
-//!    [`RetryPolicy`] says; anything else, and the last answer once retries run out, goes back to
-//!    the connector.
+//!    [`RetryPolicy`] says, for as long as the run makes progress somewhere; anything else, and
+//!    the last answer once a user's cap on retries is reached, goes back to the connector.
 //!
 //! [`HttpStats`] counts what happened, for a run's summary.
 
@@ -21,7 +22,9 @@ mod retry;
 mod secrets;
 
 pub use policy::{HostPattern, InternalAddress, NetworkPolicy, PatternError, is_internal};
-pub use ratelimit::{RateLimit, RateLimitParseError, RateLimiters};
+pub use ratelimit::{
+    QuotaReport, QuotaStoreError, QuotaTuning, RateLimit, RateLimitParseError, RateLimiters,
+};
 pub use retry::RetryPolicy;
 pub use secrets::{SecretRedirect, Secrets};
 
@@ -30,7 +33,7 @@ use crate::runtime::wit::Header;
 use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
 use bytes::Bytes;
 use ratelimit::Bucket;
-use retry::{Failure, Jitter};
+use retry::{Failure, Jitter, Patience};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -141,6 +144,8 @@ pub struct HttpCapability {
     limiters: RateLimiters,
     retry: RetryPolicy,
     jitter: Jitter,
+    /// When the run last made progress, shared by every request of it.
+    patience: Arc<Patience>,
     stats: HttpStats,
     /// Logs every exchange in full (secrets redacted).
     trace: bool,
@@ -177,6 +182,56 @@ tokio::task_local! {
     /// Which secrets the request being sent carries (one flag a secret), for the redirect policy,
     /// which reqwest runs inside the request's future and tells nothing about the request.
     static CARRIED: Vec<bool>;
+    /// Where the time a request spends waiting on the vendor's patience (backoffs, pauses, room
+    /// under a quota) is counted, for a caller that does not count it against its own clock.
+    pub(crate) static PATIENT_WAIT: Arc<PatientWait>;
+}
+
+/// Time spent waiting on a vendor's patience: waits over, and the one going on.
+#[derive(Debug, Default)]
+pub struct PatientWait {
+    /// Microseconds of waits that are over.
+    over: AtomicU64,
+    /// When the wait going on began.
+    since: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl PatientWait {
+    /// All the time waited so far, the wait going on included.
+    pub fn waited(&self) -> Duration {
+        let ongoing = self
+            .since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map_or(Duration::ZERO, |since| since.elapsed());
+        Duration::from_micros(self.over.load(Ordering::Relaxed)) + ongoing
+    }
+
+    /// Counts the time until `wait` is done (or dropped) as waiting.
+    pub(crate) async fn during<T>(wait: impl Future<Output = T>) -> T {
+        let Ok(patient) = PATIENT_WAIT.try_with(Arc::clone) else {
+            return wait.await;
+        };
+        let began = tokio::time::Instant::now();
+        *patient
+            .since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(began);
+        struct Over(Arc<PatientWait>, tokio::time::Instant);
+        impl Drop for Over {
+            fn drop(&mut self) {
+                let micros = u64::try_from(self.1.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.0.over.fetch_add(micros, Ordering::Relaxed);
+                *self
+                    .0
+                    .since
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+        }
+        let _over = Over(patient, began);
+        wait.await
+    }
 }
 
 /// How much of a body `--trace-http` shows.
@@ -379,6 +434,7 @@ impl HttpCapability {
             limiters: RateLimiters::new(),
             retry: RetryPolicy::default(),
             jitter: Jitter::default(),
+            patience: Arc::default(),
             stats: HttpStats::new(),
             trace: false,
             in_flight: None,
@@ -465,6 +521,11 @@ impl HttpCapability {
     /// What this client's counters say now.
     pub fn stats(&self) -> HttpStatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// What the rate limiters learned and how often they paused, per origin.
+    pub fn quota_reports(&self) -> Vec<QuotaReport> {
+        self.limiters.reports()
     }
 
     /// The counters themselves, to read them later or share them.
@@ -632,7 +693,8 @@ impl HttpCapability {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let Some(slot) = exchange.bucket.acquire(&self.rate_limits, deadline).await else {
+            let acquiring = exchange.bucket.acquire(&self.rate_limits, deadline);
+            let Some(slot) = PatientWait::during(acquiring).await else {
                 tracing::info!(target: "trawl::http", url = %exchange.url, origin = exchange.origin,
                     budget_s = self.retry.total.as_secs_f64(),
                     "not sent: the rate limits or a server-requested pause would hold it past its time budget");
@@ -671,7 +733,10 @@ impl HttpCapability {
                         &response.headers,
                         SystemTime::now(),
                     );
-                    if let Some(pause) = hint.pause.filter(|pause| !pause.is_zero())
+                    let hinted = hint.pause.filter(|pause| !pause.is_zero());
+                    if response.status == 429 {
+                        self.refused(exchange, sent_at, hinted);
+                    } else if let Some(pause) = hinted
                         && exchange
                             .bucket
                             .pause_until(tokio::time::Instant::now() + pause)
@@ -680,13 +745,37 @@ impl HttpCapability {
                             status = response.status, pause_s = pause.as_secs_f64(),
                             "the server asked to wait: holding every request to this host and credential");
                     }
-                    (retry::retryable_status(response.status), hint.retry_after)
+                    let retryable = retry::retryable_status(response.status);
+                    if retryable {
+                        self.patience.failed(
+                            exchange.origin,
+                            format!("answers {}", response.status),
+                            format!("{} from {}", response.status, exchange.url),
+                        );
+                    } else {
+                        exchange.bucket.answered(waited);
+                        self.patience.progressed();
+                    }
+                    (retryable, hint.retry_after)
                 }
                 Err((error, failure)) => {
                     HttpStats::add(&stats.transport_errors, 1);
                     tracing::debug!(target: "trawl::http", url = %exchange.url, ?error, ?failure,
                         attempt, "request failed");
-                    (failure.retryable(exchange.method), None)
+                    let retryable = failure.retryable(exchange.method);
+                    if retryable {
+                        let kind = match (error, failure) {
+                            (Error::Timeout, _) => "timeouts",
+                            (_, Failure::Connect) => "connections refused or failed",
+                            _ => "connections reset or cut short",
+                        };
+                        self.patience.failed(
+                            exchange.origin,
+                            kind.to_string(),
+                            format!("{} on {}", describe_error(error), exchange.url),
+                        );
+                    }
+                    (retryable, None)
                 }
             };
             let outcome = outcome.map_err(|(error, _)| error);
@@ -707,6 +796,11 @@ impl HttpCapability {
                     wait_ms = wait.as_millis() as u64, "giving up: the wait would exceed the time budget");
                 return outcome;
             }
+            if let Some(stalled) = self.patience.stalled(exchange.origin, self.retry.stall) {
+                tracing::debug!(target: "trawl::http", url = %exchange.url, attempt,
+                    "giving up: the run made no progress for its stall limit");
+                return Err(stalled);
+            }
             match &outcome {
                 Ok(response) => tracing::debug!(target: "trawl::http", url = %exchange.url,
                     status = response.status, attempt, wait_ms = wait.as_millis() as u64, "retrying"),
@@ -715,8 +809,27 @@ impl HttpCapability {
             }
             HttpStats::add(&stats.retries, 1);
             HttpStats::add_time(&stats.backoff_wait_micros, wait);
-            tokio::time::sleep(wait).await;
+            PatientWait::during(tokio::time::sleep(wait)).await;
             last = Some(outcome);
+        }
+    }
+
+    /// A 429: the whole key pauses and a learned rate is cut (see [`Bucket::refused`]).
+    fn refused(
+        &self,
+        exchange: &Exchange<'_>,
+        sent_at: tokio::time::Instant,
+        hinted: Option<Duration>,
+    ) {
+        let refusal = exchange.bucket.refused(sent_at, hinted);
+        if let Some(learned) = refusal.learned {
+            tracing::info!(target: "trawl::http", origin = exchange.origin, %learned,
+                "the vendor refused a request (429): keeping to a lower rate from now on");
+        }
+        if let Some(pause) = refusal.paused_for {
+            tracing::info!(target: "trawl::http", origin = exchange.origin,
+                pause_s = pause.as_secs_f64(),
+                "the vendor refused a request (429): holding every request to this host and credential");
         }
     }
 
@@ -844,6 +957,17 @@ fn transport_error(error: reqwest::Error) -> Error {
 }
 
 /// An error and its causes on one line.
+/// A failed attempt's error, for the message of a run that gave up.
+fn describe_error(error: &Error) -> String {
+    match error {
+        Error::Timeout => "timed out".into(),
+        Error::Transport(message) | Error::Denied(message) | Error::InvalidRequest(message) => {
+            message.clone()
+        }
+        other => format!("{other:?}"),
+    }
+}
+
 fn describe(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
@@ -872,7 +996,12 @@ impl HostState {
         // Waiting (on the network, rate limits, backoffs) does not count against the connector's
         // CPU budget; the work done on the answer for it does, and the next epoch tick checks it.
         let started = std::time::Instant::now();
-        let (outcome, kept) = http.send_in_turn(request, self.kept_turn.take()).await;
+        let (outcome, kept) = PATIENT_WAIT
+            .scope(
+                self.patient_wait.clone(),
+                http.send_in_turn(request, self.kept_turn.take()),
+            )
+            .await;
         self.kept_turn = kept;
         let work = outcome
             .as_ref()
@@ -921,6 +1050,16 @@ mod tests {
         HttpCapability::new(policy, secrets, HttpLimits::default())
             .unwrap()
             .with_retry(fast_retry())
+            .with_rate_limiters(fast_limiters())
+    }
+
+    /// Limiters that pause a key only briefly after a 429.
+    fn fast_limiters() -> RateLimiters {
+        RateLimiters::with_tuning(QuotaTuning {
+            first_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+            ..QuotaTuning::default()
+        })
     }
 
     /// One hour of SIEM events, the way the connector asks for it.
@@ -1344,7 +1483,7 @@ mod tests {
         server
             .faults()
             .push(Fault::at(1, Action::status(429).with_retry_after(1)));
-        let limiters = RateLimiters::new();
+        let limiters = fast_limiters();
         let worker = |token: &str| {
             Arc::new(client(&server.base_url(), token).with_rate_limiters(limiters.clone()))
         };
@@ -1436,7 +1575,7 @@ mod tests {
     #[tokio::test]
     async fn rate_limits_space_requests_of_every_client_sharing_the_registry() {
         let server = simulator(Config::default()).await;
-        let limiters = RateLimiters::new();
+        let limiters = fast_limiters();
         let limit = RateLimit::new(2, Duration::from_millis(300));
         let clients: Vec<Arc<HttpCapability>> = (0..2)
             .map(|_| {

@@ -5,9 +5,18 @@
 //! budgets, while every worker of one profile shares one. A key is limited by any number of
 //! [`RateLimit`]s at once (Verkada's 300 per minute *and* 25 per 5 seconds; Vision One's per second,
 //! minute and hour), and can be paused as a whole when a server asks for it (`Retry-After`, or a
-//! quota reported as exhausted).
+//! quota reported as exhausted) or refuses a request with a 429.
+//!
+//! A key nobody declared a quota for learns one ([`LearnedRate`]): it starts modestly, grows
+//! slowly while requests succeed and is cut when the vendor answers 429. With a state store
+//! ([`RateLimiters::with_store`]), what each key learned, its recent sends and any pause in force
+//! outlive the process, so that the next process (another stream's, the next cron run's) neither
+//! spends what this one just used nor starts learning again.
 
+use super::retry::Jitter;
 use crate::runtime::wit::Header;
+use crate::state::StateStore;
+use crate::state::quotas::QuotaRecord;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -155,13 +164,18 @@ impl FromStr for RateLimit {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(super) struct RateKey {
     origin: String,
-    /// A salted hash of the credential's values; `None` for requests that carry none.
+    /// A keyed hash of the credential's values; `None` for requests that carry none.
     credential: Option<[u8; 16]>,
 }
 
 impl RateKey {
     pub(super) fn origin(&self) -> &str {
         &self.origin
+    }
+
+    /// The fingerprint as the state store keeps it: hex, empty for no credential.
+    fn stored_credential(&self) -> String {
+        self.credential.map(hex::encode).unwrap_or_default()
     }
 }
 
@@ -180,6 +194,42 @@ impl fmt::Debug for RateKey {
     }
 }
 
+/// How trawl answers a 429 and learns quotas nobody declared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuotaTuning {
+    /// The rate a quota nobody declared is first tried at; its period is the window learned
+    /// rates are counted over.
+    pub learn_from: RateLimit,
+    /// The shortest pause of a key after a 429 (a vendor's documented cool-down), whatever else
+    /// the answer says.
+    pub cooldown: Duration,
+    /// The first pause after a 429 that says nothing of how long to wait; it doubles with each
+    /// such 429 in a row, up to `max_backoff`, and is jittered.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for QuotaTuning {
+    fn default() -> Self {
+        QuotaTuning {
+            learn_from: RateLimit::per_minute(60),
+            cooldown: Duration::ZERO,
+            first_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one key's rate limiter knows, for a run's summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuotaReport {
+    pub origin: String,
+    /// The rate learned, when nobody declared one.
+    pub learned: Option<RateLimit>,
+    /// Times the key was paused after a 429 or at a server's request.
+    pub pauses: u64,
+}
+
 /// The rate limiters of a run, one per origin and credential, shared by every [`HttpCapability`]
 /// given the same registry and every task that uses them. Cloning is cheap: clones share the same
 /// limiters.
@@ -191,18 +241,36 @@ pub struct RateLimiters {
 }
 
 struct Registry {
-    /// Salts credential fingerprints, so that they mean nothing outside this process.
-    salt: u64,
+    /// Keys credential fingerprints: a random secret, the state store's when there is one (so
+    /// that fingerprints are the same in every process using it), else this process's own.
+    fingerprint_key: Vec<u8>,
+    tuning: QuotaTuning,
+    /// Where what the limiters know is kept between processes.
+    store: Option<StateStore>,
+    /// One instant and the wall-clock time it was: stored times are turned into instants and back
+    /// through it, so that a time read and written again is the same to the millisecond (merging
+    /// two processes' sends relies on it).
+    anchor: (Instant, i64),
     buckets: Mutex<HashMap<RateKey, Arc<Bucket>>>,
 }
 
 impl Default for Registry {
     fn default() -> Self {
+        let random = |seed: u64| RandomState::new().hash_one(seed).to_le_bytes();
         Registry {
-            salt: RandomState::new().hash_one(0x7472_6177_6c00_u64),
+            fingerprint_key: [random(0x7472_6177_6c00), random(0x6b65_7900)].concat(),
+            tuning: QuotaTuning::default(),
+            store: None,
+            anchor: (Instant::now(), epoch_millis(SystemTime::now())),
             buckets: Mutex::default(),
         }
     }
+}
+
+fn epoch_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 impl fmt::Debug for RateLimiters {
@@ -213,9 +281,37 @@ impl fmt::Debug for RateLimiters {
     }
 }
 
+/// Saving what the limiters know failed; the run goes on without it.
+#[derive(Debug, Error)]
+#[error("cannot keep what is known of vendors' quotas in the state store: {0}")]
+pub struct QuotaStoreError(#[from] crate::state::StateError);
+
 impl RateLimiters {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Limiters answering 429s and learning quotas as `tuning` says, with no state store.
+    pub fn with_tuning(tuning: QuotaTuning) -> Self {
+        RateLimiters {
+            inner: Arc::new(Registry {
+                tuning,
+                ..Registry::default()
+            }),
+        }
+    }
+
+    /// Limiters that load what `store` knows of each key on its first use and save to it with
+    /// [`save`](Self::save).
+    pub fn with_store(store: StateStore, tuning: QuotaTuning) -> Result<Self, QuotaStoreError> {
+        Ok(RateLimiters {
+            inner: Arc::new(Registry {
+                fingerprint_key: store.quota_fingerprint_key()?,
+                tuning,
+                store: Some(store),
+                ..Registry::default()
+            }),
+        })
     }
 
     /// The key of requests to `origin` that carry the secret `values` (none: no credential). The
@@ -231,7 +327,8 @@ impl RateLimiters {
         let credential = (!values.is_empty()).then(|| {
             let mut hash = Sha256::new();
             hash.update(b"trawl rate-limit key\0");
-            hash.update(self.inner.salt.to_le_bytes());
+            hash.update((self.inner.fingerprint_key.len() as u64).to_le_bytes());
+            hash.update(&self.inner.fingerprint_key);
             for value in values {
                 // Length-prefixed, so that ("ab", "c") and ("a", "bc") differ.
                 hash.update((value.len() as u64).to_le_bytes());
@@ -245,12 +342,69 @@ impl RateLimiters {
         RateKey { origin, credential }
     }
 
-    /// The limiter of `key`, created on first use.
+    /// The limiter of `key`, created on first use from what the state store knows of it.
     pub(super) fn bucket(&self, key: &RateKey) -> Arc<Bucket> {
+        if let Some(bucket) = self.lock().get(key) {
+            return bucket.clone();
+        }
+        // Read outside the lock: it is one indexed row, but other keys need not wait for it.
+        let saved = self.inner.store.as_ref().and_then(|store| {
+            store
+                .quota(&key.origin, &key.stored_credential())
+                .inspect_err(|error| {
+                    tracing::warn!(target: "trawl::http", origin = key.origin, %error,
+                        "cannot read what is known of this quota; starting afresh");
+                })
+                .ok()
+                .flatten()
+        });
         self.lock()
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Bucket::default()))
+            .or_insert_with(|| {
+                let bucket = Bucket::new(self.inner.tuning);
+                if let Some(saved) = saved {
+                    bucket.restore(&saved, self.inner.anchor);
+                }
+                Arc::new(bucket)
+            })
             .clone()
+    }
+
+    /// Saves what every key knows to the state store (if any), merged with what other processes
+    /// saved meanwhile. One transaction, whatever the number of keys.
+    pub fn save(&self) -> Result<(), QuotaStoreError> {
+        let Some(store) = &self.inner.store else {
+            return Ok(());
+        };
+        let records: Vec<QuotaRecord> = self
+            .lock()
+            .iter()
+            .map(|(key, bucket)| bucket.snapshot(key, self.inner.anchor))
+            .collect();
+        let now = to_millis(Instant::now(), self.inner.anchor);
+        store.save_quotas(&records, now)?;
+        Ok(())
+    }
+
+    /// What each key learned and how often it was paused, for keys that did either.
+    pub fn reports(&self) -> Vec<QuotaReport> {
+        let mut reports: Vec<QuotaReport> = self
+            .lock()
+            .iter()
+            .filter_map(|(key, bucket)| {
+                let quota = bucket.quota.lock().unwrap_or_else(PoisonError::into_inner);
+                let learned = quota
+                    .used_learning
+                    .then(|| quota.learned.limit(self.inner.tuning.learn_from.per));
+                (learned.is_some() || quota.pauses > 0).then(|| QuotaReport {
+                    origin: key.origin.clone(),
+                    learned,
+                    pauses: quota.pauses,
+                })
+            })
+            .collect();
+        reports.sort_by(|a, b| a.origin.cmp(&b.origin));
+        reports
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RateKey, Arc<Bucket>>> {
@@ -259,6 +413,130 @@ impl RateLimiters {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// An instant as milliseconds since the epoch, through `anchor`.
+fn to_millis(at: Instant, anchor: (Instant, i64)) -> i64 {
+    let (anchor_at, anchor_ms) = anchor;
+    if at >= anchor_at {
+        anchor_ms.saturating_add(i64::try_from((at - anchor_at).as_millis()).unwrap_or(i64::MAX))
+    } else {
+        anchor_ms.saturating_sub(i64::try_from((anchor_at - at).as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// Milliseconds since the epoch as an instant, through `anchor`; `None` if too far back for the
+/// clock to hold.
+fn from_millis(ms: i64, anchor: (Instant, i64)) -> Option<Instant> {
+    let (anchor_at, anchor_ms) = anchor;
+    if ms >= anchor_ms {
+        anchor_at.checked_add(Duration::from_millis((ms - anchor_ms) as u64))
+    } else {
+        anchor_at.checked_sub(Duration::from_millis(anchor_ms.saturating_sub(ms) as u64))
+    }
+}
+
+/// A quota learned by additive increase and multiplicative decrease (AIMD, as TCP finds a
+/// network's capacity), counted as requests per window (the period of
+/// [`QuotaTuning::learn_from`]).
+///
+/// What a "rate" is against a vendor's sliding-window quota: the vendor lets N requests through
+/// in any window and refuses the next. The learned limit is kept the same way, at most `rate`
+/// requests in any window, exactly, by the send log, so a short run goes at full speed and a
+/// long one is held to the rate. Every request the vendor saw is counted, refused ones too (some
+/// vendors count them).
+///
+/// - Growth: one more request per window each time a window's worth of requests in a row
+///   succeeded while the limit was in use, that is while it held some request back within the
+///   last window (a limit that holds nothing back is not tested, and does not grow). Slow on purpose: from 90% of the real quota back up to it takes ten windows'
+///   worth of requests per step, so a 429 comes once in about a thousand requests at 100 a
+///   window.
+/// - Cut, on a 429: to 90% of the requests the vendor admitted in the window before it, which is
+///   where a sliding window refuses, and by at least 10%. When that would be less than an eighth
+///   of the rate, so little cannot be the quota (a 429 early in a run may have been earned by
+///   another process on the same credential, or by a burst), and the cut is 10%. At most one cut a window: the cut shows only as the window slides, and until
+///   then a vendor that blocks after a 429 refuses again whatever the rate (the key's pause
+///   answers those).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LearnedRate {
+    per_window: f64,
+    /// Successes since the rate last grew.
+    successes: u32,
+    /// When it was last cut.
+    cut_at: Option<Instant>,
+}
+
+/// No learned rate goes below one request per window, nor above this.
+const MOST_LEARNED_PER_WINDOW: f64 = 100_000.0;
+
+impl LearnedRate {
+    fn new(per_window: f64) -> Self {
+        LearnedRate {
+            per_window: per_window.clamp(1.0, MOST_LEARNED_PER_WINDOW),
+            successes: 0,
+            cut_at: None,
+        }
+    }
+
+    fn limit(&self, window: Duration) -> RateLimit {
+        RateLimit::new(self.per_window.floor().max(1.0) as u32, window)
+    }
+
+    fn succeeded(&mut self, in_use: bool) {
+        if !in_use {
+            return;
+        }
+        self.successes += 1;
+        if f64::from(self.successes) >= self.per_window {
+            self.per_window = (self.per_window + 1.0).min(MOST_LEARNED_PER_WINDOW);
+            self.successes = 0;
+        }
+    }
+
+    /// A 429, when the vendor saw `admitted` requests in the `window` before it. Returns whether
+    /// the rate was cut.
+    fn refused(&mut self, admitted: usize, now: Instant, window: Duration) -> bool {
+        if self
+            .cut_at
+            .is_some_and(|cut_at| now.duration_since(cut_at) < window)
+        {
+            return false;
+        }
+        let target = 0.9 * admitted as f64;
+        let cut = if target >= self.per_window / 8.0 {
+            target.min(self.per_window * 0.9)
+        } else {
+            self.per_window * 0.9
+        };
+        self.per_window = cut.max(1.0);
+        self.successes = 0;
+        self.cut_at = Some(now);
+        true
+    }
+}
+
+/// How a key answers 429s, and what it learned.
+struct QuotaState {
+    learned: LearnedRate,
+    /// When the learned rate last held a request back.
+    held_back_at: Option<Instant>,
+    /// Whether the learned rate was used this run (no quota was declared for the key).
+    used_learning: bool,
+    /// 429s in a row that said nothing of how long to wait.
+    strikes: u32,
+    /// When the pause of the last strike began: 429s to requests sent before it are part of the
+    /// same refusal, and do not strike again.
+    struck_at: Option<Instant>,
+    pauses: u64,
+}
+
+/// What a 429 did to its key.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Refusal {
+    /// How long every request to the key is held, if this answer paused it anew.
+    pub paused_for: Option<Duration>,
+    /// The learned rate after a cut, if this answer cut it.
+    pub learned: Option<RateLimit>,
 }
 
 /// The limiter of one key: an exact sliding-window log of send instants, and a pause.
@@ -281,7 +559,6 @@ impl RateLimiters {
 /// instant it actually left; a crowd of waiters never wakes at once, and a waiter that is cancelled
 /// (its call timed out) leaves nothing behind. The pause lives outside the mutex, so that a
 /// response can pause the key while someone waits for room; the waiter checks it again on waking.
-#[derive(Default)]
 pub(super) struct Bucket {
     log: tokio::sync::Mutex<SendLog>,
     paused_until: Mutex<Option<Instant>>,
@@ -289,6 +566,21 @@ pub(super) struct Bucket {
     /// waiter may hold) takes them in.
     finished: Mutex<HashMap<u64, Instant>>,
     finishing: tokio::sync::Notify,
+    /// When requests were answered (or failed), oldest first, for the last hour: what is saved
+    /// for the next process, and what a learned rate is cut from. Kept apart from the log, which a
+    /// waiter holds for as long as it waits.
+    answered: Mutex<VecDeque<Instant>>,
+    /// The longest window of any limit this key was held to: older sends need not be saved.
+    longest_window: Mutex<Duration>,
+    tuning: QuotaTuning,
+    quota: Mutex<QuotaState>,
+    jitter: Jitter,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Bucket::new(QuotaTuning::default())
+    }
 }
 
 /// One request as the log knows it.
@@ -384,11 +676,13 @@ pub(super) struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
+        let now = Instant::now();
         self.bucket
             .finished
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(self.ticket, Instant::now());
+            .insert(self.ticket, now);
+        self.bucket.note_answer(now);
         self.bucket.finishing.notify_waiters();
     }
 }
@@ -398,11 +692,29 @@ impl Bucket {
     /// records it as sent now. Returns its slot, to be dropped when the request is over, or
     /// `None` without waiting (and without recording anything) when that would be after
     /// `deadline`.
+    ///
+    /// With no `limits` (nobody declared a quota), the key's learned rate is kept instead.
     pub(super) async fn acquire(
         &self,
         limits: &[RateLimit],
         deadline: Instant,
     ) -> Option<Slot<'_>> {
+        let learned;
+        let limits = if limits.is_empty() {
+            let mut quota = self.quota();
+            quota.used_learning = true;
+            learned = [quota.learned.limit(self.tuning.learn_from.per)];
+            &learned[..]
+        } else {
+            limits
+        };
+        if let Some(longest) = limits.iter().map(|limit| limit.per).max() {
+            let mut kept = self
+                .longest_window
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *kept = (*kept).max(longest);
+        }
         let started = Instant::now();
         let mut log = tokio::time::timeout_at(deadline, self.log.lock())
             .await
@@ -440,6 +752,192 @@ impl Bucket {
                     }
                 },
             }
+        }
+    }
+
+    fn new(tuning: QuotaTuning) -> Self {
+        let start = tuning.learn_from;
+        Bucket {
+            log: tokio::sync::Mutex::default(),
+            paused_until: Mutex::default(),
+            finished: Mutex::default(),
+            finishing: tokio::sync::Notify::new(),
+            answered: Mutex::default(),
+            longest_window: Mutex::new(tuning.learn_from.per),
+            tuning,
+            quota: Mutex::new(QuotaState {
+                learned: LearnedRate::new(f64::from(start.requests.max(1))),
+                held_back_at: None,
+                used_learning: false,
+                strikes: 0,
+                struck_at: None,
+                pauses: 0,
+            }),
+            jitter: Jitter::default(),
+        }
+    }
+
+    fn quota(&self) -> std::sync::MutexGuard<'_, QuotaState> {
+        self.quota.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes in what a state store kept of this key: its recent sends (answered at those times),
+    /// its learned rate, its strikes and any pause still in force.
+    fn restore(&self, saved: &QuotaRecord, anchor: (Instant, i64)) {
+        let window = self.tuning.learn_from.per;
+        {
+            let mut quota = self.quota();
+            if let Some(per_minute) = saved.learned_per_minute {
+                quota.learned = LearnedRate::new(per_minute * window.as_secs_f64() / 60.0);
+            }
+            quota.strikes = saved.strikes;
+        }
+        if let Some(until) = saved
+            .paused_until_ms
+            .and_then(|until| from_millis(until, anchor))
+            .filter(|until| *until > Instant::now())
+        {
+            *self
+                .paused_until
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(until);
+        }
+        let mut log = self
+            .log
+            .try_lock()
+            .expect("a bucket being made is used by nobody else");
+        let mut sends: Vec<Instant> = saved
+            .sends_ms
+            .iter()
+            .filter_map(|&ms| from_millis(ms, anchor))
+            .collect();
+        sends.sort_unstable();
+        self.answers().extend(sends.iter().copied());
+        for at in sends {
+            let ticket = log.next_ticket;
+            log.next_ticket += 1;
+            log.sends.push_back(Sent {
+                ticket,
+                at,
+                in_flight: false,
+            });
+        }
+        log.sends.make_contiguous().sort_by_key(|sent| sent.at);
+        log.keep = log.keep.max(log.sends.len());
+    }
+
+    /// What to save of this key: requests answered within the longest window it was held to,
+    /// the learned rate, strikes and any pause in force.
+    fn snapshot(&self, key: &RateKey, anchor: (Instant, i64)) -> QuotaRecord {
+        let now = Instant::now();
+        let longest = *self
+            .longest_window
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sends_ms = self
+            .answers()
+            .iter()
+            .filter(|at| now.duration_since(**at) < longest)
+            .map(|at| to_millis(*at, anchor))
+            .collect();
+        let quota = self.quota();
+        QuotaRecord {
+            origin: key.origin.clone(),
+            credential: key.stored_credential(),
+            learned_per_minute: quota.used_learning.then(|| {
+                quota.learned.per_window * 60.0 / self.tuning.learn_from.per.as_secs_f64()
+            }),
+            sends_ms,
+            paused_until_ms: self
+                .paused_until()
+                .filter(|until| *until > now)
+                .map(|until| to_millis(until, anchor)),
+            strikes: quota.strikes,
+        }
+    }
+
+    /// An answer that was not a 429 nor a 5xx, to a request that waited `waited` for room: the
+    /// strikes are over, and a learned rate in use grows.
+    pub(super) fn answered(&self, waited: Duration) {
+        let now = Instant::now();
+        let window = self.tuning.learn_from.per;
+        let mut quota = self.quota();
+        quota.strikes = 0;
+        if quota.used_learning {
+            if !waited.is_zero() {
+                quota.held_back_at = Some(now);
+            }
+            let in_use = quota
+                .held_back_at
+                .is_some_and(|at| now.duration_since(at) < window);
+            quota.learned.succeeded(in_use);
+        }
+    }
+
+    /// A 429 to a request sent at `sent_at`, whose answer asked for a pause of `hinted` (a
+    /// `Retry-After` or a reset), if any. The whole key pauses: for the hint, or else for a
+    /// backoff that doubles with each 429 in a row (jittered, so that processes that were refused
+    /// together do not return together), and at least for the cool-down. A learned rate is cut.
+    pub(super) fn refused(&self, sent_at: Instant, hinted: Option<Duration>) -> Refusal {
+        let now = Instant::now();
+        let window = self.tuning.learn_from.per;
+        let mut refusal = Refusal {
+            paused_for: None,
+            learned: None,
+        };
+        let pause = {
+            // Every request the vendor saw in the window, this process's and those a previous
+            // one saved, refused ones too.
+            let seen = self
+                .answers()
+                .iter()
+                .rev()
+                .take_while(|at| now.duration_since(**at) < window)
+                .count();
+            let mut quota = self.quota();
+            if quota.used_learning && quota.learned.refused(seen, now, window) {
+                refusal.learned = Some(quota.learned.limit(window));
+            }
+            let backoff = match hinted {
+                Some(hinted) => hinted,
+                None if quota.struck_at.is_some_and(|struck_at| sent_at < struck_at) => {
+                    // Sent before the last strike's pause began: the same refusal, seen again.
+                    Duration::ZERO
+                }
+                None => {
+                    quota.strikes = quota.strikes.saturating_add(1);
+                    quota.struck_at = Some(now);
+                    let ceiling = self
+                        .tuning
+                        .first_backoff
+                        .saturating_mul(1 << quota.strikes.saturating_sub(1).min(20))
+                        .min(self.tuning.max_backoff);
+                    // Half fixed, half jittered: a pause of nothing would not be one.
+                    ceiling / 2 + self.jitter.full(ceiling / 2)
+                }
+            };
+            backoff.max(self.tuning.cooldown).min(MAX_PAUSE)
+        };
+        if !pause.is_zero() && self.pause_until(now + pause) {
+            self.quota().pauses += 1;
+            refusal.paused_for = Some(pause);
+        }
+        refusal
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
+        self.answered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn note_answer(&self, at: Instant) {
+        let mut answers = self.answers();
+        answers.push_back(at);
+        while answers.len() > crate::state::quotas::MAX_SENDS_KEPT
+            || answers
+                .front()
+                .is_some_and(|first| at.duration_since(*first) >= MAX_PAUSE)
+        {
+            answers.pop_front();
         }
     }
 
@@ -772,6 +1270,288 @@ mod tests {
             None
         );
         assert_eq!(Instant::now(), before);
+    }
+
+    /// A vendor's quota as strict vendors keep it: at most `limit` requests in any `per`, refused
+    /// requests counted too, and after a 429 every request refused for `block` (and a request
+    /// during the block makes it start again).
+    struct StrictVendor {
+        limit: usize,
+        per: Duration,
+        block: Duration,
+        seen: VecDeque<Instant>,
+        blocked_until: Option<Instant>,
+        admitted: u64,
+        refused: u64,
+    }
+
+    impl StrictVendor {
+        fn new(limit: usize, per: Duration) -> Self {
+            StrictVendor {
+                limit,
+                per,
+                block: Duration::from_secs(5),
+                seen: VecDeque::new(),
+                blocked_until: None,
+                admitted: 0,
+                refused: 0,
+            }
+        }
+
+        fn answer(&mut self) -> bool {
+            let now = Instant::now();
+            while self
+                .seen
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= self.per)
+            {
+                self.seen.pop_front();
+            }
+            let refused = self.blocked_until.is_some_and(|until| now < until)
+                || self.seen.len() >= self.limit;
+            self.seen.push_back(now);
+            if refused {
+                self.blocked_until = Some(now + self.block);
+                self.refused += 1;
+            } else {
+                self.admitted += 1;
+            }
+            !refused
+        }
+    }
+
+    /// `workers` tasks sending `requests` in all through `bucket` with no declared limits to
+    /// `vendor`, each answered 50 ms after it left; returns the vendor afterwards.
+    async fn send_to(
+        bucket: Arc<Bucket>,
+        vendor: StrictVendor,
+        workers: usize,
+        requests: u64,
+    ) -> StrictVendor {
+        let vendor = Arc::new(Mutex::new(vendor));
+        let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            let (bucket, vendor, sent) = (bucket.clone(), vendor.clone(), sent.clone());
+            tasks.push(tokio::spawn(async move {
+                while sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < requests {
+                    let slot = bucket.acquire(&[], Instant::now() + FAR).await.unwrap();
+                    let waited = slot.waited;
+                    let sent_at = Instant::now();
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    let admitted = vendor.lock().unwrap().answer();
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    drop(slot);
+                    if admitted {
+                        bucket.answered(waited);
+                    } else {
+                        bucket.refused(sent_at, None);
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        Arc::into_inner(vendor).unwrap().into_inner().unwrap()
+    }
+
+    fn learned(bucket: &Bucket) -> f64 {
+        bucket.quota().learned.per_window
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_rate_converges_just_under_a_strict_sliding_window() {
+        let tuning = QuotaTuning {
+            // Started near the real quota, so that it is met within the test.
+            learn_from: RateLimit::per_minute(90),
+            ..QuotaTuning::default()
+        };
+        let bucket = Arc::new(Bucket::new(tuning));
+        let vendor = send_to(
+            bucket.clone(),
+            StrictVendor::new(100, Duration::from_secs(60)),
+            4,
+            3000,
+        )
+        .await;
+        // The rate went past the quota at least once and was cut each time, to just under it.
+        assert!(
+            vendor.refused > 0,
+            "{} admitted, rate {}",
+            vendor.admitted,
+            learned(&bucket)
+        );
+        assert!(
+            vendor.refused * 100 <= vendor.admitted + vendor.refused,
+            "{} refused of {}",
+            vendor.refused,
+            vendor.admitted + vendor.refused
+        );
+        let rate = learned(&bucket);
+        assert!((85.0..=101.0).contains(&rate), "{rate}");
+
+        // Started far above the quota, it comes down at the first refusal and stays under it.
+        let tuning = QuotaTuning {
+            learn_from: RateLimit::per_minute(400),
+            ..QuotaTuning::default()
+        };
+        let bucket = Arc::new(Bucket::new(tuning));
+        let vendor = send_to(
+            bucket.clone(),
+            StrictVendor::new(100, Duration::from_secs(60)),
+            4,
+            600,
+        )
+        .await;
+        assert!(vendor.refused <= 6, "{}", vendor.refused);
+        assert!(
+            (80.0..=100.0).contains(&learned(&bucket)),
+            "{}",
+            learned(&bucket)
+        );
+        assert!(bucket.quota().pauses >= 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_learned_rate_grows_only_while_it_holds_requests_back() {
+        let bucket = Bucket::new(QuotaTuning {
+            learn_from: RateLimit::per_minute(10),
+            ..QuotaTuning::default()
+        });
+        // Five requests a minute under a limit of ten: nothing is held back, nothing is learned.
+        for _ in 0..20 {
+            let slot = waited(&bucket, &[], Instant::now() + FAR).await.unwrap();
+            bucket.answered(slot);
+            tokio::time::sleep(Duration::from_secs(12)).await;
+        }
+        assert_eq!(learned(&bucket), 10.0);
+        // Flat out, requests wait for room: from the first held back, every success counts, and
+        // a window's worth of them adds one.
+        for _ in 0..30 {
+            let slot = waited(&bucket, &[], Instant::now() + FAR).await.unwrap();
+            bucket.answered(slot);
+        }
+        let rate = learned(&bucket);
+        assert!(rate > 10.0 && rate <= 12.0, "{rate}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bare_429_pauses_the_whole_key_longer_each_time() {
+        let tuning = QuotaTuning {
+            first_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(8),
+            ..QuotaTuning::default()
+        };
+        let bucket = Arc::new(Bucket::new(tuning));
+        let limits = [RateLimit::per_second(100)];
+        let mut pauses = Vec::new();
+        for _ in 0..5 {
+            let sent_at = Instant::now();
+            waited(&bucket, &limits, sent_at + FAR).await.unwrap();
+            let refusal = bucket.refused(sent_at, None);
+            // Declared limits are kept as they are: nothing is learned.
+            assert_eq!(refusal.learned, None);
+            let pause = refusal.paused_for.unwrap();
+            // Any other caller (another worker) waits the pause out too (to the timer's
+            // millisecond).
+            let other = waited(&bucket, &limits, Instant::now() + FAR)
+                .await
+                .unwrap();
+            assert!(
+                other >= pause && other <= pause + Duration::from_millis(1),
+                "{other:?} {pause:?}"
+            );
+            pauses.push(pause);
+        }
+        // Jittered within the upper half of a ceiling that doubles up to the cap.
+        for (pause, ceiling) in pauses.iter().zip([2, 4, 8, 8, 8]) {
+            let ceiling = Duration::from_secs(ceiling);
+            assert!(*pause >= ceiling / 2 && *pause <= ceiling, "{pause:?}");
+        }
+        // A 429 to a request sent before the pause began is the same refusal: no longer pause.
+        let before = Instant::now();
+        waited(&bucket, &limits, before + FAR).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(bucket.refused(before, None).paused_for.is_some());
+        assert_eq!(bucket.refused(before, None).paused_for, None);
+        // A success ends the strikes; a Retry-After is taken as it is, and the cool-down is
+        // the least any 429 pauses for.
+        bucket.answered(Duration::ZERO);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let cooled = Bucket::new(QuotaTuning {
+            cooldown: Duration::from_secs(5),
+            ..tuning
+        });
+        let now = Instant::now();
+        assert_eq!(
+            cooled.refused(now, Some(Duration::from_secs(1))).paused_for,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            bucket.refused(now, Some(Duration::from_secs(3))).paused_for,
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(bucket.quota().strikes, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_second_process_keeps_to_what_the_first_just_spent_and_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = || crate::state::StateStore::open(dir.path()).unwrap();
+        let limits = [
+            RateLimit::new(25, Duration::from_secs(5)),
+            RateLimit::per_minute(300),
+        ];
+        let origin = || "https://api.example.com:443".to_string();
+        let first = RateLimiters::with_store(store(), QuotaTuning::default()).unwrap();
+        let key = first.key(origin(), ["api-key"]);
+        let bucket = first.bucket(&key);
+        for _ in 0..25 {
+            assert_eq!(
+                waited(&bucket, &limits, Instant::now() + FAR).await,
+                Some(Duration::ZERO)
+            );
+        }
+        // A learned rate on another origin, cut once, and a pause in force.
+        let learning = first.bucket(&first.key("https://learn.example.com:443".into(), ["t"]));
+        waited(&learning, &[], Instant::now() + FAR).await.unwrap();
+        learning.refused(Instant::now(), Some(Duration::from_secs(30)));
+        first.save().unwrap();
+
+        // Another process on the same store: the same fingerprint, the first's 25 sends in
+        // its window, the learned rate and the pause.
+        let second = RateLimiters::with_store(store(), QuotaTuning::default()).unwrap();
+        let again = second.key(origin(), ["api-key"]);
+        assert_eq!(again, key);
+        assert_ne!(again, second.key(origin(), ["another-key"]));
+        let bucket = second.bucket(&again);
+        // Times are stored on the wall clock, which runs while this test's clock is paused: they
+        // come back a few milliseconds early (a real process's clocks run together).
+        let close_to = |found: Duration, expected: Duration| {
+            found <= expected && found + Duration::from_millis(500) > expected
+        };
+        let wait = waited(&bucket, &limits, Instant::now() + FAR)
+            .await
+            .unwrap();
+        assert!(close_to(wait, Duration::from_secs(5)), "{wait:?}");
+        let learning = second.bucket(&second.key("https://learn.example.com:443".into(), ["t"]));
+        let learned_before =
+            learned(&first.bucket(&first.key("https://learn.example.com:443".into(), ["t"])));
+        assert!(learned_before < 60.0);
+        assert_eq!(learned(&learning), learned_before);
+        let started = Instant::now();
+        waited(&learning, &[], started + FAR).await.unwrap();
+        // The pause was 30 s from the refusal, 5 s before.
+        let paused = Instant::now() - started;
+        assert!(close_to(paused, Duration::from_secs(25)), "{paused:?}");
+        let reports = second.reports();
+        assert_eq!(reports.len(), 1);
+        assert_eq!(reports[0].origin, "https://learn.example.com:443");
+        assert_eq!(
+            reports[0].learned,
+            Some(RateLimit::per_minute(learned_before as u32))
+        );
     }
 
     #[test]
