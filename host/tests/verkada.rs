@@ -504,6 +504,63 @@ async fn the_token_is_cached_in_trawls_state_and_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_belongs_to_the_key_it_was_got_with() {
+    let keyring = verkada::Keyring::default();
+    let setup = Setup::two_hours(Config {
+        keyring: keyring.clone(),
+        ..Config::default()
+    })
+    .await;
+    let quarter = |n: i64| (DEFAULT_START + n * QUARTER).to_string();
+    let with_key = |key: &str| {
+        std::fs::write(
+            setup.dir.path().join(".env"),
+            format!("VERKADA_API_KEY={key}\n"),
+        )
+        .unwrap()
+    };
+    setup.run_ok(&[&quarter(0), &quarter(1)]).await;
+    let old_token = setup
+        .requests()
+        .iter()
+        .find_map(|r| r.header("x-verkada-auth").map(String::from))
+        .unwrap();
+
+    // The key is rotated: the next run asks for a token with the new key at once, and never
+    // sends the old key's token with it.
+    keyring.replace(DEFAULT_API_KEY, "rotated-key");
+    with_key("rotated-key");
+    let before = setup.requests().len();
+    setup.run_ok(&[&quarter(1), &quarter(2)]).await;
+    let second = &setup.requests()[before..];
+    assert!(second.iter().all(|r| r.status == 200), "{second:?}");
+    assert!(
+        second
+            .iter()
+            .all(|r| r.header("x-verkada-auth") != Some(old_token.as_str()))
+    );
+    assert_eq!(
+        setup.simulator.counters().key("rotated-key").token_requests,
+        1
+    );
+
+    // A key Verkada does not know fails the run, naming the variable, however fresh the token
+    // another key got: nothing is fetched with it.
+    with_key("not-a-key");
+    let before = setup.requests().len();
+    let refused = setup.run(&[&quarter(2), &quarter(3)]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("VERKADA_API_KEY"),
+        "{}",
+        stderr(&refused)
+    );
+    let third = &setup.requests()[before..];
+    assert!(third.iter().all(|r| is_token(r)), "{third:?}");
+    assert!(third.len() <= 2, "{third:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_near_its_end_is_renewed_before_verkada_refuses_it() {
     // Tokens said to last 2 s are renewed once less than a sixth of that is left: no 401 ever.
     let setup = Setup::two_hours(Config::default()).await;

@@ -896,7 +896,7 @@ async fn an_incremental_run_continues_the_seed_files() {
     }
 }
 
-/// Two runs, one day of both streams each (about 200 requests a run), against a per-token quota
+/// Two runs, one day of both streams each (about 260 requests a run), against a per-token quota
 /// Yandex does not publish, run as trawl is run by cron: one process after the other on one
 /// state store. Returns the two runs' outputs.
 async fn two_runs_under_an_unpublished_quota(setup: &Setup, learn_from: &str) -> [Output; 2] {
@@ -947,13 +947,15 @@ fn learned_per_second(output: &Output) -> u32 {
     requests.parse().unwrap()
 }
 
+/// A quota of 50 requests a second, and pages of two events: a day of both streams is about
+/// 260 requests.
 fn quota_of_50_a_second() -> Config {
     Config {
         quotas: vec![Quota {
             requests: 50,
             per: Duration::from_secs(1),
         }],
-        ..Config::default()
+        ..paged(Config::default(), 2)
     }
 }
 

@@ -23,6 +23,18 @@ impl StorageScope {
             quota,
         }
     }
+
+    /// The space of one credential within the connector's and profile's: what a connector keeps
+    /// (a vendor token it got for an API key) follows the key it was got with. A new key starts
+    /// with nothing kept, so a token of the old key is never sent with the new one, and two
+    /// organisations' keys in one profile never share a token. `credential` is a keyed
+    /// fingerprint (`Secrets::fingerprint`), nothing a secret could be read from.
+    pub fn for_credential(mut self, credential: Option<&str>) -> Self {
+        if let Some(credential) = credential {
+            self.namespace = format!("{}/{credential}", self.namespace);
+        }
+        self
+    }
 }
 
 fn check_key(key: &str) -> Result<(), Error> {

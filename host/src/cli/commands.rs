@@ -278,6 +278,9 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let limiters = RateLimiters::with_store(state.clone(), tuning).map_err(Failure::run)?;
     let saving = keep_saving(limiters.clone());
     let stats = HttpStats::new();
+    let credential = resolved
+        .secrets
+        .fingerprint(&state.fingerprint_key().map_err(Failure::run)?);
     let http = Arc::new(
         HttpCapability::new(policy, resolved.secrets, http_limits)
             .map_err(Failure::run)?
@@ -299,16 +302,20 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         connector: info.name.as_str().into(),
         clock: clock.clone(),
         http: Some(http.clone()),
-        // Storage is the approved connector's, whatever the file calls itself.
-        storage: Some(StorageScope::new(
-            state.clone(),
-            &admitted.identity,
-            &profile,
-            limits
-                .storage_kib
-                .map_or(DEFAULT_STORAGE_KIB, |kib| kib.get())
-                << 10,
-        )),
+        // Storage is the approved connector's, whatever the file calls itself, and the
+        // credential's it was given: a token got with one key is never sent with another.
+        storage: Some(
+            StorageScope::new(
+                state.clone(),
+                &admitted.identity,
+                &profile,
+                limits
+                    .storage_kib
+                    .map_or(DEFAULT_STORAGE_KIB, |kib| kib.get())
+                    << 10,
+            )
+            .for_credential(credential.as_deref()),
+        ),
     };
     let options = run_options(args, file_or_default, args.config.as_deref())?;
     let context = RunContext {

@@ -3,7 +3,7 @@
 //! previous one just used, nor forget what it learned.
 //!
 //! A quota is known by its origin and a fingerprint of the credential sent. The fingerprint is a
-//! hash keyed with a random secret kept in this store ([`StateStore::quota_fingerprint_key`]), so
+//! hash keyed with a random secret kept in this store ([`StateStore::fingerprint_key`]), so
 //! that it is the same in every process using the store and means nothing without it; the
 //! credential itself is never stored.
 
@@ -37,7 +37,7 @@ const KEPT_FOR_MS: i64 = 3_600_000;
 
 pub(super) fn create_table(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(
-        "CREATE TABLE IF NOT EXISTS quota_fingerprint_key (
+        "CREATE TABLE IF NOT EXISTS fingerprint_key (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             key BLOB NOT NULL
         );
@@ -55,19 +55,19 @@ pub(super) fn create_table(connection: &Connection) -> rusqlite::Result<()> {
 }
 
 impl StateStore {
-    /// The secret that keys credential fingerprints, made (by SQLite's own generator, seeded from
+    /// The secret that keys credential fingerprints (of quotas, and of connector storage), made (by SQLite's own generator, seeded from
     /// the system's) the first time it is asked for. Two processes asking at once get the same.
-    pub fn quota_fingerprint_key(&self) -> Result<Vec<u8>, StateError> {
+    pub fn fingerprint_key(&self) -> Result<Vec<u8>, StateError> {
         let connection = self.lock();
         connection.execute(
-            "INSERT OR IGNORE INTO quota_fingerprint_key (id, key) VALUES (1, randomblob(32))",
+            "INSERT OR IGNORE INTO fingerprint_key (id, key) VALUES (1, randomblob(32))",
             [],
         )?;
-        Ok(connection.query_row(
-            "SELECT key FROM quota_fingerprint_key WHERE id = 1",
-            [],
-            |row| row.get(0),
-        )?)
+        Ok(
+            connection.query_row("SELECT key FROM fingerprint_key WHERE id = 1", [], |row| {
+                row.get(0)
+            })?,
+        )
     }
 
     /// What was saved about the quota of `origin` and `credential`, if anything.
@@ -237,13 +237,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = StateStore::open(dir.path())
             .unwrap()
-            .quota_fingerprint_key()
+            .fingerprint_key()
             .unwrap();
         assert_eq!(key.len(), 32);
         let reopened = StateStore::open(dir.path()).unwrap();
-        assert_eq!(reopened.quota_fingerprint_key().unwrap(), key);
+        assert_eq!(reopened.fingerprint_key().unwrap(), key);
         let other = StateStore::in_memory().unwrap();
-        assert_ne!(other.quota_fingerprint_key().unwrap(), key);
+        assert_ne!(other.fingerprint_key().unwrap(), key);
     }
 
     #[test]

@@ -306,7 +306,7 @@ impl RateLimiters {
     pub fn with_store(store: StateStore, tuning: QuotaTuning) -> Result<Self, QuotaStoreError> {
         Ok(RateLimiters {
             inner: Arc::new(Registry {
-                fingerprint_key: store.quota_fingerprint_key()?,
+                fingerprint_key: store.fingerprint_key()?,
                 tuning,
                 store: Some(store),
                 ..Registry::default()

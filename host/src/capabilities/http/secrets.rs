@@ -403,6 +403,34 @@ impl Secrets {
 
     /// The values that identify the credential of a request: the secrets it carries, or, when it
     /// carries none (a token the connector obtained with them), all of them.
+    /// A fingerprint of every secret (its name and value), keyed with `key`, a secret of the
+    /// state store: what is kept per credential follows it, and the state file shows nothing a
+    /// secret could be recovered from. `None` when the connector is given no secret.
+    pub fn fingerprint(&self, key: &[u8]) -> Option<String> {
+        use sha2::{Digest, Sha256};
+        if self.values.is_empty() {
+            return None;
+        }
+        let mut secrets: Vec<(&str, &str)> = self
+            .values
+            .iter()
+            .map(|secret| (secret.name.as_str(), secret.value.as_str()))
+            .collect();
+        secrets.sort_unstable();
+        let mut hash = Sha256::new();
+        hash.update(b"trawl credential\0");
+        // Length-prefixed, so that no two lists of secrets hash alike.
+        for part in std::iter::once(key).chain(
+            secrets
+                .iter()
+                .flat_map(|(name, value)| [name.as_bytes(), value.as_bytes()]),
+        ) {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part);
+        }
+        Some(hex::encode(&hash.finalize()[..16]))
+    }
+
     pub(super) fn credential(&self, used: &[bool]) -> Vec<&str> {
         let any = used.iter().any(|used| *used);
         self.values
@@ -464,6 +492,22 @@ mod tests {
             name: name.into(),
             value: value.into(),
         }
+    }
+
+    #[test]
+    fn a_fingerprint_follows_the_credential_and_shows_nothing_of_it() {
+        let key = b"a secret of the state store";
+        let fingerprint = secrets("key-a").fingerprint(key).unwrap();
+        assert_eq!(secrets("key-a").fingerprint(key).unwrap(), fingerprint);
+        assert_ne!(secrets("key-b").fingerprint(key).unwrap(), fingerprint);
+        // Another store's key: nothing to compare across stores.
+        assert_ne!(
+            secrets("key-a").fingerprint(b"another").unwrap(),
+            fingerprint
+        );
+        assert!(!fingerprint.contains("key-a"));
+        assert_eq!(fingerprint.len(), 32);
+        assert_eq!(Secrets::default().fingerprint(key), None);
     }
 
     #[test]
