@@ -504,6 +504,23 @@ async fn the_token_is_cached_in_trawls_state_and_reused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_starting_together_ask_for_one_token() {
+    // Every worker's first page needs a token at once: one exchange serves them all.
+    let setup = Setup::two_hours(Config::default()).await;
+    let (start, end) = (
+        DEFAULT_START.to_string(),
+        (DEFAULT_START + 2 * HOUR).to_string(),
+    );
+    setup
+        .run_ok(&[&start, &end, "--param", "page_size=4", "--workers", "4"])
+        .await;
+    let requests = setup.requests();
+    assert!(requests.len() > 8, "{}", requests.len());
+    assert_eq!(requests.iter().filter(|r| is_token(r)).count(), 1);
+    assert!(requests.iter().all(|r| r.status == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cached_token_belongs_to_the_key_it_was_got_with() {
     let keyring = verkada::Keyring::default();
     let setup = Setup::two_hours(Config {

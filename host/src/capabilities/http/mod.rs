@@ -15,6 +15,7 @@
 //!
 //! [`HttpStats`] counts what happened, for a run's summary.
 
+mod coalesce;
 mod policy;
 mod ratelimit;
 mod redact;
@@ -153,6 +154,8 @@ pub struct HttpCapability {
     in_flight: Option<Arc<Turns>>,
     /// Requests may go through a proxy, which resolves their names itself.
     proxied: bool,
+    /// Identical requests out at the same time, answered once.
+    identical: Arc<coalesce::InFlight>,
 }
 
 /// Whether the environment names a proxy reqwest would send requests through.
@@ -242,8 +245,8 @@ const COPIED_BELOW: usize = 16 * 1024;
 
 /// A response as it came in. Its body is the piece of the connection's buffer hyper handed over,
 /// not a copy, when it came in one piece, as a page from a nearby server nearly always does:
-/// copying each page was 2% of a run's CPU.
-#[derive(Debug)]
+/// copying each page was 2% of a run's CPU. A copy shares the body.
+#[derive(Clone, Debug)]
 pub struct Received {
     pub status: u16,
     /// In the order received; names are lower case.
@@ -439,6 +442,7 @@ impl HttpCapability {
             trace: false,
             in_flight: None,
             proxied,
+            identical: Arc::default(),
         })
     }
 
@@ -548,8 +552,17 @@ impl HttpCapability {
         request: Request,
         kept: Option<Turn>,
     ) -> (Result<Received, Error>, Option<Turn>) {
+        let first = match self.identical.place(&request) {
+            coalesce::Place::First(first) => first,
+            coalesce::Place::Waiting(waiting) => match coalesce::answer(waiting).await {
+                Some(answer) => return (answer, kept),
+                // Its sender gave up before an answer: this one is sent after all.
+                None => return Box::pin(self.send_in_turn(request, kept)).await,
+            },
+        };
         let mut turn = kept;
         let outcome = self.send_taking_turn(request, &mut turn).await;
+        first.publish(&outcome);
         let succeeded = matches!(&outcome, Ok(response) if response.status < 400);
         if !succeeded {
             return (outcome, turn);
