@@ -573,7 +573,7 @@ async fn a_cached_token_belongs_to_the_key_it_was_got_with() {
         stderr(&refused)
     );
     let third = &setup.requests()[before..];
-    assert!(third.iter().all(|r| is_token(r)), "{third:?}");
+    assert!(third.iter().all(is_token), "{third:?}");
     assert!(third.len() <= 2, "{third:?}");
 }
 
