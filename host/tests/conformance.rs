@@ -8,9 +8,10 @@
 //! simulator's dataset), and the simulator's counters (no 429 the client brought on itself where
 //! the quota was declared, next to none where it was not, faults that really fired).
 //!
-//! Time is scaled down so that a scenario takes seconds: a quota is 10 requests in any 2 s instead
-//! of a vendor's minute, a key is blocked for 3 s after a 429 (Verkada: its documented 5 s), and an
-//! outage lasts 1 s in every 3 s. Nothing here asserts a duration; a run that has not ended after
+//! Time is scaled down so that a scenario takes seconds: a quota is 10 requests in any second
+//! instead of a vendor's minute, a key is blocked for 2 s after a 429 (Verkada: its documented
+//! 5 s, with its real quotas of 25 in any 5 s and 300 a minute), and an outage lasts 1 s in every
+//! 3 s. Nothing here asserts a duration; a run that has not ended after
 //! a minute is stopped and reported as stuck.
 //!
 //! A connector joins the table with an adapter ([`Vendor`]'s match arms): how to start its
@@ -24,7 +25,7 @@ use std::process::Output;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::stderr;
 use tempfile::TempDir;
 use trawl_simulators::faults::{self, Action, Fault, Streaks};
@@ -35,26 +36,30 @@ use trawl_simulators::{Counters, RequestLogEntry, RunningServer};
 
 /// Requests out at once, as a user's default.
 const WORKERS: &str = "4";
-/// A vendor's quota, scaled from a minute to seconds: at most 10 requests in any 2 seconds.
+/// A vendor's quota, scaled from a minute to a second: at most 10 requests in any second.
 const QUOTA: Quota = Quota {
     requests: 10,
-    per: Duration::from_secs(2),
+    per: Duration::from_secs(1),
 };
 /// The same, as the host is told it with `--rate-limit`.
-const QUOTA_FLAG: &str = "10/2s";
-/// One request in any 200 ms: as fast as [`QUOTA`], without bursts.
+const QUOTA_FLAG: &str = "10/1s";
+/// One request in any 100 ms: as fast as [`QUOTA`], without bursts.
 const PACE: Quota = Quota {
     requests: 1,
-    per: Duration::from_millis(200),
+    per: Duration::from_millis(100),
 };
-const PACE_FLAG: &str = "1/200ms";
+const PACE_FLAG: &str = "1/100ms";
 /// How long a key is refused after a 429 it brought on itself (starting over if it comes back
 /// early). Verkada documents its own: 5 seconds.
-const BLOCK: Duration = Duration::from_secs(3);
+const BLOCK: Duration = Duration::from_secs(2);
 /// A run still going after this long is stuck: every scenario's run takes seconds.
 const STUCK: Duration = Duration::from_secs(60);
 const SEED: u64 = 7;
 const HOUR: i64 = 3600;
+
+/// Where a record belongs in the output: its stream (the file it goes to, in the order they
+/// are read back), then its order in that stream.
+type Place = (usize, i64, i64);
 
 /// The connectors of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -445,19 +450,19 @@ impl Scenario {
         self.simulator.requests()
     }
 
-    /// Each record in `[from, to)` as an id, with the order the output must keep (records
-    /// sharing one may come in any order).
-    fn expected(&self, from: i64, to: i64) -> Vec<(String, (i64, i64))> {
+    /// Each record in `[from, to)` as an id, with its place in the output (records sharing one
+    /// may come in any order).
+    fn expected(&self, from: i64, to: i64) -> Vec<(String, Place)> {
         match &self.truth {
             Truth::Workvivo(dataset) => dataset
                 .between(from, to)
                 .into_iter()
-                .map(|event| (event.id.to_string(), (event.created_at_timestamp, 0)))
+                .map(|event| (event.id.to_string(), (0, event.created_at_timestamp, 0)))
                 .collect(),
             Truth::VisionOne(dataset) => dataset
                 .between(sims::vision_one::Stream::Detections, from * 1000, to * 1000)
                 .into_iter()
-                .map(|item| (item.id.clone(), (item.time_ms, 0)))
+                .map(|item| (item.id.clone(), (0, item.time_ms, 0)))
                 .collect(),
             Truth::Yandex360(dataset) => support::yandex360::truth(
                 dataset,
@@ -466,16 +471,23 @@ impl Scenario {
                 to * 1000,
             )
             .into_iter()
-            .map(|event| (event.json.to_string(), (event.date_ms, 0)))
+            .map(|event| (event.json.to_string(), (0, event.date_ms, 0)))
             .collect(),
-            Truth::Verkada(dataset) => dataset
-                .audit_processed_between(from, to)
-                .into_iter()
-                .map(|event| {
-                    let order = support::verkada::audit_order(&event.json);
-                    (event.json.to_string(), order)
-                })
-                .collect(),
+            // Both streams, the seed's default: the audit log, then camera alerts.
+            Truth::Verkada(dataset) => {
+                let audit = dataset
+                    .audit_processed_between(from, to)
+                    .into_iter()
+                    .map(|event| {
+                        let (window, time) = support::verkada::audit_order(&event.json);
+                        (event.json.to_string(), (0, window, time))
+                    });
+                let alerts = dataset.alerts_between(from, to).into_iter().map(|alert| {
+                    let (window, time) = support::verkada::alert_order(&alert.json);
+                    (alert.json.to_string(), (1, window, time))
+                });
+                audit.chain(alerts).collect()
+            }
         }
     }
 
@@ -513,16 +525,13 @@ impl Scenario {
                     })
                     .collect()
             }
-            Vendor::Verkada => {
-                let path = dir.join(support::verkada::AUDIT_FILE);
-                if !path.exists() {
-                    return Vec::new();
-                }
-                support::verkada::json_lines(&path)
-                    .iter()
-                    .map(Value::to_string)
-                    .collect()
-            }
+            Vendor::Verkada => [support::verkada::AUDIT_FILE, support::verkada::ALERTS_FILE]
+                .iter()
+                .map(|name| dir.join(name))
+                .filter(|path| path.exists())
+                .flat_map(|path| support::verkada::json_lines(&path))
+                .map(|row| row.to_string())
+                .collect(),
         }
     }
 
@@ -531,7 +540,7 @@ impl Scenario {
     fn exactly_once_in_order(&self, from: i64, to: i64) -> Result<(), String> {
         let expected = self.expected(from, to);
         assert!(!expected.is_empty(), "the range holds records");
-        let order: HashMap<&str, (i64, i64)> = expected
+        let order: HashMap<&str, Place> = expected
             .iter()
             .map(|(id, order)| (id.as_str(), *order))
             .collect();
@@ -555,7 +564,7 @@ impl Scenario {
                 expected.len()
             ));
         }
-        let keys: Vec<(i64, i64)> = written.iter().map(|id| order[id.as_str()]).collect();
+        let keys: Vec<Place> = written.iter().map(|id| order[id.as_str()]).collect();
         if !keys.is_sorted() {
             return Err(format!("out of order: {keys:?}"));
         }
