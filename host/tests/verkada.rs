@@ -4,11 +4,14 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::verkada::{
+    ALERTS_FILE, AUDIT_FILE, alert_order, assert_exactly_once_in_order, audit_order, is_token,
+    json_lines, seconds,
+};
 use support::{run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::faults::{Action, Fault};
@@ -19,8 +22,6 @@ use trawl_simulators::verkada::{
 use trawl_simulators::{RequestLogEntry, RunningServer};
 
 const HOUR: i64 = 3600;
-const AUDIT_FILE: &str = "verkada_audit_log.jsonl";
-const ALERTS_FILE: &str = "verkada_camera_alerts.jsonl";
 
 /// A working folder with the seed script's `.env`, and a simulator to talk to.
 struct Setup {
@@ -83,56 +84,6 @@ impl Setup {
     }
 }
 
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("one JSON object a line"))
-        .collect()
-}
-
-fn seconds(row: &Value, field: &str) -> i64 {
-    match &row[field] {
-        Value::Number(number) => number.as_i64().unwrap(),
-        Value::String(text) => text.parse::<jiff::Timestamp>().unwrap().as_second(),
-        other => panic!("{field} is {other}"),
-    }
-}
-
-/// The quarter hour an audit row was selected by (its processing time, or its event time before
-/// Verkada had processing times), and its event time: the order of the output.
-fn audit_order(row: &Value) -> (i64, i64) {
-    let selected = match row["processed_timestamp"] {
-        Value::Null => seconds(row, "timestamp"),
-        _ => seconds(row, "processed_timestamp"),
-    };
-    (selected.div_euclid(QUARTER), seconds(row, "timestamp"))
-}
-
-fn alert_order(row: &Value) -> (i64, i64) {
-    let created = seconds(row, "created");
-    (created.div_euclid(QUARTER), created)
-}
-
-/// `written` holds each of `expected` exactly once and nothing else, ordered by window, then event
-/// time (rows sharing both may come in any order).
-fn assert_exactly_once_in_order(
-    written: &[Value],
-    expected: &[&Value],
-    order: impl Fn(&Value) -> (i64, i64),
-) {
-    let mut left: Vec<&Value> = expected.to_vec();
-    for row in written {
-        let Some(at) = left.iter().position(|candidate| *candidate == row) else {
-            panic!("written but not expected, or written twice: {row}");
-        };
-        left.swap_remove(at);
-    }
-    assert!(left.is_empty(), "never written: {left:#?}");
-    let keys: Vec<(i64, i64)> = written.iter().map(order).collect();
-    assert!(keys.is_sorted(), "out of order: {keys:?}");
-}
-
 fn query_param<'a>(request: &'a RequestLogEntry, name: &str) -> Option<&'a str> {
     let (_, query) = request.path.split_once('?')?;
     query
@@ -142,10 +93,6 @@ fn query_param<'a>(request: &'a RequestLogEntry, name: &str) -> Option<&'a str> 
 
 fn is_audit(request: &RequestLogEntry) -> bool {
     request.path.starts_with("/core/v1/audit_log")
-}
-
-fn is_token(request: &RequestLogEntry) -> bool {
-    request.method == "POST" && request.path == "/token"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

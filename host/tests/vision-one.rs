@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
-use support::{rows, run_to_end, stderr};
+use support::{column, rows, run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::RunningServer;
 use trawl_simulators::faults::{Action, Fault};
@@ -140,15 +140,6 @@ impl Setup {
             .filter(|request| request.path.starts_with(path))
             .collect()
     }
-}
-
-/// The values of column `name`, in file order.
-fn column(path: &std::path::Path, name: &str) -> Vec<String> {
-    rows(path)
-        .1
-        .into_iter()
-        .map(|row| row.get(name).cloned().unwrap_or_default())
-        .collect()
 }
 
 fn all(_: &Value) -> bool {

@@ -10,6 +10,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::yandex360::{seed_env, truth};
 use support::{run_to_end, stderr};
 use tempfile::TempDir;
 use trawl_simulators::RunningServer;
@@ -22,16 +23,6 @@ use trawl_simulators::yandex360::{
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 const QUARTER_MS: i64 = 900_000;
-
-/// The seed script's `.env`, with a trailing slash on one folder as users write them.
-fn seed_env(token: &str) -> String {
-    format!(
-        "OAUTH_TOKEN_ARG={token}\nORGANIZATION_ID_ARG={ORG_ID}\n\
-         MAIL_LOG_CATALOG_LOCATION=logs/mail/\nDISK_LOG_CATALOG_LOCATION=logs/disk\n\
-         LOG_FILE_EXTENSION=log\nMAIL_LOG_FILE_BASE_NAME=mail_audit\n\
-         DISK_LOG_FILE_BASE_NAME=disk_audit\n"
-    )
-}
 
 /// A working folder with the seed script's `.env`, and a simulator to talk to.
 struct Setup {
@@ -93,12 +84,6 @@ impl Setup {
         }
         files
     }
-}
-
-fn truth(dataset: &Dataset, stream: Stream, from: i64, to: i64) -> Vec<&Event> {
-    let mut events = dataset.between(stream, from, to);
-    events.sort_by_key(|event| (event.date_ms, event.trawl_id()));
-    events
 }
 
 fn iso_day(ms: i64) -> String {

@@ -9,6 +9,9 @@ use tempfile::TempDir;
 use trawl_simulators::RunningServer;
 use trawl_simulators::workvivo::{self, Config};
 
+pub mod verkada;
+pub mod yandex360;
+
 fn built_dir(variable: &str, folder: &str) -> PathBuf {
     let dir = std::env::var_os(variable)
         .map(PathBuf::from)
@@ -151,6 +154,15 @@ pub fn rows(path: &Path) -> (Vec<String>, Vec<HashMap<String, String>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The values of column `name` of a CSV file, in file order (empty where a row lacks it).
+pub fn column(path: &Path, name: &str) -> Vec<String> {
+    rows(path)
+        .1
+        .into_iter()
+        .map(|row| row.get(name).cloned().unwrap_or_default())
+        .collect()
 }
 
 pub fn ids(path: &Path) -> Vec<String> {
