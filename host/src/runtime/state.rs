@@ -42,9 +42,28 @@ pub struct HostState {
     /// retries, pauses, room under a quota): not counted against the call's wall-clock limit,
     /// which is for a connector that does not return, not for a vendor that makes it wait.
     pub(crate) patient_wait: std::sync::Arc<crate::capabilities::http::PatientWait>,
+    /// Small answers this call got, shared with identical requests of other workers until the
+    /// call ends: the call keeps what it got (a token) before it returns.
+    shared_answers: Vec<crate::capabilities::http::SharedAnswer>,
 }
 
+/// The most answers a call keeps shared: a connector calls for a token or two, not hundreds.
+const MOST_SHARED_ANSWERS: usize = 8;
+
 impl HostState {
+    /// Keeps `answer` shared until the call ends; past a few, the oldest stops being shared.
+    pub(crate) fn keep_shared_answer(
+        &mut self,
+        answer: Option<crate::capabilities::http::SharedAnswer>,
+    ) {
+        if let Some(answer) = answer {
+            if self.shared_answers.len() >= MOST_SHARED_ANSWERS {
+                self.shared_answers.remove(0);
+            }
+            self.shared_answers.push(answer);
+        }
+    }
+
     pub(crate) fn new(capabilities: Capabilities, limits: &GuestLimits) -> Self {
         let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
         let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
@@ -77,6 +96,7 @@ impl HostState {
             log_budget: LogBudget::default(),
             kept_turn: None,
             patient_wait: Default::default(),
+            shared_answers: Vec::new(),
         }
     }
 

@@ -33,6 +33,7 @@ use crate::runtime::HostState;
 use crate::runtime::wit::Header;
 use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
 use bytes::Bytes;
+pub use coalesce::Shared as SharedAnswer;
 use ratelimit::Bucket;
 use retry::{Failure, Jitter, Patience};
 use std::fmt;
@@ -551,21 +552,21 @@ impl HttpCapability {
         &self,
         request: Request,
         kept: Option<Turn>,
-    ) -> (Result<Received, Error>, Option<Turn>) {
+    ) -> (Result<Received, Error>, Option<Turn>, Option<SharedAnswer>) {
         let first = match self.identical.place(&request) {
             coalesce::Place::First(first) => first,
             coalesce::Place::Waiting(waiting) => match coalesce::answer(waiting).await {
-                Some(answer) => return (answer, kept),
+                Some(answer) => return (answer, kept, None),
                 // Its sender gave up before an answer: this one is sent after all.
                 None => return Box::pin(self.send_in_turn(request, kept)).await,
             },
         };
         let mut turn = kept;
         let outcome = self.send_taking_turn(request, &mut turn).await;
-        first.publish(&outcome);
+        let shared = first.publish(&outcome);
         let succeeded = matches!(&outcome, Ok(response) if response.status < 400);
         if !succeeded {
-            return (outcome, turn);
+            return (outcome, turn, shared);
         }
         if turn.take().is_some() {
             // Giving up the turn woke the call waiting for it, on this thread, where the runtime
@@ -574,7 +575,7 @@ impl HttpCapability {
             // is read (with one worker: 396 -> 308 ms for 720 pages).
             tokio::task::yield_now().await;
         }
-        (outcome, None)
+        (outcome, None, shared)
     }
 
     /// A turn to have a request out, if their number is bounded; refused once the run stops.
@@ -1009,13 +1010,14 @@ impl HostState {
         // Waiting (on the network, rate limits, backoffs) does not count against the connector's
         // CPU budget; the work done on the answer for it does, and the next epoch tick checks it.
         let started = std::time::Instant::now();
-        let (outcome, kept) = PATIENT_WAIT
+        let (outcome, kept, shared) = PATIENT_WAIT
             .scope(
                 self.patient_wait.clone(),
                 http.send_in_turn(request, self.kept_turn.take()),
             )
             .await;
         self.kept_turn = kept;
+        self.keep_shared_answer(shared);
         let work = outcome
             .as_ref()
             .map_or(Duration::ZERO, |received| received.work);
@@ -1267,7 +1269,7 @@ mod tests {
         server.faults().push(Fault::status_at(1, 401));
         let client = client(&server.base_url(), TOKEN).with_requests_in_flight(1);
         let request = || siem(&server.base_url(), Method::Get);
-        let (refused, kept) = client.send_in_turn(request(), None).await;
+        let (refused, kept, _) = client.send_in_turn(request(), None).await;
         assert_eq!(refused.unwrap().status, 401);
         assert!(kept.is_some(), "a failed answer gave up its turn");
         // No one else's request goes out in its place...
@@ -1277,7 +1279,7 @@ mod tests {
             "a request went out while a failed one held the turn"
         );
         // ...but the same call can go on with it (a new token, the page again).
-        let (again, kept) = client.send_in_turn(request(), kept).await;
+        let (again, kept, _) = client.send_in_turn(request(), kept).await;
         assert_eq!(again.unwrap().status, 200);
         assert!(kept.is_none(), "a successful answer kept its turn");
         assert_eq!(client.send(request()).await.unwrap().status, 200);
