@@ -1192,6 +1192,15 @@ mod tests {
         assert!(!format!("{secrets:?}").contains("s3cr3t"));
     }
 
+    /// `request`, told apart from identical ones by a header: identical requests out together
+    /// get one answer, and these tests are about requests that each go out.
+    fn numbered(mut request: Request, number: usize) -> Request {
+        request
+            .headers
+            .push(header("x-request-number", &number.to_string()));
+        request
+    }
+
     #[test]
     fn the_credential_is_the_secrets_sent_or_else_all_of_them() {
         let mut secrets = Secrets::default();
@@ -1219,7 +1228,7 @@ mod tests {
             .faults()
             .push(Fault::with_probability(1.0, 1, Action::Delay(answer_after)));
         let client = client(&server.base_url(), TOKEN).with_requests_in_flight(2);
-        let sends = (0..6).map(|_| client.send(siem(&server.base_url(), Method::Get)));
+        let sends = (0..6).map(|n| client.send(numbered(siem(&server.base_url(), Method::Get), n)));
         for response in futures_util::future::join_all(sends).await {
             assert_eq!(response.unwrap().status, 200);
         }
@@ -1240,7 +1249,7 @@ mod tests {
 
         // Once refused, requests waiting for a turn are not sent, nor are later ones.
         let sends: Vec<_> = (0..3)
-            .map(|_| client.send(siem(&server.base_url(), Method::Get)))
+            .map(|n| client.send(numbered(siem(&server.base_url(), Method::Get), n)))
             .collect();
         // Polled after the sends: the first two have their turns by then, the third waits.
         let refuse = async { client.refuse_new_requests() };
@@ -1554,11 +1563,18 @@ mod tests {
         .await;
         let client = Arc::new(client(&server.base_url, TOKEN));
         let first = {
-            let (client, request) = (client.clone(), server.request());
+            let (client, request) = (client.clone(), numbered(server.request(), 1));
             tokio::spawn(async move { client.send(request).await })
         };
         until(|| client.stats().status_429 == 1).await;
-        assert_eq!(client.send(server.request()).await.unwrap().status, 200);
+        assert_eq!(
+            client
+                .send(numbered(server.request(), 2))
+                .await
+                .unwrap()
+                .status,
+            200
+        );
         assert_eq!(first.await.unwrap().unwrap().status, 200);
         let arrivals = server.arrivals();
         assert_eq!(arrivals.len(), 3);
@@ -1607,9 +1623,10 @@ mod tests {
         );
         let started = Instant::now();
         let mut tasks = Vec::new();
-        for client in &clients {
-            for _ in 0..3 {
-                let (client, request) = (client.clone(), siem(&server.base_url(), Method::Get));
+        for (c, client) in clients.iter().enumerate() {
+            for n in 0..3 {
+                let request = numbered(siem(&server.base_url(), Method::Get), c * 3 + n);
+                let client = client.clone();
                 tasks.push(tokio::spawn(async move { client.send(request).await }));
             }
         }
