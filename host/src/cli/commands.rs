@@ -267,10 +267,10 @@ async fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
             .learn_from
             .unwrap_or(QuotaTuning::default().learn_from),
         cooldown: quota.cooldown,
-        first_backoff: QuotaTuning::default().first_backoff.min(retry.max_delay),
-        max_backoff: limits
-            .retry_max_delay_seconds
-            .map_or(QuotaTuning::default().max_backoff, Seconds::duration),
+        // Not the retries' own backoff: a vendor's block after a 429 is waited out, however
+        // short the user made the waits between retries of failed requests.
+        first_backoff: QuotaTuning::default().first_backoff,
+        max_backoff: QuotaTuning::default().max_backoff,
     };
     let rate_limits = rate_limits(args, file_or_default, &info)?;
     // What the quotas of this run's vendor are known to be, shared with every other process on

@@ -204,7 +204,10 @@ pub struct QuotaTuning {
     /// the answer says.
     pub cooldown: Duration,
     /// The first pause after a 429 that says nothing of how long to wait; it doubles with each
-    /// such 429 in a row, up to `max_backoff`, and is jittered.
+    /// such 429 in a row, up to `max_backoff`, and is jittered (at least half of it is waited).
+    /// A vendor may block a key for a while after a 429 and start the block over when the key
+    /// comes back early, so the pauses must grow past any block: a cap below it would come back
+    /// early forever.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -215,7 +218,7 @@ impl Default for QuotaTuning {
             learn_from: RateLimit::per_minute(60),
             cooldown: Duration::ZERO,
             first_backoff: Duration::from_secs(2),
-            max_backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(15 * 60),
         }
     }
 }
