@@ -82,6 +82,25 @@ impl Setup {
     fn requests(&self) -> Vec<RequestLogEntry> {
         self.simulator.requests()
     }
+
+    /// Both files hold every row and alert of the two hours of [`two_hours`](Self::two_hours),
+    /// each once, in order.
+    fn assert_two_hours_of_both_streams(&self) {
+        let audit: Vec<&Value> = self
+            .dataset
+            .audit_processed_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
+            .into_iter()
+            .map(|event| &event.json)
+            .collect();
+        assert_exactly_once_in_order(&self.file(AUDIT_FILE), &audit, audit_order);
+        let alerts: Vec<&Value> = self
+            .dataset
+            .alerts_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
+            .into_iter()
+            .map(|alert| &alert.json)
+            .collect();
+        assert_exactly_once_in_order(&self.file(ALERTS_FILE), &alerts, alert_order);
+    }
 }
 
 fn query_param<'a>(request: &'a RequestLogEntry, name: &str) -> Option<&'a str> {
@@ -760,20 +779,7 @@ async fn the_rate_limit_is_never_exceeded() {
     // More requests than 5 seconds allow: they were spread out, not refused.
     let span = requests.last().unwrap().received_at - requests[0].received_at;
     assert!(span >= Duration::from_millis(4900), "{span:?}");
-    let audit: Vec<&Value> = setup
-        .dataset
-        .audit_processed_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|event| &event.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &audit, audit_order);
-    let alerts: Vec<&Value> = setup
-        .dataset
-        .alerts_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|alert| &alert.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
+    setup.assert_two_hours_of_both_streams();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -958,20 +964,7 @@ async fn vendor_faults_do_not_change_the_output() {
         "only {failed} of {} requests failed",
         requests.len()
     );
-    let audit: Vec<&Value> = setup
-        .dataset
-        .audit_processed_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|event| &event.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &audit, audit_order);
-    let alerts: Vec<&Value> = setup
-        .dataset
-        .alerts_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|alert| &alert.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
+    setup.assert_two_hours_of_both_streams();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1008,18 +1001,5 @@ async fn a_second_streams_process_right_after_the_first_keeps_to_the_quota_it_sp
     assert!(requests.len() > 25, "{} requests", requests.len());
     let refused = requests.iter().filter(|r| r.status == 429).count();
     assert_eq!(refused, 0, "{refused} requests were refused");
-    let audit: Vec<&Value> = setup
-        .dataset
-        .audit_processed_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|event| &event.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(AUDIT_FILE), &audit, audit_order);
-    let alerts: Vec<&Value> = setup
-        .dataset
-        .alerts_between(DEFAULT_START, DEFAULT_START + 2 * HOUR)
-        .into_iter()
-        .map(|alert| &alert.json)
-        .collect();
-    assert_exactly_once_in_order(&setup.file(ALERTS_FILE), &alerts, alert_order);
+    setup.assert_two_hours_of_both_streams();
 }

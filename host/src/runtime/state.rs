@@ -45,6 +45,8 @@ pub struct HostState {
     /// Small answers this call got, shared with identical requests of other workers until the
     /// call ends: the call keeps what it got (a token) before it returns.
     shared_answers: Vec<crate::capabilities::http::SharedAnswer>,
+    /// This call, as the requests it makes know it.
+    pub(crate) call: crate::capabilities::http::Call,
 }
 
 /// The most answers a call keeps shared: a connector calls for a token or two, not hundreds.
@@ -97,6 +99,7 @@ impl HostState {
             kept_turn: None,
             patient_wait: Default::default(),
             shared_answers: Vec::new(),
+            call: crate::capabilities::http::Call::begin(),
         }
     }
 

@@ -115,6 +115,40 @@ impl AppendJournal {
 
     /// How much of the bytes of `output` from `checkpointed` to `len` trawl noted and finds there
     /// as it wrote them, from the start: all of them (`len - checkpointed`) when they can be cut.
+    /// Cuts `output` (at `path`, `len` bytes long) back to `checkpointed`, when every byte past
+    /// it is one trawl noted appending and never checkpointed; refuses, saying how many are
+    /// trawl's, when any is not. Returns the length left.
+    pub(super) fn cut_back(
+        &self,
+        output: &mut File,
+        path: &std::path::Path,
+        checkpointed: u64,
+        len: u64,
+    ) -> Result<u64, super::SinkError> {
+        let io = |source| super::SinkError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let extra = len - checkpointed;
+        let trawls = self.vouched(output, checkpointed, len).map_err(io)?;
+        if trawls < extra {
+            return Err(super::SinkError::NotTrawls {
+                path: path.to_path_buf(),
+                checkpointed,
+                extra,
+                trawls,
+            });
+        }
+        tracing::info!(
+            path = %path.display(),
+            bytes = extra,
+            "cutting off what an interrupted run appended and never checkpointed"
+        );
+        output.set_len(checkpointed).map_err(io)?;
+        output.sync_all().map_err(io)?;
+        Ok(checkpointed)
+    }
+
     pub fn vouched(&self, output: &mut File, checkpointed: u64, len: u64) -> io::Result<u64> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,

@@ -119,24 +119,7 @@ impl LineFile {
         let adopted = committed.map_or(len > 0, |committed| committed.adopted);
         if let Some(committed) = committed {
             if len > committed.len {
-                let extra = len - committed.len;
-                let trawls = journal.vouched(&mut file, committed.len, len).map_err(io)?;
-                if trawls < extra {
-                    return Err(SinkError::NotTrawls {
-                        path: path.to_path_buf(),
-                        checkpointed: committed.len,
-                        extra,
-                        trawls,
-                    });
-                }
-                tracing::info!(
-                    path = %path.display(),
-                    bytes = extra,
-                    "cutting off what an interrupted run appended and never checkpointed"
-                );
-                file.set_len(committed.len).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                len = committed.len;
+                len = journal.cut_back(&mut file, path, committed.len, len)?;
             } else if len < committed.len {
                 tracing::warn!(
                     path = %path.display(),

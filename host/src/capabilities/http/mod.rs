@@ -33,7 +33,7 @@ use crate::runtime::HostState;
 use crate::runtime::wit::Header;
 use crate::runtime::wit::trawl::connector::http::{self, Error, Method, Request, Response};
 use bytes::Bytes;
-pub use coalesce::Shared as SharedAnswer;
+pub use coalesce::{Call, Shared as SharedAnswer};
 use ratelimit::Bucket;
 use retry::{Failure, Jitter, Patience};
 use std::fmt;
@@ -541,7 +541,9 @@ impl HttpCapability {
     /// Sends one request on behalf of a connector, waiting for its turn and the rate limits, and
     /// retrying as the [`RetryPolicy`] says.
     pub async fn send(&self, request: Request) -> Result<Received, Error> {
-        self.send_in_turn(request, None).await.0
+        self.send_in_turn(request, None, coalesce::Call::begin())
+            .await
+            .0
     }
 
     /// As [`send`](Self::send), for a call into a connector that may send more: the turn is kept
@@ -552,13 +554,14 @@ impl HttpCapability {
         &self,
         request: Request,
         kept: Option<Turn>,
+        call: Call,
     ) -> (Result<Received, Error>, Option<Turn>, Option<SharedAnswer>) {
-        let first = match self.identical.place(&request) {
+        let first = match self.identical.place(&request, call) {
             coalesce::Place::First(first) => first,
             coalesce::Place::Waiting(waiting) => match coalesce::answer(waiting).await {
                 Some(answer) => return (answer, kept, None),
                 // Its sender gave up before an answer: this one is sent after all.
-                None => return Box::pin(self.send_in_turn(request, kept)).await,
+                None => return Box::pin(self.send_in_turn(request, kept, call)).await,
             },
         };
         let mut turn = kept;
@@ -1013,7 +1016,7 @@ impl HostState {
         let (outcome, kept, shared) = PATIENT_WAIT
             .scope(
                 self.patient_wait.clone(),
-                http.send_in_turn(request, self.kept_turn.take()),
+                http.send_in_turn(request, self.kept_turn.take(), self.call),
             )
             .await;
         self.kept_turn = kept;
@@ -1278,7 +1281,8 @@ mod tests {
         server.faults().push(Fault::status_at(1, 401));
         let client = client(&server.base_url(), TOKEN).with_requests_in_flight(1);
         let request = || siem(&server.base_url(), Method::Get);
-        let (refused, kept, _) = client.send_in_turn(request(), None).await;
+        let call = Call::begin();
+        let (refused, kept, _) = client.send_in_turn(request(), None, call).await;
         assert_eq!(refused.unwrap().status, 401);
         assert!(kept.is_some(), "a failed answer gave up its turn");
         // No one else's request goes out in its place...
@@ -1288,7 +1292,7 @@ mod tests {
             "a request went out while a failed one held the turn"
         );
         // ...but the same call can go on with it (a new token, the page again).
-        let (again, kept, _) = client.send_in_turn(request(), kept).await;
+        let (again, kept, _) = client.send_in_turn(request(), kept, call).await;
         assert_eq!(again.unwrap().status, 200);
         assert!(kept.is_none(), "a successful answer kept its turn");
         assert_eq!(client.send(request()).await.unwrap().status, 200);

@@ -145,24 +145,7 @@ impl CsvSink {
             // A position of 0 was recorded before trawl first wrote to the file: all of it is ours.
             let same_file = committed.header == header || committed.len == 0;
             if same_file && len > committed.len {
-                let extra = len - committed.len;
-                let trawls = journal.vouched(&mut file, committed.len, len).map_err(io)?;
-                if trawls < extra {
-                    return Err(SinkError::NotTrawls {
-                        path: path.to_path_buf(),
-                        checkpointed: committed.len,
-                        extra,
-                        trawls,
-                    });
-                }
-                tracing::info!(
-                    path = %path.display(),
-                    bytes = extra,
-                    "cutting off what an interrupted run appended and never checkpointed"
-                );
-                file.set_len(committed.len).map_err(io)?;
-                file.sync_all().map_err(io)?;
-                len = committed.len;
+                len = journal.cut_back(&mut file, path, committed.len, len)?;
                 if len == 0 {
                     columns.clear();
                 }
