@@ -447,6 +447,14 @@ impl Scenario {
         })
     }
 
+    /// Runs over the whole range, and checks it ended well with every record once, in order.
+    async fn run_all_exactly_once(&self) {
+        let ending = self.run_all().await;
+        self.check_success(&ending);
+        let (from, to) = self.vendor.range();
+        self.check_exactly_once_in_order(from, to);
+    }
+
     /// Runs over the whole range.
     async fn run_all(&self) -> Ending {
         let (from, to) = self.vendor.range();
@@ -693,10 +701,7 @@ impl SplitMix {
 /// Nothing in the way: the baseline every other scenario is compared with.
 async fn unhindered(vendor: Vendor) {
     let scenario = vendor.start(Quotas::Unlimited, Faults::Nothing).await;
-    let ending = scenario.run_all().await;
-    scenario.check_success(&ending);
-    let (from, to) = vendor.range();
-    scenario.check_exactly_once_in_order(from, to);
+    scenario.run_all_exactly_once().await;
     scenario.check_tokens(1);
     scenario.verdict();
 }
@@ -714,10 +719,7 @@ async fn undeclared_quota(vendor: Vendor) {
 
 async fn quota(vendor: Vendor, quotas: Quotas) {
     let scenario = vendor.start(quotas, Faults::Nothing).await;
-    let ending = scenario.run_all().await;
-    scenario.check_success(&ending);
-    let (from, to) = vendor.range();
-    scenario.check_exactly_once_in_order(from, to);
+    scenario.run_all_exactly_once().await;
     let requests = scenario.counters().requests;
     assert!(
         requests > u64::from(QUOTA.requests),
@@ -789,10 +791,7 @@ async fn throttling_storms(vendor: Vendor) {
 /// and outages cannot fall between them.
 async fn under_faults(vendor: Vendor, faults: Faults) {
     let scenario = vendor.start(Quotas::Paced, faults).await;
-    let ending = scenario.run_all().await;
-    scenario.check_success(&ending);
-    let (from, to) = vendor.range();
-    scenario.check_exactly_once_in_order(from, to);
+    scenario.run_all_exactly_once().await;
     scenario.check_faults_fired();
     scenario.check_quota_kept(true);
     scenario.verdict();
@@ -802,10 +801,7 @@ async fn under_faults(vendor: Vendor, faults: Faults) {
 /// everyday faults at once.
 async fn everything_at_once(vendor: Vendor) {
     let scenario = vendor.start(Quotas::Natural, Faults::Everything).await;
-    let ending = scenario.run_all().await;
-    scenario.check_success(&ending);
-    let (from, to) = vendor.range();
-    scenario.check_exactly_once_in_order(from, to);
+    scenario.run_all_exactly_once().await;
     scenario.check_faults_fired();
     scenario.check_quota_kept(vendor.declares_quotas());
     scenario.verdict();
@@ -863,10 +859,7 @@ async fn verkada_tokens_expiring_mid_run() {
         ..config
     })
     .await;
-    let ending = scenario.run_all().await;
-    scenario.check_success(&ending);
-    let (from, to) = vendor.range();
-    scenario.check_exactly_once_in_order(from, to);
+    scenario.run_all_exactly_once().await;
     let tokens = scenario.counters().key(vendor.key()).token_requests;
     scenario.check(tokens >= 2, || {
         format!("{tokens} token exchanges: the run outlived its token without a new one")
